@@ -8,5 +8,8 @@
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
+pub mod driver;
+pub mod errno;
 pub mod model;
 pub mod scenario;
+pub mod sockstate;

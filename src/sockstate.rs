@@ -1,0 +1,157 @@
+//! Where a socket's TCP state is read from after each call.
+//!
+//! While the descriptor is open, getsockopt(TCP_INFO) answers (tcpi_state is
+//! the first byte of struct tcp_info). After close() the descriptor is gone
+//! but the connection may live on in the kernel (FIN_WAIT2, TIME_WAIT,
+//! LAST_ACK...), so it is looked up by its addresses in the namespace's own
+//! /proc/net/tcp and /proc/net/tcp6, which list TIME_WAIT sockets too.
+
+use crate::model::{StateObs, TcpState};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::RawFd;
+
+/// tcpi_state of an open descriptor, or None when it is not a TCP socket.
+pub fn tcp_info_state(fd: RawFd) -> Option<TcpState> {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len >= 1).then_some(TcpState(info.tcpi_state))
+}
+
+/// The state of the connection `local`↔`peer` from the kernel's socket table,
+/// for a descriptor that no longer exists.
+pub fn lookup_closed(local: SocketAddr, peer: Option<SocketAddr>) -> StateObs {
+    let file = if local.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    match std::fs::read_to_string(file) {
+        Ok(text) => find_in_proc(&text, local, peer),
+        Err(_) => StateObs::Unknown,
+    }
+}
+
+/// Finds `local`/`peer` in the text of /proc/net/tcp{,6}. A listener (no
+/// peer) matches a row whose remote address is all zeros.
+pub fn find_in_proc(text: &str, local: SocketAddr, peer: Option<SocketAddr>) -> StateObs {
+    let unspecified = SocketAddr::new(
+        if local.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        },
+        0,
+    );
+    let want_peer = peer.unwrap_or(unspecified);
+    for row in text.lines().skip(1) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        if cols.len() < 4 {
+            continue;
+        }
+        let (Some(l), Some(r)) = (parse_proc_addr(cols[1]), parse_proc_addr(cols[2])) else {
+            continue;
+        };
+        if l == local && r == want_peer {
+            if let Ok(st) = u8::from_str_radix(cols[3], 16) {
+                return StateObs::ProcNet {
+                    state: TcpState(st),
+                };
+            }
+        }
+    }
+    StateObs::Gone
+}
+
+/// Parses `0100007F:15B3` (IPv4) or the 32-hex-digit IPv6 form. The kernel
+/// prints each 32-bit word of the address in host byte order.
+fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = match addr.len() {
+        8 => {
+            let w = u32::from_str_radix(addr, 16).ok()?;
+            IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))
+        }
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                let w = u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Rows as the kernel prints them on a little-endian machine.
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:15B3 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0 100 0 0 10 0
+   1: 0100007F:B6E2 0100007F:15B3 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:B6E2 00000000000000000000000001000000:15B3 05 00000000:00000000 00:00000000 00000000     0        0 0 1
+";
+
+    #[test]
+    fn finds_time_wait_and_listener_by_address() {
+        if cfg!(target_endian = "big") {
+            return;
+        }
+        let srv: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let cli: SocketAddr = "127.0.0.1:46818".parse().unwrap();
+        assert_eq!(
+            find_in_proc(TCP, cli, Some(srv)),
+            StateObs::ProcNet {
+                state: TcpState::TIME_WAIT
+            }
+        );
+        assert_eq!(
+            find_in_proc(TCP, srv, None),
+            StateObs::ProcNet {
+                state: TcpState::LISTEN
+            }
+        );
+        // The connection seen from the other end is another socket: not found.
+        assert_eq!(find_in_proc(TCP, srv, Some(cli)), StateObs::Gone);
+    }
+
+    #[test]
+    fn reads_ipv6_rows() {
+        if cfg!(target_endian = "big") {
+            return;
+        }
+        let srv: SocketAddr = "[::1]:5555".parse().unwrap();
+        let cli: SocketAddr = "[::1]:46818".parse().unwrap();
+        assert_eq!(
+            find_in_proc(TCP6, cli, Some(srv)),
+            StateObs::ProcNet {
+                state: TcpState::FIN_WAIT2
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_rows_are_skipped() {
+        let cli: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(
+            find_in_proc("hdr\nnot a row\n1: zz:zz yy:yy 0A\n", cli, None),
+            StateObs::Gone
+        );
+    }
+}
