@@ -10,3 +10,4 @@
 //! ```
 pub mod model;
 pub mod ownership;
+pub mod pcapng;
