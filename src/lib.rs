@@ -13,3 +13,5 @@ pub mod errno;
 pub mod model;
 pub mod scenario;
 pub mod sockstate;
+pub mod ownership;
+pub mod pcapng;
