@@ -8,10 +8,11 @@
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
+pub mod correlate;
 pub mod driver;
 pub mod errno;
 pub mod model;
-pub mod scenario;
-pub mod sockstate;
 pub mod ownership;
 pub mod pcapng;
+pub mod scenario;
+pub mod sockstate;

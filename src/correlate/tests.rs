@@ -1,0 +1,391 @@
+//! The correlator on synthetic calls and segments: no privileges needed.
+
+use super::*;
+use crate::model::{StateObs, TcpFlags, TcpState};
+
+const C: &str = "127.0.0.1:40000";
+const S: &str = "127.0.0.1:5555";
+const MS: Nanos = 1_000_000;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A small script of a connection: calls and segments at given milliseconds.
+#[derive(Default)]
+struct Script {
+    calls: Vec<Call>,
+    segs: Vec<Segment>,
+    /// Next absolute sequence number of each side; ISNs are 1000 (client) and 5000 (server).
+    next: [u32; 2],
+    written: [u64; 2],
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::Client => 0,
+        Side::Server => 1,
+    }
+}
+
+impl Script {
+    fn new() -> Self {
+        Script {
+            next: [1000, 5000],
+            ..Default::default()
+        }
+    }
+
+    fn call(&mut self, t_ms: i64, side: Side, kind: CallKind, args: &str, ret: i64) -> &mut Self {
+        let (local, peer) = match side {
+            Side::Client => (addr(C), Some(addr(S))),
+            Side::Server if kind == CallKind::Listen => (addr(S), None),
+            Side::Server => (addr(S), Some(addr(C))),
+        };
+        let mut stream = None;
+        if kind == CallKind::Write && ret > 0 {
+            let w = &mut self.written[idx(side)];
+            stream = Some((*w, *w + ret as u64));
+            *w += ret as u64;
+        }
+        self.calls.push(Call {
+            side,
+            kind,
+            text: format!("{}({args})", kind.name()),
+            args: args.to_string(),
+            pid: None,
+            fd: Some(3),
+            ret: Some(ret),
+            errno: None,
+            note: None,
+            start: t_ms * MS,
+            end: t_ms * MS + 10_000,
+            local: Some(local),
+            peer,
+            stream,
+            state_after: StateObs::TcpInfo {
+                state: TcpState::ESTABLISHED,
+            },
+        });
+        self
+    }
+
+    /// A segment from `side`; `len` bytes of payload; SYN/FIN advance the sequence.
+    fn seg(&mut self, t_ms: i64, side: Side, flags: u8, len: u32) -> &mut Self {
+        let (src, dst) = match side {
+            Side::Client => (addr(C), addr(S)),
+            Side::Server => (addr(S), addr(C)),
+        };
+        let seq = self.next[idx(side)];
+        let ack = self.next[idx(side.other())];
+        let f = TcpFlags(flags);
+        self.segs.push(Segment {
+            frame: self.segs.len(),
+            ts: t_ms * MS + 50_000,
+            src,
+            dst,
+            flags: f,
+            seq,
+            ack: if f.ack() { ack } else { 0 },
+            win: 512,
+            len,
+            options: vec![],
+        });
+        self.next[idx(side)] = seq.wrapping_add(len + u32::from(f.syn()) + u32::from(f.fin()));
+        self
+    }
+
+    /// Sends again the segment at position `i` of the segments so far.
+    fn resend(&mut self, t_ms: i64, i: usize) -> &mut Self {
+        let mut s = self.segs[i].clone();
+        s.ts = t_ms * MS + 50_000;
+        s.frame = self.segs.len();
+        self.segs.push(s);
+        self
+    }
+
+    fn handshake(&mut self) -> &mut Self {
+        self.call(0, Side::Server, CallKind::Listen, "8", 0)
+            .call(1, Side::Client, CallKind::Connect, S, 0)
+            .seg(1, Side::Client, TcpFlags::SYN, 0)
+            .seg(1, Side::Server, TcpFlags::SYN | TcpFlags::ACK, 0)
+            .seg(1, Side::Client, TcpFlags::ACK, 0)
+            .call(2, Side::Server, CallKind::Accept, "", 4)
+    }
+
+    fn run(&self) -> Timeline {
+        correlate(self.calls.clone(), self.segs.clone(), Some(addr(S)))
+    }
+}
+
+const A: u8 = TcpFlags::ACK;
+const F: u8 = TcpFlags::FIN;
+const P: u8 = TcpFlags::PSH;
+const R: u8 = TcpFlags::RST;
+
+fn seg_at(t: &Timeline, n: usize) -> (usize, &SegEvent) {
+    t.segments()
+        .nth(n)
+        .unwrap_or_else(|| panic!("no segment {n}"))
+}
+
+fn call_of(t: &Timeline, kind: CallKind, side: Side, nth: usize) -> (usize, &CallEvent) {
+    t.calls()
+        .filter(|(_, c)| c.call.kind == kind && c.call.side == side)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no {kind:?} call"))
+}
+
+fn cause(s: &SegEvent, part: Part) -> &Cause {
+    s.causes
+        .iter()
+        .find(|c| c.part == part)
+        .unwrap_or_else(|| panic!("no {part:?} cause in {:?}", s.causes))
+}
+
+#[test]
+fn handshake_syn_to_connect_synack_and_ack_to_kernel() {
+    let t = Script::new().handshake().run();
+    let (connect, ce) = call_of(&t, CallKind::Connect, Side::Client, 0);
+    let (syn_i, syn) = seg_at(&t, 0);
+    assert_eq!(cause(syn, Part::Syn).event, Some(connect));
+    assert_eq!(ce.caused, vec![syn_i]);
+    let (_, sa) = seg_at(&t, 1);
+    let c = cause(sa, Part::SynAck);
+    assert_eq!((c.event, c.answers), (None, Some(syn_i)));
+    let (_, ack) = seg_at(&t, 2);
+    assert!(
+        cause(ack, Part::Ack).why.contains("ACK of server SYN-ACK"),
+        "{:?}",
+        ack.causes
+    );
+    assert_eq!((syn.rel_seq, ack.rel_seq, ack.rel_ack), (0, 1, Some(1)));
+    let (_, listen) = call_of(&t, CallKind::Listen, Side::Server, 0);
+    assert!(
+        listen.caused.is_empty(),
+        "listen() puts nothing on the wire"
+    );
+}
+
+#[test]
+fn fin_attributed_to_the_shutdown_and_its_ack_to_the_kernel() {
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Write, "100", 100)
+        .seg(3, Side::Client, P | A, 100)
+        .seg(3, Side::Server, A, 0)
+        .call(4, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg(4, Side::Client, F | A, 0)
+        .seg(4, Side::Server, A, 0)
+        .run();
+    let (write, _) = call_of(&t, CallKind::Write, Side::Client, 0);
+    let (shut, sh) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+    let (data_i, data) = seg_at(&t, 3);
+    assert_eq!(cause(data, Part::Data).event, Some(write));
+    assert!(cause(seg_at(&t, 4).1, Part::Ack)
+        .why
+        .contains("client data"));
+    let (fin_i, fin) = seg_at(&t, 5);
+    assert_eq!(cause(fin, Part::Fin).event, Some(shut));
+    assert_eq!(sh.caused, vec![fin_i]);
+    let (_, fin_ack) = seg_at(&t, 6);
+    let c = cause(fin_ack, Part::Ack);
+    assert_eq!(c.answers, Some(fin_i));
+    assert!(c.why.contains("client FIN"), "{}", c.why);
+    assert_ne!(data_i, fin_i);
+}
+
+#[test]
+fn shutdown_rd_and_a_dup_close_put_nothing_on_the_wire() {
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Shutdown, "SHUT_RD", 0)
+        .call(4, Side::Client, CallKind::Close, "", 0)
+        .call(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg(5, Side::Client, F | A, 0)
+        .run();
+    let (_, rd) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+    let (_, close) = call_of(&t, CallKind::Close, Side::Client, 0);
+    let (wr, _) = call_of(&t, CallKind::Shutdown, Side::Client, 1);
+    assert!(rd.caused.is_empty() && close.caused.is_empty());
+    assert_eq!(cause(seg_at(&t, 3).1, Part::Fin).event, Some(wr));
+}
+
+#[test]
+fn fin_piggybacked_on_data_has_two_causes() {
+    // TCP_CORK: the write's bytes wait and leave with the FIN after shutdown().
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Setsockopt, "TCP_CORK 1", 0)
+        .call(4, Side::Client, CallKind::Write, "100", 100)
+        .call(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg(5, Side::Client, F | P | A, 100)
+        .run();
+    let (write, w) = call_of(&t, CallKind::Write, Side::Client, 0);
+    let (shut, _) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+    let (seg_i, s) = seg_at(&t, 3);
+    assert_eq!(
+        cause(s, Part::Data).event,
+        Some(write),
+        "data still points at the write, though it left later"
+    );
+    assert!(cause(s, Part::Data).why.contains("after the call returned"));
+    assert_eq!(cause(s, Part::Fin).event, Some(shut));
+    assert_eq!(w.caused, vec![seg_i]);
+}
+
+#[test]
+fn retransmitted_fin_has_the_same_cause_as_the_first() {
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg(3, Side::Client, F | A, 0)
+        .resend(210, 3)
+        .seg(210, Side::Server, A, 0)
+        .run();
+    let (shut, sh) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+    let (first, _) = seg_at(&t, 3);
+    let (again_i, again) = seg_at(&t, 4);
+    assert_eq!(again.retransmission_of, Some(first));
+    let c = cause(again, Part::Fin);
+    assert_eq!(c.event, Some(shut));
+    assert!(
+        c.why.starts_with(&format!("retransmission of #{first}")),
+        "{}",
+        c.why
+    );
+    assert_eq!(sh.caused, vec![first, again_i]);
+    // The ACK acknowledges the FIN once, whichever copy arrived.
+    assert!(cause(seg_at(&t, 5).1, Part::Ack).why.contains("client FIN"));
+}
+
+#[test]
+fn rst_after_close_with_unread_data_is_the_close() {
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Server, CallKind::Write, "100", 100)
+        .seg(3, Side::Server, P | A, 100)
+        .seg(3, Side::Client, A, 0)
+        .call(4, Side::Client, CallKind::Close, "", 0)
+        .seg(4, Side::Client, R | A, 0)
+        .run();
+    let (close, ce) = call_of(&t, CallKind::Close, Side::Client, 0);
+    let (rst_i, rst) = seg_at(&t, 5);
+    assert_eq!(cause(rst, Part::Rst).event, Some(close));
+    assert_eq!(ce.caused, vec![rst_i]);
+}
+
+#[test]
+fn rst_after_fin_answers_the_late_data() {
+    // close-early: the client closed (FIN), then the server's data arrives.
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Close, "", 0)
+        .seg(3, Side::Client, F | A, 0)
+        .seg(3, Side::Server, A, 0)
+        .call(4, Side::Server, CallKind::Write, "200", 200)
+        .seg(4, Side::Server, P | A, 200)
+        .seg(4, Side::Client, R, 0)
+        .run();
+    let (close, ce) = call_of(&t, CallKind::Close, Side::Client, 0);
+    let (data_i, _) = seg_at(&t, 5);
+    let (_, rst) = seg_at(&t, 6);
+    let c = cause(rst, Part::Rst);
+    assert_eq!((c.event, c.answers), (None, Some(data_i)));
+    assert!(
+        c.why.contains("answering server data") && c.why.contains(&format!("close() #{close}")),
+        "{}",
+        c.why
+    );
+    assert_eq!(ce.caused.len(), 1, "the close caused the FIN only");
+}
+
+#[test]
+fn rst_answering_a_syn_when_nobody_listens() {
+    let t = Script::new()
+        .call(1, Side::Client, CallKind::Connect, S, -1)
+        .seg(1, Side::Client, TcpFlags::SYN, 0)
+        .seg(1, Side::Server, R | A, 0)
+        .run();
+    let (syn_i, _) = seg_at(&t, 0);
+    let (_, rst) = seg_at(&t, 1);
+    let c = cause(rst, Part::Rst);
+    assert_eq!(c.answers, Some(syn_i));
+    assert!(
+        c.why.contains("client SYN") && c.why.contains("had made no call"),
+        "{}",
+        c.why
+    );
+}
+
+#[test]
+fn a_segment_before_any_call_says_so() {
+    let t = Script::new().seg(0, Side::Client, TcpFlags::SYN, 0).run();
+    let (_, s) = seg_at(&t, 0);
+    let c = cause(s, Part::Syn);
+    assert_eq!(c.event, None);
+    assert!(c.why.contains("no connect()"));
+}
+
+#[test]
+fn ambiguous_timing_data_goes_to_the_write_that_holds_the_bytes() {
+    // Two writes before any segment, and segments that split them differently
+    // from the calls: offsets decide, not times.
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Write, "100", 100)
+        .call(3, Side::Client, CallKind::Write, "100", 100)
+        .seg(3, Side::Client, P | A, 150)
+        .seg(3, Side::Client, P | A, 50)
+        .run();
+    let (w1, c1) = call_of(&t, CallKind::Write, Side::Client, 0);
+    let (w2, c2) = call_of(&t, CallKind::Write, Side::Client, 1);
+    let (s1, first) = seg_at(&t, 3);
+    let (s2, second) = seg_at(&t, 4);
+    let events: Vec<_> = first.causes.iter().map(|c| c.event).collect();
+    assert_eq!(events, vec![Some(w1), Some(w2)]);
+    assert_eq!(
+        second.causes.iter().map(|c| c.event).collect::<Vec<_>>(),
+        vec![Some(w2)]
+    );
+    assert_eq!(
+        (c1.caused.clone(), c2.caused.clone()),
+        (vec![s1], vec![s1, s2])
+    );
+}
+
+#[test]
+fn fin_ack_carried_by_the_peers_next_data_is_noted() {
+    let t = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg(3, Side::Client, F | A, 0)
+        .call(4, Side::Server, CallKind::Write, "200", 200)
+        .seg(4, Side::Server, P | A, 200)
+        .run();
+    let (_, data) = seg_at(&t, 4);
+    assert!(
+        data.also_acks
+            .as_deref()
+            .is_some_and(|a| a.contains("client FIN")),
+        "{:?}",
+        data.also_acks
+    );
+}
+
+#[test]
+fn without_calls_every_segment_still_has_a_cause() {
+    let mut s = Script::new();
+    s.seg(0, Side::Client, TcpFlags::SYN, 0)
+        .seg(0, Side::Server, TcpFlags::SYN | A, 0)
+        .seg(0, Side::Client, A, 0)
+        .seg(1, Side::Client, P | A, 10)
+        .seg(1, Side::Client, F | A, 0)
+        .seg(1, Side::Server, R, 0);
+    let t = correlate(vec![], s.segs.clone(), None);
+    assert_eq!(t.conns.len(), 1);
+    assert_eq!(t.conns[0].client, addr(C), "the SYN's sender is the client");
+    for (_, seg) in t.segments() {
+        assert!(!seg.causes.is_empty(), "segment {seg:?} has a cause");
+    }
+}
