@@ -100,14 +100,14 @@ pub async fn run(
     scenario: &Scenario,
     cfg: &DriverConfig,
     wire: &dyn WireActivity,
-    mut cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<Option<&'static str>>,
 ) -> DriverReport {
     let mut report = DriverReport::default();
     let workers = [Side::Client, Side::Server].map(|side| Worker::spawn(side, cfg.clone()));
     let mut pending: Vec<(Step, oneshot::Receiver<StepResult>)> = Vec::new();
 
     for step in &scenario.steps {
-        if *cancel.borrow() {
+        if cancel.borrow().is_some() {
             report.interrupted = true;
             break;
         }
@@ -251,6 +251,8 @@ struct SideState {
     written: HashMap<(SocketAddr, SocketAddr), u64>,
     /// Every socket this side had, for the final states.
     seen: Vec<(SocketAddr, Option<SocketAddr>)>,
+    /// The scenario line of the step being made.
+    line: Option<usize>,
 }
 
 /// The parts of a Call a step fills in; the rest is common.
@@ -276,6 +278,7 @@ impl SideState {
             addrs: HashMap::new(),
             written: HashMap::new(),
             seen: Vec::new(),
+            line: None,
         }
     }
 
@@ -289,6 +292,7 @@ impl SideState {
     }
 
     fn run(&mut self, step: &Step) -> StepResult {
+        self.line = Some(step.line);
         let made = match &step.action {
             Action::Listen => self.listen(step)?,
             Action::Connect => self.connect(step)?,
@@ -384,6 +388,7 @@ impl SideState {
             peer,
             stream: m.stream,
             state_after,
+            line: self.line,
         }
     }
 

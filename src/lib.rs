@@ -13,6 +13,8 @@ pub mod driver;
 pub mod errno;
 pub mod model;
 pub mod ownership;
+pub mod render;
+pub mod report;
 pub mod pcapng;
 pub mod scenario;
 pub mod sockstate;

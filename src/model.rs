@@ -337,6 +337,8 @@ pub struct Call {
     /// to the kernel, so data segments can be matched to writes by sequence number.
     pub stream: Option<(u64, u64)>,
     pub state_after: StateObs,
+    /// The scenario line that made this call, when a scenario made it.
+    pub line: Option<usize>,
 }
 
 impl Call {

@@ -66,6 +66,7 @@ impl Script {
             state_after: StateObs::TcpInfo {
                 state: TcpState::ESTABLISHED,
             },
+            line: None,
         });
         self
     }

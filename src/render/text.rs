@@ -1,0 +1,368 @@
+//! The annotated timeline for people: one line per call or segment.
+//!
+//! Written for a student who has never seen the tool: a header that says
+//! what is shown, calls on the side that made them, segments as arrows
+//! between the two sides with what caused them, and a footer with what the
+//! capture saw and where the file went. Colour only marks what a reader
+//! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
+
+use super::{causes_text, seg_label};
+use crate::correlate::{CallEvent, Event, SegEvent};
+use crate::model::{CallKind, Side, StateObs};
+use crate::report::Report;
+use colored::{ColoredString, Colorize};
+use std::fmt::Write;
+
+/// Width of a line before the cause of a segment moves to its own line.
+const WIDE: usize = 140;
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    header(&mut out, r);
+    let t0 = r.timeline.t0;
+    let _ = writeln!(out, "{}", format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed());
+    for (i, e) in r.timeline.events.iter().enumerate() {
+        let line = match e {
+            Event::Call(c) => call_line(i, c, t0, r),
+            Event::Segment(s) => seg_line(i, s, t0),
+        };
+        out.push_str(&line);
+    }
+    footer(&mut out, r);
+    out
+}
+
+fn header(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
+        "{} {} — {}",
+        "hc-trace".bold(),
+        r.scenario.bold(),
+        r.teaches
+    );
+    let mut where_ = Vec::new();
+    if let Some(c) = r.client {
+        where_.push(format!("client {c}"));
+    }
+    if let Some(s) = r.server {
+        where_.push(format!("server {s}"));
+    }
+    where_.push(r.namespace.clone());
+    let _ = writeln!(out, "  {}", where_.join(" · "));
+    let _ = writeln!(
+        out,
+        "  {}",
+        format!(
+            "Each line is a socket call made by the client or the server, or a TCP segment captured on {} (\"wire\").\n  \
+             \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
+            r.capture.iface, r.pacing
+        )
+        .dimmed()
+    );
+    out.push('\n');
+}
+
+fn time(ts: i64, t0: i64) -> String {
+    format!("{:>9.3}", (ts - t0) as f64 / 1e6)
+}
+
+fn side_name(side: Side) -> ColoredString {
+    match side {
+        Side::Client => "client".cyan(),
+        Side::Server => "server".magenta(),
+    }
+}
+
+fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
+    let call = &c.call;
+    let mut s = format!("{i:>4} {}  {}  ", time(call.start, t0), side_name(call.side));
+    let ret = match (&call.errno, call.ret) {
+        (Some(e), _) => format!("= -1 {e}").red().bold().to_string(),
+        (None, Some(r)) if call.kind == CallKind::Accept || call.text.contains(" = ") => {
+            // accept's text already names the new descriptor.
+            let _ = r;
+            String::new()
+        }
+        (None, Some(r)) => format!("= {r}"),
+        (None, None) => String::new(),
+    };
+    let mut text = call.text.bold().to_string();
+    if !ret.is_empty() {
+        text = format!("{text} {ret}");
+    }
+    let visible = strip_len(&text);
+    s.push_str(&text);
+    s.push_str(&" ".repeat(40usize.saturating_sub(visible)));
+
+    let mut tail = Vec::new();
+    if call.kind != CallKind::Sleep {
+        if c.caused.is_empty() {
+            tail.push("⇒ nothing on the wire".dimmed().to_string());
+        } else {
+            let segs: Vec<String> = c
+                .caused
+                .iter()
+                .filter_map(|&n| match &r.timeline.events[n] {
+                    Event::Segment(seg) => Some(format!("{} #{n}", colour_label(&seg_label(seg)))),
+                    _ => None,
+                })
+                .collect();
+            tail.push(format!("⇒ {}", segs.join(", ")));
+        }
+        if let Some(st) = state_text(c) {
+            tail.push(st);
+        }
+    }
+    s.push_str(&tail.join(" · "));
+    if let Some(note) = &call.note {
+        let _ = write!(s, "  {}", format!("({note})").dimmed());
+    }
+    s.push('\n');
+    s
+}
+
+/// "ESTABLISHED → FIN_WAIT1", or the state alone when it did not change.
+fn state_text(c: &CallEvent) -> Option<String> {
+    let now = c.call.state_after.label();
+    if matches!(c.call.state_after, StateObs::Unknown) {
+        return None;
+    }
+    let closed = matches!(c.call.state_after, StateObs::ProcNet { .. } | StateObs::Gone);
+    let what = if closed { "connection now" } else { "state" };
+    Some(match &c.state_before {
+        Some(b) if *b != now => format!("{what} {}", format!("{b} → {now}").yellow()),
+        _ => format!("{what} {now}"),
+    })
+}
+
+fn colour_label(label: &str) -> ColoredString {
+    if label.contains("RST") {
+        label.red().bold()
+    } else if label.contains("FIN") {
+        label.yellow().bold()
+    } else if label.contains("SYN") {
+        label.green().bold()
+    } else if label.starts_with("data") {
+        label.blue()
+    } else {
+        label.normal()
+    }
+}
+
+/// `client ───── SYN ─────▶ server` with the label centred.
+fn arrow(from: Side, label: &str) -> String {
+    const W: usize = 21;
+    let n = label.chars().count() + 2;
+    let left = W.saturating_sub(n) / 2;
+    let right = W.saturating_sub(n) - left;
+    let lbl = colour_label(label);
+    match from {
+        Side::Client => format!(
+            "{} {} {lbl} {}▶ {}",
+            side_name(Side::Client),
+            "─".repeat(left),
+            "─".repeat(right),
+            side_name(Side::Server)
+        ),
+        Side::Server => format!(
+            "{} ◀{} {lbl} {} {}",
+            side_name(Side::Client),
+            "─".repeat(left),
+            "─".repeat(right),
+            side_name(Side::Server)
+        ),
+    }
+}
+
+fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
+    let mut nums = format!("seq {}", s.rel_seq);
+    if let Some(a) = s.rel_ack {
+        let _ = write!(nums, " ack {a}");
+    }
+    let _ = write!(nums, " win {}", s.seg.win);
+    if s.seg.flags.syn() && !s.seg.options.is_empty() {
+        let opts: Vec<String> = s.seg.options.iter().map(|o| o.to_string()).collect();
+        let _ = write!(nums, " [{}]", opts.join(", "));
+    }
+    let mut line = format!(
+        "{i:>4} {}  {}  {}  {}",
+        time(s.seg.ts, t0),
+        "wire  ".dimmed(),
+        arrow(s.from, &seg_label(s)),
+        nums.dimmed()
+    );
+    if s.retransmission_of.is_some() {
+        let _ = write!(line, " {}", "RETRANSMISSION".red());
+    }
+    let cause = format!("← {}", causes_text(s));
+    let kernel_only = s.causes.iter().all(|c| c.event.is_none());
+    let cause = if kernel_only { cause.italic().to_string() } else { cause };
+    if strip_len(&line) + strip_len(&cause) + 2 <= WIDE {
+        let _ = writeln!(line, "  {cause}");
+    } else {
+        let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
+    }
+    line
+}
+
+fn footer(out: &mut String, r: &Report) {
+    out.push('\n');
+    for p in &r.problems {
+        let _ = writeln!(
+            out,
+            "{} line {} `{}`: {}",
+            "✗ could not run as written:".red().bold(),
+            p.line,
+            p.step,
+            p.message
+        );
+    }
+    let c = &r.capture;
+    let mut cap = format!("{} segments captured on {} ({})", c.packets - c.unparsed, c.iface, c.filter);
+    if c.unparsed > 0 {
+        let _ = write!(cap, ", {} frames not parsed as TCP", c.unparsed);
+    }
+    match c.counters {
+        Some(k) if k.dropped + k.if_dropped > 0 => {
+            let _ = write!(
+                cap,
+                " · {}",
+                format!(
+                    "PACKETS DROPPED: {} by the kernel, {} by the interface — the timeline is incomplete",
+                    k.dropped, k.if_dropped
+                )
+                .red()
+                .bold()
+            );
+        }
+        Some(k) => {
+            let _ = write!(cap, " · 0 dropped (libpcap: {} received, counting both copies on lo)", k.received);
+        }
+        None => {}
+    }
+    let _ = writeln!(out, "{:<8} {cap}", "capture".bold());
+    if !r.final_states.is_empty() {
+        let states: Vec<String> = r
+            .final_states
+            .iter()
+            .map(|f| {
+                let role = if f.peer.is_none() { "listener" } else { "socket" };
+                format!("{} {role} {} {}", side_name(f.side), f.local, f.state.label().bold())
+            })
+            .collect();
+        let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
+    }
+    match (&c.file, &c.file_error) {
+        (Some(p), _) => {
+            let _ = writeln!(
+                out,
+                "{:<8} {}  {}",
+                "saved".bold(),
+                p.display(),
+                format!("(open it in Wireshark: each packet's comment is its cause; or: tshark -r {} -T fields -e frame.number -e frame.comment)", p.display()).dimmed()
+            );
+        }
+        (None, Some(e)) => {
+            let _ = writeln!(out, "{:<8} {}", "saved".bold(), format!("nothing: {e}").red());
+        }
+        (None, None) => {}
+    }
+    if let Some(sig) = &r.interrupted {
+        let _ = writeln!(
+            out,
+            "{}",
+            format!("interrupted by {sig}: the timeline above is what happened until then").red().bold()
+        );
+    }
+}
+
+/// Printed length of a string without its colour escapes.
+fn strip_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_esc = false;
+    for ch in s.chars() {
+        if in_esc {
+            if ch == 'm' {
+                in_esc = false;
+            }
+        } else if ch == '\u{1b}' {
+            in_esc = true;
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The summary table of `scenario --all`.
+pub fn summary_table(rows: &[SummaryRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        format!(
+            "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {}",
+            "scenario", "C FIN", "C RST", "S FIN", "S RST", "key call", "run"
+        )
+        .bold()
+    );
+    for r in rows {
+        let run = if r.ok { "ok".green().to_string() } else { format!("FAILED ({})", r.why).red().bold().to_string() };
+        let _ = writeln!(
+            out,
+            "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {run}",
+            r.scenario, r.c_fin, r.c_rst, r.s_fin, r.s_rst, r.key
+        );
+    }
+    out
+}
+
+/// One row of the `--all` summary.
+#[derive(Clone, Debug, Default)]
+pub struct SummaryRow {
+    pub scenario: String,
+    pub c_fin: usize,
+    pub c_rst: usize,
+    pub s_fin: usize,
+    pub s_rst: usize,
+    pub key: String,
+    pub ok: bool,
+    pub why: String,
+}
+
+impl SummaryRow {
+    pub fn from_report(r: &Report) -> SummaryRow {
+        let fin = |s: &SegEvent| s.seg.flags.fin();
+        let rst = |s: &SegEvent| s.seg.flags.rst();
+        SummaryRow {
+            scenario: r.scenario.clone(),
+            c_fin: r.count(Side::Client, fin),
+            c_rst: r.count(Side::Client, rst),
+            s_fin: r.count(Side::Server, fin),
+            s_rst: r.count(Side::Server, rst),
+            key: r.key_result(),
+            ok: r.ok(),
+            why: if r.interrupted.is_some() {
+                "interrupted".into()
+            } else if r.capture.dropped() > 0 {
+                "packets dropped".into()
+            } else {
+                r.problems.first().map(|p| format!("line {}", p.line)).unwrap_or_default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrows_point_from_the_sender() {
+        colored::control::set_override(false);
+        assert!(arrow(Side::Client, "SYN").starts_with("client ─"));
+        assert!(arrow(Side::Client, "SYN").ends_with("▶ server"));
+        assert!(arrow(Side::Server, "FIN").starts_with("client ◀"));
+        assert_eq!(strip_len(&arrow(Side::Client, "SYN")), strip_len(&arrow(Side::Server, "data(100)+FIN")));
+    }
+}

@@ -1,0 +1,127 @@
+//! The finished story of one run, as every renderer and the pcapng writer see it.
+//!
+//! Any source of calls and segments (a built-in scenario, a scenario file, a
+//! capture file, a traced program) fills in a Report; the renderers never ask
+//! where it came from.
+
+use crate::correlate::{Event, SegEvent, Timeline};
+use crate::driver::{FinalState, StepProblem};
+use crate::model::{CallKind, Side};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// libpcap's own counters, shown as they are, beside our own packet count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PcapCounters {
+    /// libpcap's `received`: on `lo` it counts both copies of each packet, so
+    /// it is shown as libpcap's figure, never as "packets captured".
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+/// What was captured and where it went.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureSummary {
+    pub iface: String,
+    pub filter: String,
+    /// Frames we received from libpcap.
+    pub packets: usize,
+    /// Frames that were not TCP segments we could parse.
+    pub unparsed: usize,
+    pub counters: Option<PcapCounters>,
+    /// The saved pcapng, when one was written.
+    pub file: Option<PathBuf>,
+    /// Why no file was written, when one was asked for.
+    pub file_error: Option<String>,
+}
+
+impl CaptureSummary {
+    pub fn dropped(&self) -> u32 {
+        self.counters.map_or(0, |c| c.dropped + c.if_dropped)
+    }
+}
+
+/// One run, ready to render.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub scenario: String,
+    pub teaches: String,
+    /// `built-in` or the scenario file's path.
+    pub origin: String,
+    pub client: Option<SocketAddr>,
+    pub server: Option<SocketAddr>,
+    /// Where the run happened, in words ("private network namespace ...").
+    pub namespace: String,
+    /// How the driver paced the run, in words, so a reader can judge timings.
+    pub pacing: String,
+    pub timeline: Timeline,
+    pub capture: CaptureSummary,
+    pub final_states: Vec<FinalState>,
+    pub problems: Vec<StepProblem>,
+    /// The scenario line of the step marked (key).
+    pub key_line: Option<usize>,
+    /// The signal that stopped the run early, if one did.
+    pub interrupted: Option<String>,
+}
+
+impl Report {
+    /// The run did what the scenario says and captured everything.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.capture.dropped() == 0 && self.interrupted.is_none()
+    }
+
+    /// The event index of the key step's first call.
+    pub fn key_call(&self) -> Option<usize> {
+        let line = self.key_line?;
+        self.timeline.calls().find(|(_, c)| c.call.line == Some(line)).map(|(i, _)| i)
+    }
+
+    /// FIN and RST segments sent by `side` (retransmissions not counted twice).
+    pub fn count(&self, side: Side, flag: fn(&SegEvent) -> bool) -> usize {
+        self.timeline
+            .segments()
+            .filter(|(_, s)| s.from == side && s.retransmission_of.is_none() && flag(s))
+            .count()
+    }
+
+    /// The key call in a few words: `client close() = 0 → RST`.
+    pub fn key_result(&self) -> String {
+        let Some(i) = self.key_call() else {
+            return "-".into();
+        };
+        let Event::Call(c) = &self.timeline.events[i] else {
+            return "-".into();
+        };
+        let ret = match (&c.call.errno, c.call.ret) {
+            (Some(e), _) => e.clone(),
+            (None, Some(r)) => r.to_string(),
+            (None, None) => "?".into(),
+        };
+        // A read-all step makes several reads: show what the last one returned.
+        let last_ret = if c.call.kind == CallKind::Read {
+            self.timeline
+                .calls()
+                .filter(|(_, o)| o.call.line == c.call.line)
+                .last()
+                .map(|(_, o)| o.call.errno.clone().unwrap_or_else(|| o.call.ret.unwrap_or(0).to_string()))
+                .unwrap_or(ret)
+        } else {
+            ret
+        };
+        let wire: Vec<String> = c
+            .caused
+            .iter()
+            .filter_map(|&s| match &self.timeline.events[s] {
+                Event::Segment(s) => Some(crate::render::seg_label(s)),
+                _ => None,
+            })
+            .collect();
+        let wire = if wire.is_empty() { "nothing".to_string() } else { wire.join(" ") };
+        format!(
+            "{} {}() = {last_ret} → {wire}",
+            c.call.side,
+            c.call.kind.name()
+        )
+    }
+}
