@@ -9,3 +9,4 @@
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
 pub mod model;
+pub mod wire;
