@@ -8,5 +8,6 @@
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
+pub mod capture;
 pub mod model;
 pub mod wire;
