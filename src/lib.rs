@@ -8,13 +8,15 @@
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
+pub mod capture;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
 pub mod model;
 pub mod ownership;
+pub mod pcapng;
 pub mod render;
 pub mod report;
-pub mod pcapng;
 pub mod scenario;
 pub mod sockstate;
+pub mod wire;
