@@ -83,6 +83,8 @@ pub struct SegEvent {
     pub also_acks: Option<String>,
     /// The earlier segment (event index) whose sequence space this one sends again.
     pub retransmission_of: Option<usize>,
+    /// The window in bytes, when both SYNs were seen and the scale is known.
+    pub win_bytes: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -137,6 +139,8 @@ struct Dir {
     /// Highest relative acknowledgment this sender has sent for the other direction.
     acked: Option<u32>,
     last_win: Option<u16>,
+    /// Window scale the sender offered in its SYN (RFC 7323); applies once both sides offered one.
+    wscale: Option<u8>,
 }
 
 fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
@@ -305,9 +309,10 @@ impl Correlator {
         }
         match call.side {
             Side::Client => {
+                // After a failed connect getsockname says 0.0.0.0:port: match the port.
                 call.kind == CallKind::Connect
                     && call.peer == Some(k.server)
-                    && call.local.is_none_or(|l| l == k.client)
+                    && call.local.is_none_or(|l| addr_match(l, k.client))
             }
             Side::Server => {
                 call.peer.is_none() && call.local.is_some_and(|l| addr_match(l, k.server))
@@ -357,6 +362,12 @@ impl Correlator {
         let (conn, from) = self.classify(&seg);
         let peer_isn = self.dirs.get(&(conn, from.other())).and_then(|d| d.isn);
         let d = self.dirs.entry((conn, from)).or_default();
+        if seg.flags.syn() {
+            d.wscale = seg.options.iter().find_map(|o| match o {
+                crate::model::TcpOpt::WindowScale(w) => Some(*w),
+                _ => None,
+            });
+        }
         if d.isn.is_none() {
             // Without the SYN, count from just before the first byte seen.
             d.isn = Some(if seg.flags.syn() {
@@ -437,11 +448,20 @@ impl Correlator {
                 answers,
                 why,
             });
-        } else if let Some((_, text)) = &acked_desc {
-            also_acks = Some(text.clone());
+        } else if let Some((ev, text)) = &acked_desc {
+            if !causes.iter().any(|c| c.answers == Some(*ev)) {
+                also_acks = Some(text.clone());
+            }
         }
 
+        let peer_scale = self.dirs.get(&(conn, from.other())).map(|p| p.wscale);
         let d = self.dirs.entry((conn, from)).or_default();
+        // The SYN's own window is never scaled; later ones are when both sides offered a scale.
+        let win_bytes = match (seg.flags.syn(), d.wscale, peer_scale) {
+            (true, _, _) => Some(u32::from(seg.win)),
+            (false, Some(w), Some(Some(_))) => Some(u32::from(seg.win) << w.min(14)),
+            _ => None,
+        };
         if let Some(a) = rel_ack {
             if d.acked.is_none_or(|p| a > p) {
                 d.acked = Some(a);
@@ -461,6 +481,7 @@ impl Correlator {
             causes,
             also_acks,
             retransmission_of,
+            win_bytes,
         }));
     }
 
@@ -611,7 +632,7 @@ impl Correlator {
             (c, Some((r, rs))) => {
                 let context = match c {
                     Some((i, c)) => format!(
-                        "; the {who}'s last call was {} #{i} at +{} before it",
+                        "; the {who}'s last call, {} #{i}, was {} before that segment",
                         call_name(c),
                         ms(rs.seg.ts - c.start)
                     ),

@@ -12,7 +12,7 @@
 //! call of a socket and puts nothing on the wire.
 
 use crate::errno;
-use crate::model::{now_ns, Call, CallKind, Nanos, Side, StateObs};
+use crate::model::{now_ns, Call, CallKind, Nanos, Side, StateObs, TcpState};
 use crate::scenario::{Action, Scenario, SockOpt, Step};
 use crate::sockstate;
 use std::collections::HashMap;
@@ -78,6 +78,18 @@ pub struct FinalState {
     pub state: StateObs,
 }
 
+/// The descriptors a scenario left open. Dropping this closes them; the run
+/// drops it only after the capture has stopped, so closes the scenario did
+/// not ask for never enter the timeline.
+#[derive(Default)]
+pub struct OpenDescriptors(Vec<mpsc::Sender<Job>>);
+
+impl std::fmt::Debug for OpenDescriptors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenDescriptors({} sides)", self.0.len())
+    }
+}
+
 /// Everything the driver observed.
 #[derive(Debug, Default)]
 pub struct DriverReport {
@@ -86,11 +98,13 @@ pub struct DriverReport {
     pub final_states: Vec<FinalState>,
     /// The run was stopped by a signal before its last step.
     pub interrupted: bool,
+    pub open: OpenDescriptors,
 }
 
 type StepResult = Result<Vec<Call>, String>;
 
-enum Job {
+#[doc(hidden)]
+pub enum Job {
     Step(Box<Step>, oneshot::Sender<StepResult>),
     Final(oneshot::Sender<Vec<FinalState>>),
 }
@@ -160,6 +174,7 @@ pub async fn run(
         }
     }
     report.calls.sort_by_key(|c| c.start);
+    report.open = OpenDescriptors(workers.into_iter().map(|w| w.jobs).collect());
     report
 }
 
@@ -357,9 +372,21 @@ impl SideState {
             Some(fd) => self.refresh_addrs(fd),
             None => (None, None),
         };
-        let state_after = match m.fd.and_then(sockstate::tcp_info_state) {
-            Some(state) => StateObs::TcpInfo { state },
-            None => StateObs::Unknown,
+        let state_after = match (m.fd.and_then(sockstate::tcp_info_state), local, peer) {
+            (Some(TcpState::CLOSE), Some(l), Some(p)) => match sockstate::lookup_closed(l, Some(p))
+            {
+                StateObs::ProcNet { state: table } if table != TcpState::CLOSE => {
+                    StateObs::Handed {
+                        descriptor: TcpState::CLOSE,
+                        table,
+                    }
+                }
+                _ => StateObs::TcpInfo {
+                    state: TcpState::CLOSE,
+                },
+            },
+            (Some(state), _, _) => StateObs::TcpInfo { state },
+            (None, _, _) => StateObs::Unknown,
         };
         self.to_call(m, local, peer, state_after)
     }

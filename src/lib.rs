@@ -9,6 +9,7 @@
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //! ```
 pub mod capture;
+pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
@@ -17,6 +18,8 @@ pub mod ownership;
 pub mod pcapng;
 pub mod render;
 pub mod report;
+pub mod run;
+pub mod sandbox;
 pub mod scenario;
 pub mod sockstate;
 pub mod wire;

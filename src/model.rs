@@ -245,6 +245,15 @@ pub enum StateObs {
         #[serde(serialize_with = "ser_state")]
         state: TcpState,
     },
+    /// The descriptor's socket says CLOSE, but the kernel's table holds the
+    /// connection under another state: Linux hands a connection entering
+    /// TIME_WAIT to a separate small socket, so both are observations.
+    Handed {
+        #[serde(serialize_with = "ser_state")]
+        descriptor: TcpState,
+        #[serde(serialize_with = "ser_state")]
+        table: TcpState,
+    },
     /// The descriptor is gone and no socket with these addresses is left in
     /// the kernel's table.
     Gone,
@@ -261,6 +270,9 @@ impl StateObs {
     pub fn label(&self) -> String {
         match self {
             StateObs::TcpInfo { state } | StateObs::ProcNet { state } => state.name(),
+            StateObs::Handed { descriptor, table } => {
+                format!("{} (kernel table: {})", descriptor.name(), table.name())
+            }
             StateObs::Gone => "CLOSED (no socket left)".into(),
             StateObs::Unknown => "unknown".into(),
         }
@@ -268,6 +280,7 @@ impl StateObs {
     pub fn state(&self) -> Option<TcpState> {
         match self {
             StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(*state),
+            StateObs::Handed { table, .. } => Some(*table),
             _ => None,
         }
     }

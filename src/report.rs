@@ -74,7 +74,10 @@ impl Report {
     /// The event index of the key step's first call.
     pub fn key_call(&self) -> Option<usize> {
         let line = self.key_line?;
-        self.timeline.calls().find(|(_, c)| c.call.line == Some(line)).map(|(i, _)| i)
+        self.timeline
+            .calls()
+            .find(|(_, c)| c.call.line == Some(line))
+            .map(|(i, _)| i)
     }
 
     /// FIN and RST segments sent by `side` (retransmissions not counted twice).
@@ -104,7 +107,12 @@ impl Report {
                 .calls()
                 .filter(|(_, o)| o.call.line == c.call.line)
                 .last()
-                .map(|(_, o)| o.call.errno.clone().unwrap_or_else(|| o.call.ret.unwrap_or(0).to_string()))
+                .map(|(_, o)| {
+                    o.call
+                        .errno
+                        .clone()
+                        .unwrap_or_else(|| o.call.ret.unwrap_or(0).to_string())
+                })
                 .unwrap_or(ret)
         } else {
             ret
@@ -117,7 +125,11 @@ impl Report {
                 _ => None,
             })
             .collect();
-        let wire = if wire.is_empty() { "nothing".to_string() } else { wire.join(" ") };
+        let wire = if wire.is_empty() {
+            "nothing".to_string()
+        } else {
+            wire.join(" ")
+        };
         format!(
             "{} {}() = {last_ret} → {wire}",
             c.call.side,

@@ -17,9 +17,19 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
         match e {
             Event::Call(_) => pending_calls.push(format!("#{i} {}", call_summary(r, i))),
             Event::Segment(s) => {
-                let mut text = format!("#{i} {} {} → {}: {}", seg_label(s), s.from, s.from.other(), causes_text(s));
+                let mut text = format!(
+                    "#{i} {} {} → {}: {}",
+                    seg_label(s),
+                    s.from,
+                    s.from.other(),
+                    causes_text(s)
+                );
                 if !pending_calls.is_empty() {
-                    let _ = write!(text, "\ncalls before this packet: {}", pending_calls.join(" | "));
+                    let _ = write!(
+                        text,
+                        "\ncalls before this packet: {}",
+                        pending_calls.join(" | ")
+                    );
                     pending_calls.clear();
                 }
                 if let Some(slot) = out.get_mut(s.seg.frame) {
@@ -45,9 +55,18 @@ pub fn call_summary(r: &Report, i: usize) -> String {
     let wire = if c.caused.is_empty() {
         "nothing on the wire".to_string()
     } else {
-        c.caused.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(", ")
+        c.caused
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    format!("{} {}{ret} ⇒ {wire} · state {}", call.side, call.text, call.state_after.label())
+    format!(
+        "{} {}{ret} ⇒ {wire} · state {}",
+        call.side,
+        call.text,
+        call.state_after.label()
+    )
 }
 
 /// The section header comment: what ran, where, and every call in order.
@@ -62,7 +81,10 @@ pub fn section_comment(r: &Report) -> String {
     if let (Some(c), Some(sv)) = (r.client, r.server) {
         let _ = writeln!(s, "client {c}, server {sv}; {}", r.namespace);
     }
-    let _ = writeln!(s, "Packet comments give each segment's cause; #N numbers are the timeline's event numbers.");
+    let _ = writeln!(
+        s,
+        "Packet comments give each segment's cause; #N numbers are the timeline's event numbers."
+    );
     let _ = writeln!(s, "Calls:");
     for (i, _) in r.timeline.calls() {
         let _ = writeln!(s, "  #{i} {}", call_summary(r, i));
@@ -74,7 +96,11 @@ pub fn section_comment(r: &Report) -> String {
         .map(|(i, c)| format!("#{i} {} {}", c.call.side, c.call.text))
         .collect();
     if !silent.is_empty() {
-        let _ = writeln!(s, "Calls that put nothing on the wire: {}", silent.join("; "));
+        let _ = writeln!(
+            s,
+            "Calls that put nothing on the wire: {}",
+            silent.join("; ")
+        );
     }
     s
 }

@@ -60,6 +60,7 @@ fn state_source(s: &StateObs) -> &'static str {
     match s {
         StateObs::TcpInfo { .. } => "tcp_info",
         StateObs::ProcNet { .. } => "proc_net_tcp",
+        StateObs::Handed { .. } => "tcp_info+proc_net_tcp",
         StateObs::Gone => "proc_net_tcp",
         StateObs::Unknown => "unknown",
     }
@@ -110,6 +111,7 @@ fn event(i: usize, e: &Event, t0: Nanos) -> Value {
                 "ack": s.rel_ack,
                 "len": s.seg.len,
                 "win": s.seg.win,
+                "win_bytes": s.win_bytes,
                 "options": s.seg.options.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
                 "cause": {
                     "event": primary.and_then(|c| c.event),

@@ -12,7 +12,11 @@ pub fn seg_label(s: &SegEvent) -> String {
     let f = s.seg.flags;
     let mut parts = Vec::new();
     if f.syn() {
-        parts.push(if f.ack() { "SYN-ACK".to_string() } else { "SYN".to_string() });
+        parts.push(if f.ack() {
+            "SYN-ACK".to_string()
+        } else {
+            "SYN".to_string()
+        });
     }
     if s.seg.len > 0 {
         parts.push(format!("data({})", s.seg.len));
@@ -32,8 +36,17 @@ pub fn seg_label(s: &SegEvent) -> String {
 /// The cause that names the segment best when only one can be shown: the
 /// control flags (RST, FIN, SYN) say more than the data or the ACK.
 pub fn primary_cause(s: &SegEvent) -> Option<&Cause> {
-    const ORDER: [Part; 6] = [Part::Rst, Part::Fin, Part::Syn, Part::SynAck, Part::Data, Part::Ack];
-    ORDER.iter().find_map(|p| s.causes.iter().find(|c| c.part == *p))
+    const ORDER: [Part; 6] = [
+        Part::Rst,
+        Part::Fin,
+        Part::Syn,
+        Part::SynAck,
+        Part::Data,
+        Part::Ack,
+    ];
+    ORDER
+        .iter()
+        .find_map(|p| s.causes.iter().find(|c| c.part == *p))
 }
 
 /// All causes of a segment in one line, as the pcapng comment and JSON `why` carry them.

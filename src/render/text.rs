@@ -20,7 +20,11 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     header(&mut out, r);
     let t0 = r.timeline.t0;
-    let _ = writeln!(out, "{}", format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed());
+    let _ = writeln!(
+        out,
+        "{}",
+        format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed()
+    );
     for (i, e) in r.timeline.events.iter().enumerate() {
         let line = match e {
             Event::Call(c) => call_line(i, c, t0, r),
@@ -75,7 +79,11 @@ fn side_name(side: Side) -> ColoredString {
 
 fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
     let call = &c.call;
-    let mut s = format!("{i:>4} {}  {}  ", time(call.start, t0), side_name(call.side));
+    let mut s = format!(
+        "{i:>4} {}  {}  ",
+        time(call.start, t0),
+        side_name(call.side)
+    );
     let ret = match (&call.errno, call.ret) {
         (Some(e), _) => format!("= -1 {e}").red().bold().to_string(),
         (None, Some(r)) if call.kind == CallKind::Accept || call.text.contains(" = ") => {
@@ -92,7 +100,7 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
     }
     let visible = strip_len(&text);
     s.push_str(&text);
-    s.push_str(&" ".repeat(40usize.saturating_sub(visible)));
+    s.push_str(&" ".repeat(40usize.saturating_sub(visible).max(2)));
 
     let mut tail = Vec::new();
     if call.kind != CallKind::Sleep {
@@ -127,7 +135,10 @@ fn state_text(c: &CallEvent) -> Option<String> {
     if matches!(c.call.state_after, StateObs::Unknown) {
         return None;
     }
-    let closed = matches!(c.call.state_after, StateObs::ProcNet { .. } | StateObs::Gone);
+    let closed = matches!(
+        c.call.state_after,
+        StateObs::ProcNet { .. } | StateObs::Gone
+    ) && c.call.kind == CallKind::Close;
     let what = if closed { "connection now" } else { "state" };
     Some(match &c.state_before {
         Some(b) if *b != now => format!("{what} {}", format!("{b} → {now}").yellow()),
@@ -179,9 +190,25 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
     if let Some(a) = s.rel_ack {
         let _ = write!(nums, " ack {a}");
     }
-    let _ = write!(nums, " win {}", s.seg.win);
+    match s.win_bytes {
+        Some(b) => {
+            let _ = write!(nums, " win {b}");
+        }
+        None => {
+            let _ = write!(nums, " win {} (unscaled)", s.seg.win);
+        }
+    }
     if s.seg.flags.syn() && !s.seg.options.is_empty() {
-        let opts: Vec<String> = s.seg.options.iter().map(|o| o.to_string()).collect();
+        // Timestamp values are noise to a reader of the timeline; the pcapng keeps them.
+        let opts: Vec<String> = s
+            .seg
+            .options
+            .iter()
+            .map(|o| match o {
+                crate::model::TcpOpt::Timestamp { .. } => "TS".to_string(),
+                o => o.to_string(),
+            })
+            .collect();
         let _ = write!(nums, " [{}]", opts.join(", "));
     }
     let mut line = format!(
@@ -196,7 +223,11 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
     }
     let cause = format!("← {}", causes_text(s));
     let kernel_only = s.causes.iter().all(|c| c.event.is_none());
-    let cause = if kernel_only { cause.italic().to_string() } else { cause };
+    let cause = if kernel_only {
+        cause.italic().to_string()
+    } else {
+        cause
+    };
     if strip_len(&line) + strip_len(&cause) + 2 <= WIDE {
         let _ = writeln!(line, "  {cause}");
     } else {
@@ -218,7 +249,12 @@ fn footer(out: &mut String, r: &Report) {
         );
     }
     let c = &r.capture;
-    let mut cap = format!("{} segments captured on {} ({})", c.packets - c.unparsed, c.iface, c.filter);
+    let mut cap = format!(
+        "{} segments captured on {} ({})",
+        c.packets - c.unparsed,
+        c.iface,
+        c.filter
+    );
     if c.unparsed > 0 {
         let _ = write!(cap, ", {} frames not parsed as TCP", c.unparsed);
     }
@@ -236,7 +272,11 @@ fn footer(out: &mut String, r: &Report) {
             );
         }
         Some(k) => {
-            let _ = write!(cap, " · 0 dropped (libpcap: {} received, counting both copies on lo)", k.received);
+            let _ = write!(
+                cap,
+                " · 0 dropped (libpcap: {} received, counting both copies on lo)",
+                k.received
+            );
         }
         None => {}
     }
@@ -246,8 +286,17 @@ fn footer(out: &mut String, r: &Report) {
             .final_states
             .iter()
             .map(|f| {
-                let role = if f.peer.is_none() { "listener" } else { "socket" };
-                format!("{} {role} {} {}", side_name(f.side), f.local, f.state.label().bold())
+                let role = if f.peer.is_none() {
+                    "listener"
+                } else {
+                    "socket"
+                };
+                format!(
+                    "{} {role} {} {}",
+                    side_name(f.side),
+                    f.local,
+                    f.state.label().bold()
+                )
             })
             .collect();
         let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
@@ -263,7 +312,12 @@ fn footer(out: &mut String, r: &Report) {
             );
         }
         (None, Some(e)) => {
-            let _ = writeln!(out, "{:<8} {}", "saved".bold(), format!("nothing: {e}").red());
+            let _ = writeln!(
+                out,
+                "{:<8} {}",
+                "saved".bold(),
+                format!("nothing: {e}").red()
+            );
         }
         (None, None) => {}
     }
@@ -271,7 +325,9 @@ fn footer(out: &mut String, r: &Report) {
         let _ = writeln!(
             out,
             "{}",
-            format!("interrupted by {sig}: the timeline above is what happened until then").red().bold()
+            format!("interrupted by {sig}: the timeline above is what happened until then")
+                .red()
+                .bold()
         );
     }
 }
@@ -307,7 +363,11 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
         .bold()
     );
     for r in rows {
-        let run = if r.ok { "ok".green().to_string() } else { format!("FAILED ({})", r.why).red().bold().to_string() };
+        let run = if r.ok {
+            "ok".green().to_string()
+        } else {
+            format!("FAILED ({})", r.why).red().bold().to_string()
+        };
         let _ = writeln!(
             out,
             "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {run}",
@@ -318,7 +378,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
 }
 
 /// One row of the `--all` summary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SummaryRow {
     pub scenario: String,
     pub c_fin: usize,
@@ -347,7 +407,10 @@ impl SummaryRow {
             } else if r.capture.dropped() > 0 {
                 "packets dropped".into()
             } else {
-                r.problems.first().map(|p| format!("line {}", p.line)).unwrap_or_default()
+                r.problems
+                    .first()
+                    .map(|p| format!("line {}", p.line))
+                    .unwrap_or_default()
             },
         }
     }
@@ -363,6 +426,9 @@ mod tests {
         assert!(arrow(Side::Client, "SYN").starts_with("client ─"));
         assert!(arrow(Side::Client, "SYN").ends_with("▶ server"));
         assert!(arrow(Side::Server, "FIN").starts_with("client ◀"));
-        assert_eq!(strip_len(&arrow(Side::Client, "SYN")), strip_len(&arrow(Side::Server, "data(100)+FIN")));
+        assert_eq!(
+            strip_len(&arrow(Side::Client, "SYN")),
+            strip_len(&arrow(Side::Server, "data(100)+FIN"))
+        );
     }
 }

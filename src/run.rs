@@ -1,0 +1,128 @@
+//! One scenario run, end to end: capture on, driver through the steps,
+//! capture off, frames parsed, correlated, saved. The pipeline's glue, kept
+//! free of presentation so every front end (scenario, run FILE, --all) shares it.
+
+use crate::capture::{CaptureConfig, LiveCapture};
+use crate::correlate::correlate;
+use crate::driver::{self, DriverConfig, WireActivity};
+use crate::pcapng::{write_pcapng, PcapngMeta};
+use crate::render::annotations;
+use crate::report::{CaptureSummary, PcapCounters, Report};
+use crate::scenario::Scenario;
+use crate::wire;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What the user chose for this run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub port: u16,
+    pub ipv6: bool,
+    /// Where to save the annotated pcapng; None: do not save.
+    pub save: Option<PathBuf>,
+    /// Where the run happens, in words, for the header.
+    pub namespace: String,
+    pub read_wait: Duration,
+    pub settle: Duration,
+}
+
+/// Kernel buffer for the capture: big enough that a burst of full-size
+/// loopback segments never overflows it while the collector thread sleeps.
+const CAPTURE_BUFFER: i32 = 64 << 20;
+/// Snap length: whole loopback frames (lo's MTU is 65536), so the pcapng keeps payloads.
+const SNAPLEN: i32 = 65_600;
+
+struct Activity<'a>(&'a LiveCapture);
+
+impl WireActivity for Activity<'_> {
+    fn packets_seen(&self) -> usize {
+        self.0.packet_count()
+    }
+}
+
+/// Runs `scenario` and returns the finished report (saved to `opts.save` if set).
+///
+/// Errors are environment errors (the capture could not start); whatever the
+/// scenario's calls return is an observation and lands in the report.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cancel: watch::Receiver<Option<&'static str>>,
+) -> anyhow::Result<Report> {
+    let server = driver::loopback(opts.ipv6, opts.port);
+    let cfg = CaptureConfig {
+        iface: "lo".into(),
+        filter: format!("tcp port {}", opts.port),
+        snaplen: SNAPLEN,
+        buffer_bytes: CAPTURE_BUFFER,
+    };
+    let capture = LiveCapture::start(&cfg)?;
+    let mut dcfg = DriverConfig::new(server);
+    dcfg.read_wait = opts.read_wait;
+    dcfg.settle = opts.settle;
+    let interrupted_by = cancel.clone();
+    let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), cancel).await;
+    let result = capture.stop()?;
+    drop(std::mem::take(&mut driven.open));
+
+    let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
+    let timeline = correlate(driven.calls, segments, Some(server));
+    let client = timeline.conns.first().map(|c| c.client).or_else(|| {
+        timeline
+            .calls()
+            .find_map(|(_, c)| c.call.conn().map(|k| k.0))
+    });
+    let mut report = Report {
+        scenario: scenario.name.clone(),
+        teaches: scenario.teaches.clone(),
+        origin: scenario.origin.clone(),
+        client,
+        server: Some(server),
+        namespace: opts.namespace.clone(),
+        pacing: format!(
+            "After each step the driver waited for {} ms without a segment; reads give up after {} ms.",
+            dcfg.settle.as_millis(),
+            dcfg.read_wait.as_millis()
+        ),
+        timeline,
+        capture: CaptureSummary {
+            iface: cfg.iface.clone(),
+            filter: cfg.filter.clone(),
+            packets: result.packets.len(),
+            unparsed: unparsed.len(),
+            counters: Some(PcapCounters {
+                received: result.stats.received,
+                dropped: result.stats.dropped,
+                if_dropped: result.stats.if_dropped,
+            }),
+            file: None,
+            file_error: None,
+        },
+        final_states: driven.final_states,
+        problems: driven.problems,
+        key_line: scenario.key_step().map(|s| s.line),
+        interrupted: if driven.interrupted {
+            *interrupted_by.borrow()
+        } else {
+            None
+        }
+        .map(str::to_string),
+    };
+    if let Some(path) = &opts.save {
+        let meta = PcapngMeta {
+            linktype: result.linktype,
+            snaplen: result.snaplen,
+            iface: cfg.iface.clone(),
+            iface_description: format!("loopback, {}", opts.namespace),
+            section_comment: annotations::section_comment(&report),
+            application: format!("hc-trace {}", env!("CARGO_PKG_VERSION")),
+        };
+        let comments = annotations::frame_comments(&report, result.packets.len());
+        match write_pcapng(path, &meta, &result.packets, &comments) {
+            Ok(p) => report.capture.file = Some(p),
+            Err(e) => report.capture.file_error = Some(e.to_string()),
+        }
+    }
+    Ok(report)
+}

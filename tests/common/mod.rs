@@ -1,0 +1,188 @@
+//! Helpers for the integration tests: run the real binary, read its JSON.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hc-trace")
+}
+
+/// Runs `hc-trace ARGS --format json --no-save` and returns (exit code, document).
+pub fn run_json(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(bin())
+        .args(args)
+        .args(["--format", "json", "--no-save"])
+        .output()
+        .expect("run hc-trace");
+    let code = out.status.code().unwrap_or(-1);
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "hc-trace {args:?} printed no JSON ({e}); exit {code}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, doc)
+}
+
+/// Runs a built-in scenario; it must succeed.
+pub fn scenario(name: &str) -> Run {
+    let (code, doc) = run_json(&["scenario", name]);
+    assert_eq!(code, 0, "{name} exits 0: {doc:#}");
+    Run::new(doc)
+}
+
+/// Runs a scenario written out to a temporary file; it must succeed.
+pub fn scenario_text(text: &str) -> Run {
+    let path = temp_path("scenario");
+    std::fs::write(&path, text).expect("write scenario");
+    let (code, doc) = run_json(&["run", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 0, "run exits 0: {doc:#}");
+    Run::new(doc)
+}
+
+/// A built-in scenario's text with some lines changed, for negative controls.
+pub fn builtin_text(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.scenario"));
+    std::fs::read_to_string(p).expect("read built-in scenario")
+}
+
+pub fn temp_path(ext: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "hc-trace-test-{}-{}.{ext}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// A run's JSON with questions a test asks of it.
+pub struct Run {
+    pub doc: Value,
+}
+
+impl Run {
+    pub fn new(doc: Value) -> Self {
+        let r = Run { doc };
+        r.check_schema();
+        r
+    }
+
+    pub fn events(&self) -> &Vec<Value> {
+        self.doc["events"].as_array().expect("events")
+    }
+
+    /// The calls of `side` named `call`, in order.
+    pub fn calls(&self, side: &str, call: &str) -> Vec<&Value> {
+        self.events()
+            .iter()
+            .filter(|e| e["kind"] == "call" && e["side"] == side && e["call"] == call)
+            .collect()
+    }
+
+    pub fn call(&self, side: &str, call: &str, nth: usize) -> &Value {
+        let all = self.calls(side, call);
+        all.get(nth)
+            .copied()
+            .unwrap_or_else(|| panic!("no {side} {call} #{nth} in {:#}", self.doc))
+    }
+
+    pub fn segments(&self) -> Vec<&Value> {
+        self.events()
+            .iter()
+            .filter(|e| e["kind"] == "segment")
+            .collect()
+    }
+
+    pub fn event(&self, i: u64) -> &Value {
+        &self.events()[i as usize]
+    }
+
+    pub fn has_flag(seg: &Value, flag: &str) -> bool {
+        seg["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == flag))
+    }
+
+    /// The segments a call caused, with their flags.
+    pub fn caused(&self, call: &Value) -> Vec<&Value> {
+        call["caused"]
+            .as_array()
+            .expect("caused")
+            .iter()
+            .map(|i| self.event(i.as_u64().unwrap()))
+            .collect()
+    }
+
+    pub fn caused_flag(&self, call: &Value, flag: &str) -> bool {
+        self.caused(call).iter().any(|s| Self::has_flag(s, flag))
+    }
+
+    /// Segments from `side` with `flag`, retransmissions not counted.
+    pub fn count(&self, from: &str, flag: &str) -> usize {
+        self.segments()
+            .iter()
+            .filter(|s| {
+                s["from"] == from && Self::has_flag(s, flag) && s["retransmission_of"].is_null()
+            })
+            .count()
+    }
+
+    pub fn final_state(&self, side: &str) -> String {
+        self.doc["final_states"]
+            .as_array()
+            .expect("final_states")
+            .iter()
+            .find(|f| f["side"] == side && !f["peer"].is_null())
+            .map(|f| f["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
+
+    /// What every document must satisfy, whatever the scenario.
+    fn check_schema(&self) {
+        let d = &self.doc;
+        assert_eq!(d["schema"], 1);
+        for k in ["scenario", "client", "server", "events", "capture"] {
+            assert!(!d[k].is_null(), "document has {k}");
+        }
+        assert!(d["capture"]["packets"].is_u64());
+        assert_eq!(d["capture"]["dropped"], 0, "no packet dropped");
+        let mut last = 0i64;
+        for (n, e) in self.events().iter().enumerate() {
+            assert_eq!(e["i"].as_u64(), Some(n as u64));
+            let t = e["t_ns"].as_i64().expect("t_ns");
+            assert!(t >= last, "events in time order");
+            last = t;
+            match e["kind"].as_str() {
+                Some("call") => {
+                    for k in [
+                        "side",
+                        "call",
+                        "args",
+                        "ret",
+                        "errno",
+                        "state_after",
+                        "caused",
+                    ] {
+                        assert!(e.get(k).is_some(), "call has {k}: {e}");
+                    }
+                }
+                Some("segment") => {
+                    for k in ["from", "flags", "seq", "ack", "len", "win", "cause"] {
+                        assert!(e.get(k).is_some(), "segment has {k}: {e}");
+                    }
+                    let why = e["cause"]["why"].as_str().unwrap_or("");
+                    assert!(!why.is_empty(), "every segment has a cause: {e}");
+                    if let Some(c) = e["cause"]["event"].as_u64() {
+                        assert_eq!(self.event(c)["kind"], "call", "a cause event is a call");
+                    }
+                }
+                other => panic!("unknown event kind {other:?}"),
+            }
+        }
+    }
+}
