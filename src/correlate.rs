@@ -21,7 +21,7 @@
 //! - **pure ACK**: the kernel; says what it newly acknowledges (data, FIN,
 //!   SYN-ACK), or that it is a window update, duplicate ACK or keep-alive.
 
-use crate::model::{Call, CallKind, Nanos, Segment, Side};
+use crate::model::{Call, CallKind, Nanos, Segment, Side, StateObs};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,7 +65,7 @@ pub struct CallEvent {
     /// Event indices of the segments this call caused (possibly none: a lesson in itself).
     pub caused: Vec<usize>,
     /// The state this socket had after the previous call on it, to show transitions.
-    pub state_before: Option<String>,
+    pub state_before: Option<StateObs>,
 }
 
 /// A segment in the timeline, with its causes.
@@ -236,7 +236,7 @@ struct Correlator {
     dirs: HashMap<(usize, Side), Dir>,
     out: Vec<Event>,
     /// Last state seen per socket (side, local, peer), for transitions.
-    states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), String>,
+    states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), StateObs>,
 }
 
 impl Correlator {
@@ -247,10 +247,9 @@ impl Correlator {
                 .position(|k| k.client == c && k.server == s)
         });
         let key = (call.side, call.local, call.peer);
-        let label = call.state_after.label();
         let state_before = self.states.get(&key).cloned();
         if call.local.is_some() {
-            self.states.insert(key, label);
+            self.states.insert(key, call.state_after.clone());
         }
         self.out.push(Event::Call(CallEvent {
             call,

@@ -131,9 +131,9 @@ impl Report {
             wire.join(" ")
         };
         format!(
-            "{} {}() = {last_ret} → {wire}",
+            "{} {} = {last_ret} → {wire}",
             c.call.side,
-            c.call.kind.name()
+            crate::correlate::call_name(&c.call)
         )
     }
 }

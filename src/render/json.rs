@@ -45,7 +45,8 @@ pub fn document(r: &Report) -> Value {
             "side": f.side,
             "addr": f.local.to_string(),
             "peer": f.peer.map(|p| p.to_string()),
-            "state": f.state.label(),
+            "state": f.state.token(),
+            "state_text": f.state.label(),
             "state_source": state_source(&f.state),
         })).collect::<Vec<_>>(),
         "problems": r.problems.iter().map(|p| json!({
@@ -61,7 +62,7 @@ fn state_source(s: &StateObs) -> &'static str {
         StateObs::TcpInfo { .. } => "tcp_info",
         StateObs::ProcNet { .. } => "proc_net_tcp",
         StateObs::Handed { .. } => "tcp_info+proc_net_tcp",
-        StateObs::Gone => "proc_net_tcp",
+        StateObs::Gone => "proc_net_tcp (no socket left)",
         StateObs::Unknown => "unknown",
     }
 }
@@ -77,7 +78,12 @@ fn call_json(c: &Call) -> Value {
         "errno": c.errno,
         "note": c.note,
         "dur_ns": c.end - c.start,
-        "state_after": c.state_after.label(),
+        "state_after": c.state_after.token(),
+        "state_table": match &c.state_after {
+            StateObs::Handed { table, .. } => Some(table.name()),
+            _ => None,
+        },
+        "state_text": c.state_after.label(),
         "state_source": state_source(&c.state_after),
         "line": c.line,
         "pid": c.pid,

@@ -140,8 +140,12 @@ fn state_text(c: &CallEvent) -> Option<String> {
         StateObs::ProcNet { .. } | StateObs::Gone
     ) && c.call.kind == CallKind::Close;
     let what = if closed { "connection now" } else { "state" };
+    // Compare the kernel's states, not their wording: a descriptor in CLOSE
+    // whose connection went on as TIME_WAIT, then seen as TIME_WAIT, is no change.
     Some(match &c.state_before {
-        Some(b) if *b != now => format!("{what} {}", format!("{b} → {now}").yellow()),
+        Some(b) if b.state() != c.call.state_after.state() => {
+            format!("{what} {}", format!("{} → {now}", b.label()).yellow())
+        }
         _ => format!("{what} {now}"),
     })
 }
