@@ -109,6 +109,10 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 60, value_name = "MS")]
     pub settle: u64,
 
+    /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
+    #[arg(long)]
+    pub no_kernel: bool,
+
     /// (internal) write a one-line summary of the run here, for `--all`
     #[arg(long, hide = true, value_name = "FILE")]
     pub summary_to: Option<PathBuf>,

@@ -10,7 +10,7 @@ use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs}
 use hc_trace::render::text::{summary_table, SummaryRow};
 use hc_trace::render::{json, text};
 use hc_trace::run::{run_scenario, RunOptions};
-use hc_trace::sandbox::{self, NetnsChoice};
+use hc_trace::sandbox::{self, NetnsChoice, SandboxKind};
 use hc_trace::scenario::{self, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +103,13 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         namespace: sandbox.describe(),
         read_wait: Duration::from_millis(c.read_wait),
         settle: Duration::from_millis(c.settle),
+        // Root on the host (not root of a user namespace) may read tracefs.
+        kernel_trace: !matches!(sandbox.kind, SandboxKind::PrivateRootless) && !c.no_kernel,
+        kernel_trace_off_why: if c.no_kernel {
+            "switched off with --no-kernel".into()
+        } else {
+            "reading kernel tracepoints needs root (run with sudo); without it the timeline shows what calls and the capture saw".into()
+        },
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

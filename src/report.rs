@@ -63,6 +63,20 @@ pub struct Report {
     pub key_line: Option<usize>,
     /// The signal that stopped the run early, if one did.
     pub interrupted: Option<String>,
+    /// Whether the kernel's tracepoints were read, or why not.
+    pub kernel: KernelSource,
+}
+
+/// Where kernel reasons and state changes came from, said once in the footer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum KernelSource {
+    /// Not asked for (a capture file, or a source that has no live kernel).
+    #[default]
+    None,
+    /// Read from tracepoints; the number of events kept.
+    Tracepoints { events: usize },
+    /// Asked for but not available, and why.
+    Unavailable(String),
 }
 
 impl Report {

@@ -3,11 +3,12 @@
 //! free of presentation so every front end (scenario, run FILE, --all) shares it.
 
 use crate::capture::{CaptureConfig, LiveCapture};
-use crate::correlate::correlate;
+use crate::correlate::correlate_with_kernel;
 use crate::driver::{self, DriverConfig, WireActivity};
+use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
-use crate::report::{CaptureSummary, PcapCounters, Report};
+use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
 use crate::scenario::Scenario;
 use crate::wire;
 use std::path::PathBuf;
@@ -25,6 +26,10 @@ pub struct RunOptions {
     pub namespace: String,
     pub read_wait: Duration,
     pub settle: Duration,
+    /// Read the kernel's tracepoints (RST reasons, state changes).
+    pub kernel_trace: bool,
+    /// Why not, when kernel_trace is false (said in the footer).
+    pub kernel_trace_off_why: String,
 }
 
 /// Kernel buffer for the capture: big enough that a burst of full-size
@@ -62,12 +67,32 @@ pub async fn run_scenario(
     dcfg.read_wait = opts.read_wait;
     dcfg.settle = opts.settle;
     let interrupted_by = cancel.clone();
+    // The kernel's word, where we may read tracepoints (root, not rootless).
+    let ktrace = if opts.kernel_trace {
+        Some(KernelTrace::start(opts.port))
+    } else {
+        None
+    };
     let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), cancel).await;
     let result = capture.stop()?;
     drop(std::mem::take(&mut driven.open));
 
     let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
-    let timeline = correlate(driven.calls, segments, Some(server));
+    let (kernel_events, kernel) = match ktrace {
+        None => (
+            Vec::new(),
+            KernelSource::Unavailable(opts.kernel_trace_off_why.clone()),
+        ),
+        Some(Err(e)) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+        Some(Ok(kt)) => match kt.events() {
+            Ok(ev) => {
+                let n = ev.len();
+                (ev, KernelSource::Tracepoints { events: n })
+            }
+            Err(e) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+        },
+    };
+    let timeline = correlate_with_kernel(driven.calls, segments, kernel_events, Some(server));
     let client = timeline.conns.first().map(|c| c.client).or_else(|| {
         timeline
             .calls()
@@ -108,6 +133,7 @@ pub async fn run_scenario(
             None
         }
         .map(str::to_string),
+        kernel,
     };
     if let Some(path) = &opts.save {
         let meta = PcapngMeta {

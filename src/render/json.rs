@@ -3,7 +3,7 @@
 use super::{causes_text, primary_cause};
 use crate::correlate::Event;
 use crate::model::{Call, Nanos, StateObs};
-use crate::report::Report;
+use crate::report::{KernelSource, Report};
 use serde_json::{json, Value};
 
 /// The JSON document of a run.
@@ -53,6 +53,11 @@ pub fn document(r: &Report) -> Value {
             "line": p.line, "step": p.step, "message": p.message
         })).collect::<Vec<_>>(),
         "interrupted": r.interrupted,
+        "kernel": match &r.kernel {
+            KernelSource::Tracepoints { events } => json!({"available": true, "events": events}),
+            KernelSource::Unavailable(why) => json!({"available": false, "why": why}),
+            KernelSource::None => Value::Null,
+        },
         "ok": r.ok(),
     })
 }
@@ -125,7 +130,21 @@ fn event(i: usize, e: &Event, t0: Nanos) -> Value {
                 },
                 "causes": s.causes,
                 "retransmission_of": s.retransmission_of,
+                "kernel": s.kernel,
             })
         }
+        Event::State(st) => json!({
+            "i": i,
+            "t_ns": st.ts - t0,
+            "kind": "state",
+            "side": st.side,
+            "conn": st.conn,
+            "local": st.local.to_string(),
+            "remote": st.remote.to_string(),
+            "old": st.old.name(),
+            "new": st.new.name(),
+            "continues_as": st.continues_as.map(|t| t.name()),
+            "source": "tracepoint sock:inet_sock_set_state",
+        }),
     }
 }

@@ -7,9 +7,9 @@
 //! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
 
 use super::{causes_text, seg_label};
-use crate::correlate::{CallEvent, Event, SegEvent};
+use crate::correlate::{CallEvent, Event, KernelRst, SegEvent, StateEvent};
 use crate::model::{CallKind, Side, StateObs};
-use crate::report::Report;
+use crate::report::{KernelSource, Report};
 use colored::{ColoredString, Colorize};
 use std::fmt::Write;
 
@@ -29,6 +29,7 @@ pub fn render(r: &Report) -> String {
         let line = match e {
             Event::Call(c) => call_line(i, c, t0, r),
             Event::Segment(s) => seg_line(i, s, t0),
+            Event::State(st) => state_line(i, st, t0),
         };
         out.push_str(&line);
     }
@@ -57,7 +58,7 @@ fn header(out: &mut String, r: &Report) {
         out,
         "  {}",
         format!(
-            "Each line is a socket call made by the client or the server, or a TCP segment captured on {} (\"wire\").\n  \
+            "Each line is a socket call made by the client or the server, a TCP segment captured on {} (\"wire\"), or a state change the kernel reported.\n  \
              \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
             r.capture.iface, r.pacing
         )
@@ -225,7 +226,16 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
     if s.retransmission_of.is_some() {
         let _ = write!(line, " {}", "RETRANSMISSION".red());
     }
-    let cause = format!("← {}", causes_text(s));
+    let mut cause = format!("← {}", causes_text(s));
+    if let Some(k) = &s.kernel {
+        let k = kernel_rst_text(k);
+        let k = if k.contains("DISAGREES") {
+            k.red().bold().to_string()
+        } else {
+            k.bold().to_string()
+        };
+        cause = format!("{cause} · {k}");
+    }
     let kernel_only = s.causes.iter().all(|c| c.event.is_none());
     let cause = if kernel_only {
         cause.italic().to_string()
@@ -238,6 +248,45 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
         let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
     }
     line
+}
+
+/// A state change the kernel reported, on the side whose socket changed.
+fn state_line(i: usize, st: &StateEvent, t0: i64) -> String {
+    let mut line = format!(
+        "{i:>4} {}  {}  {} {}",
+        time(st.ts, t0),
+        side_name(st.side),
+        "kernel: state".dimmed(),
+        format!("{} → {}", st.old.name(), st.new.name()).yellow(),
+    );
+    if let Some(t) = st.continues_as {
+        let _ = write!(
+            line,
+            "  {}",
+            format!(
+                "(the connection lives on as {}: the kernel table showed it later)",
+                t.name()
+            )
+            .dimmed()
+        );
+    }
+    line.push('\n');
+    line
+}
+
+/// "kernel reason: TCP_ABORT_ON_CLOSE (socket in CLOSE)", flagged when it
+/// disagrees with the correlator's own cause.
+pub fn kernel_rst_text(k: &KernelRst) -> String {
+    let state = if k.state == "UNKNOWN" {
+        "no socket".to_string()
+    } else {
+        format!("socket in {}", k.state)
+    };
+    let mut t = format!("kernel reason: {} ({state})", k.reason);
+    if k.agrees == Some(false) {
+        t.push_str(" — DISAGREES with the cause the correlator found");
+    }
+    t
 }
 
 fn footer(out: &mut String, r: &Report) {
@@ -304,6 +353,24 @@ fn footer(out: &mut String, r: &Report) {
             })
             .collect();
         let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
+    }
+    match &r.kernel {
+        KernelSource::Tracepoints { events } => {
+            let _ = writeln!(
+                out,
+                "{:<8} {events} events from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
+                "kernel".bold(),
+                "(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)".dimmed()
+            );
+        }
+        KernelSource::Unavailable(why) => {
+            let _ = writeln!(
+                out,
+                "{:<8} kernel reasons and state changes not available: {why}",
+                "kernel".bold()
+            );
+        }
+        KernelSource::None => {}
     }
     match (&c.file, &c.file_error) {
         (Some(p), _) => {
