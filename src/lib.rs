@@ -10,4 +10,5 @@
 //! ```
 pub mod capture;
 pub mod model;
+pub mod sandbox;
 pub mod wire;
