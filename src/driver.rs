@@ -230,6 +230,7 @@ impl Worker {
         std::thread::Builder::new()
             .name(format!("hc-trace-{}", side.name()))
             .spawn(move || {
+                crate::interrupt::block_in_this_thread();
                 let mut st = SideState::new(side, cfg);
                 for job in rx {
                     match job {
