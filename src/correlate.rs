@@ -207,19 +207,81 @@ pub fn correlate_with_kernel(
         let frame = s.frame;
         events.push((s.ts, 1, frame, Pending::Seg(s)));
     }
+    // Tracepoints are machine-wide and other namespaces may use the same
+    // addresses: keep an event only if its exact addresses are a connection
+    // of this capture (within its time span), or it happened during one of
+    // this run's own calls on that socket (listen, a connect before the
+    // port is known). Anything else belongs to someone else.
+    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::new();
+    for (_, _, _, p) in &events {
+        if let Pending::Seg(s) = p {
+            for key in [(s.src, s.dst), (s.dst, s.src)] {
+                let e = spans.entry(key).or_insert((s.ts, s.ts));
+                e.0 = e.0.min(s.ts);
+                e.1 = e.1.max(s.ts);
+            }
+        }
+    }
+    // The same socket: a listener (no peer) matches remote 0.0.0.0:0; a
+    // connecting socket has no port yet when it enters SYN_SENT.
+    let same_socket = |c: &Call, local: SocketAddr, remote: SocketAddr| match (c.local, c.peer) {
+        (l, Some(p)) if c.kind == CallKind::Connect => {
+            p == remote && (local.port() == 0 || l == Some(local))
+        }
+        (Some(l), None) => l == local && remote.port() == 0,
+        (Some(l), Some(p)) => l == local && p == remote,
+        _ => false,
+    };
+    let own_call = |ts: Nanos, local: SocketAddr, remote: SocketAddr| -> Option<Side> {
+        events.iter().find_map(|(_, _, _, p)| match p {
+            Pending::Call(c)
+                if c.start - SLACK <= ts
+                    && ts <= c.end + SLACK
+                    && same_socket(c, local, remote) =>
+            {
+                Some(c.side)
+            }
+            _ => None,
+        })
+    };
+    const SLACK: Nanos = 200_000;
+    const SPAN_SLACK: Nanos = 500_000_000;
+    let mut kept = Vec::new();
     let mut resets = Vec::new();
-    for (n, k) in kernel.into_iter().enumerate() {
+    for k in kernel {
         match k {
-            KernelEvent::State { .. } => events.push((k.ts(), 2, n, Pending::Kernel(k))),
+            KernelEvent::State {
+                ts,
+                local,
+                remote,
+                by_us,
+                ..
+            } => {
+                let in_capture = spans
+                    .get(&(local, remote))
+                    .is_some_and(|(lo, hi)| ts >= lo - SPAN_SLACK && ts <= hi + SPAN_SLACK);
+                // Matching by call time is only safe for events that ran in our threads.
+                let side = if in_capture || !by_us {
+                    None
+                } else {
+                    own_call(ts, local, remote)
+                };
+                if in_capture || side.is_some() {
+                    kept.push((k, side));
+                }
+            }
             KernelEvent::SendReset { .. } => resets.push(k),
         }
+    }
+    for (n, (k, side)) in kept.into_iter().enumerate() {
+        events.push((k.ts(), 2, n, Pending::Kernel(k, side)));
     }
     events.sort_by_key(|(ts, prio, n, _)| (*ts, *prio, *n));
     let events: Vec<Pending> = events.into_iter().map(|(_, _, _, p)| p).collect();
     let t0 = events.first().map_or(0, |e| match e {
         Pending::Call(c) => c.start,
         Pending::Seg(s) => s.ts,
-        Pending::Kernel(k) => k.ts(),
+        Pending::Kernel(k, _) => k.ts(),
     });
 
     let mut c = Correlator {
@@ -234,7 +296,7 @@ pub fn correlate_with_kernel(
         match p {
             Pending::Call(call) => c.push_call(call),
             Pending::Seg(seg) => c.push_segment(seg),
-            Pending::Kernel(k) => c.push_kernel(k),
+            Pending::Kernel(k, side) => c.push_kernel(k, side),
         }
     }
     c.attach_resets(resets);
@@ -267,7 +329,8 @@ pub fn correlate_with_kernel(
 enum Pending {
     Call(Call),
     Seg(Segment),
-    Kernel(KernelEvent),
+    /// A kernel event, with the side whose call it happened in when that is how it was matched.
+    Kernel(KernelEvent, Option<Side>),
 }
 
 struct Correlator {
@@ -528,28 +591,28 @@ impl Correlator {
 
     /// A state change from the tracepoint, kept when it belongs to this run:
     /// a connection already seen, the server's listener, or a client connecting to it.
-    fn push_kernel(&mut self, k: KernelEvent) {
+    fn push_kernel(&mut self, k: KernelEvent, during_call_of: Option<Side>) {
         let KernelEvent::State {
             ts,
             local,
             remote,
             old,
             new,
+            ..
         } = k
         else {
             return;
         };
         let known = self.conn_index.get(&(local, remote)).copied();
-        let (side, conn) = match (known, self.server) {
+        let (side, conn) = match (known, during_call_of) {
             (Some((i, side)), _) => (side, Some(i)),
-            (None, Some(srv)) if addr_match(srv, local) && remote.port() == 0 => {
-                (Side::Server, None)
-            }
-            (None, Some(srv)) if addr_match(srv, remote) => (Side::Client, None),
-            (None, Some(srv)) if addr_match(srv, local) => (Side::Server, None),
-            (None, Some(_)) => return,
-            (None, None) if local.port() > remote.port() => (Side::Client, None),
-            (None, None) => (Side::Server, None),
+            (None, Some(side)) => (side, None),
+            // In the capture but not yet classified (µs rounding put it
+            // before its first segment): the server end holds the listening port.
+            (None, None) => match self.server {
+                Some(srv) if addr_match(srv, local) => (Side::Server, None),
+                _ => (Side::Client, None),
+            },
         };
         self.out.push(Event::State(StateEvent {
             ts,

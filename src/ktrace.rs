@@ -32,6 +32,8 @@ pub enum KernelEvent {
         remote: SocketAddr,
         old: TcpState,
         new: TcpState,
+        /// The event ran in one of this process's threads (during one of its calls).
+        by_us: bool,
     },
     /// tcp:tcp_send_reset: an RST from `src` to `dst`, the socket's state and the kernel's reason.
     SendReset {
@@ -169,7 +171,8 @@ impl KernelTrace {
     /// Every event recorded so far that involves the run's port, on CLOCK_REALTIME.
     pub fn events(&self) -> Result<Vec<KernelEvent>, KtraceError> {
         let text = fs::read_to_string(self.dir.join("trace")).map_err(KtraceError::Read)?;
-        Ok(parse_trace(&text, self.offset)
+        let ours = |tid: i32| Path::new("/proc/self/task").join(tid.to_string()).exists();
+        Ok(parse_trace(&text, self.offset, ours)
             .into_iter()
             .filter(|e| match e {
                 KernelEvent::State { local, remote, .. } => {
@@ -193,14 +196,15 @@ impl Drop for KernelTrace {
 }
 
 /// Parses ftrace text output: `task-pid [cpu] flags 5440.324538: event: k=v k=v`.
-pub fn parse_trace(text: &str, offset: Nanos) -> Vec<KernelEvent> {
+/// `ours` says whether a thread id belongs to this process.
+pub fn parse_trace(text: &str, offset: Nanos, ours: impl Fn(i32) -> bool) -> Vec<KernelEvent> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| parse_line(l, offset))
+        .filter_map(|l| parse_line(l, offset, &ours))
         .collect()
 }
 
-fn parse_line(line: &str, offset: Nanos) -> Option<KernelEvent> {
+fn parse_line(line: &str, offset: Nanos, ours: &dyn Fn(i32) -> bool) -> Option<KernelEvent> {
     const NAMES: [&str; 2] = [": inet_sock_set_state: ", ": tcp_send_reset: "];
     let (name, at) = NAMES.iter().find_map(|n| line.find(n).map(|i| (*n, i)))?;
     let ts = parse_ts(line[..at].split_whitespace().last()?)? + offset;
@@ -228,12 +232,22 @@ fn parse_line(line: &str, offset: Nanos) -> Option<KernelEvent> {
             };
             let local = SocketAddr::new(ip("saddr", "saddrv6")?, get("sport")?.parse().ok()?);
             let remote = SocketAddr::new(ip("daddr", "daddrv6")?, get("dport")?.parse().ok()?);
+            // `comm-tid [cpu] ...`: the thread the event ran in.
+            let tid = line
+                .split(" [")
+                .next()?
+                .trim()
+                .rsplit('-')
+                .next()?
+                .parse()
+                .ok()?;
             Some(KernelEvent::State {
                 ts,
                 local,
                 remote,
                 old: state_from_name(get("oldstate")?)?,
                 new: state_from_name(get("newstate")?)?,
+                by_us: ours(tid),
             })
         }
     }
@@ -298,7 +312,7 @@ mod tests {
 
     #[test]
     fn parses_state_changes_and_resets_on_the_shifted_clock() {
-        let ev = parse_trace(TRACE, 1_000);
+        let ev = parse_trace(TRACE, 1_000, |tid| tid == 30372);
         assert_eq!(ev.len(), 3);
         assert_eq!(
             ev[0],
@@ -308,6 +322,7 @@ mod tests {
                 remote: "127.0.0.1:47906".parse().unwrap(),
                 old: TcpState::SYN_RECV,
                 new: TcpState::ESTABLISHED,
+                by_us: true,
             }
         );
         match &ev[1] {
@@ -323,7 +338,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match &ev[2] {
-            KernelEvent::State { local, new, .. } => {
+            KernelEvent::State {
+                local, new, by_us, ..
+            } => {
+                assert!(!by_us, "the idle task is not us");
                 assert_eq!(*local, "[::1]:7799".parse().unwrap());
                 assert_eq!(*new, TcpState::TIME_WAIT);
             }

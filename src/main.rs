@@ -105,6 +105,7 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         namespace: sandbox.describe(),
         read_wait: Duration::from_millis(c.read_wait),
         settle: Duration::from_millis(c.settle),
+        snaplen: c.snaplen,
         // Root on the host (not root of a user namespace) may read tracefs.
         kernel_trace: !matches!(sandbox.kind, SandboxKind::PrivateRootless) && !c.no_kernel,
         kernel_trace_off_why: if c.no_kernel {
@@ -136,7 +137,7 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         }
     };
     match c.format {
-        Format::Text => print!("{}", text::render(&report)),
+        Format::Text => print!("{}", text::render_with(&report, !c.no_fold)),
         Format::Json => match serde_json::to_string_pretty(&json::document(&report)) {
             Ok(s) => println!("{s}"),
             Err(e) => {

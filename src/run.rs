@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub namespace: String,
     pub read_wait: Duration,
     pub settle: Duration,
+    /// Bytes kept of each packet; None: chosen by [`snaplen_for`].
+    pub snaplen: Option<i32>,
     /// Read the kernel's tracepoints (RST reasons, state changes).
     pub kernel_trace: bool,
     /// Why not, when kernel_trace is false (said in the footer).
@@ -36,7 +38,31 @@ pub struct RunOptions {
 /// loopback segments never overflows it while the collector thread sleeps.
 const CAPTURE_BUFFER: i32 = 64 << 20;
 /// Snap length: whole loopback frames (lo's MTU is 65536), so the pcapng keeps payloads.
-const SNAPLEN: i32 = 65_600;
+const SNAPLEN_WHOLE: i32 = 65_600;
+/// Headers only (Ethernet + IPv6 with options + TCP with options fit): for
+/// large transfers. In immediate mode libpcap's ring has one fixed slot per
+/// snap length, so whole 64 KiB frames leave room for only ~1000 packets.
+const SNAPLEN_HEADERS: i32 = 256;
+/// Above this many bytes written in a scenario, capture headers only.
+const BULK_BYTES: u64 = 4 << 20;
+
+/// The snap length for a scenario: the user's choice, or whole packets
+/// unless the scenario writes enough to overflow the ring with them.
+pub fn snaplen_for(scenario: &Scenario, chosen: Option<i32>) -> i32 {
+    let written: u64 = scenario
+        .steps
+        .iter()
+        .map(|s| match s.action {
+            crate::scenario::Action::Write(n) => n,
+            _ => 0,
+        })
+        .sum();
+    chosen.unwrap_or(if written > BULK_BYTES {
+        SNAPLEN_HEADERS
+    } else {
+        SNAPLEN_WHOLE
+    })
+}
 
 struct Activity<'a>(&'a LiveCapture);
 
@@ -59,7 +85,7 @@ pub async fn run_scenario(
     let cfg = CaptureConfig {
         iface: "lo".into(),
         filter: format!("tcp port {}", opts.port),
-        snaplen: SNAPLEN,
+        snaplen: snaplen_for(scenario, opts.snaplen),
         buffer_bytes: CAPTURE_BUFFER,
     };
     let capture = LiveCapture::start(&cfg)?;
@@ -75,7 +101,6 @@ pub async fn run_scenario(
     };
     let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), cancel).await;
     let result = capture.stop()?;
-    drop(std::mem::take(&mut driven.open));
 
     let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
     let (kernel_events, kernel) = match ktrace {
@@ -92,6 +117,9 @@ pub async fn run_scenario(
             Err(e) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
         },
     };
+    // Read the trace while the sides' threads still exist (above): only
+    // events that ran in our threads may be matched to our calls by time.
+    drop(std::mem::take(&mut driven.open));
     let timeline = correlate_with_kernel(driven.calls, segments, kernel_events, Some(server));
     let client = timeline.conns.first().map(|c| c.client).or_else(|| {
         timeline
@@ -114,6 +142,7 @@ pub async fn run_scenario(
         capture: CaptureSummary {
             iface: cfg.iface.clone(),
             filter: cfg.filter.clone(),
+            snaplen: result.snaplen,
             packets: result.packets.len(),
             unparsed: unparsed.len(),
             counters: Some(PcapCounters {

@@ -215,7 +215,7 @@ fn all_scenarios_end_with_a_summary_table() {
         .collect();
     assert_eq!(
         table.len(),
-        1 + 12,
+        1 + 13,
         "a header and one row per scenario:\n{text}"
     );
     let row = |name: &str| {

@@ -32,6 +32,7 @@ pub fn document(r: &Report) -> Value {
         "capture": {
             "iface": r.capture.iface,
             "filter": r.capture.filter,
+            "snaplen": r.capture.snaplen,
             "packets": r.capture.packets,
             "unparsed": r.capture.unparsed,
             "dropped": r.capture.dropped(),
@@ -51,6 +52,10 @@ pub fn document(r: &Report) -> Value {
         })).collect::<Vec<_>>(),
         "problems": r.problems.iter().map(|p| json!({
             "line": p.line, "step": p.step, "message": p.message
+        })).collect::<Vec<_>>(),
+        "streams": r.streams().iter().map(|s| json!({
+            "side": s.side, "conn": s.conn, "written": s.written, "on_wire": s.on_wire,
+            "reset": s.reset, "complete": !s.missing(),
         })).collect::<Vec<_>>(),
         "interrupted": r.interrupted,
         "kernel": match &r.kernel {

@@ -16,7 +16,16 @@ use std::fmt::Write;
 /// Width of a line before the cause of a segment moves to its own line.
 const WIDE: usize = 140;
 
+/// Runs of at least this many plain data segments, their ACKs and reads are
+/// folded into one line, so a long transfer stays readable.
+const FOLD_MIN: usize = 8;
+
 pub fn render(r: &Report) -> String {
+    render_with(r, true)
+}
+
+/// The timeline; `fold` folds long runs of plain data (see [`FOLD_MIN`]).
+pub fn render_with(r: &Report, fold: bool) -> String {
     let mut out = String::new();
     header(&mut out, r);
     let t0 = r.timeline.t0;
@@ -25,16 +34,101 @@ pub fn render(r: &Report) -> String {
         "{}",
         format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed()
     );
-    for (i, e) in r.timeline.events.iter().enumerate() {
-        let line = match e {
+    let events = &r.timeline.events;
+    let mut i = 0;
+    while i < events.len() {
+        let run = if fold {
+            events[i..].iter().take_while(|e| foldable(e)).count()
+        } else {
+            0
+        };
+        if run >= FOLD_MIN {
+            out.push_str(&fold_line(i, &events[i..i + run], t0));
+            i += run;
+            continue;
+        }
+        let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r),
             Event::Segment(s) => seg_line(i, s, t0),
             Event::State(st) => state_line(i, st, t0),
         };
         out.push_str(&line);
+        i += 1;
     }
     footer(&mut out, r);
     out
+}
+
+/// Plain traffic that says nothing new event by event: data without SYN,
+/// FIN or RST, ACKs of data, and reads that returned data.
+fn foldable(e: &Event) -> bool {
+    match e {
+        Event::Segment(s) => {
+            let f = s.seg.flags;
+            if f.syn() || f.fin() || f.rst() {
+                return false;
+            }
+            let why = causes_text(s);
+            s.seg.len > 0 || !why.contains("FIN") && !why.contains("SYN")
+        }
+        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+        Event::State(_) => false,
+    }
+}
+
+/// One line for a folded run: counts, bytes, retransmissions and the time it spans.
+fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
+    let last = first + run.len() - 1;
+    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
+        (0, 0u64, 0, 0, 0, 0i64);
+    let (mut data_from, mut reader) = (None, None);
+    for e in run {
+        match e {
+            Event::Segment(s) if s.seg.len > 0 => {
+                data += 1;
+                bytes += u64::from(s.seg.len);
+                retrans += usize::from(s.retransmission_of.is_some());
+                data_from = Some(s.from);
+            }
+            Event::Segment(_) => acks += 1,
+            Event::Call(c) => {
+                reads += 1;
+                read_bytes += c.call.ret.unwrap_or(0);
+                reader = Some(c.call.side);
+            }
+            Event::State(_) => {}
+        }
+    }
+    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
+    let mut parts = Vec::new();
+    if data > 0 {
+        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
+        let mut p = format!("{data} data segments{dir} ({bytes} B");
+        if retrans > 0 {
+            let _ = write!(p, ", {retrans} of them retransmissions");
+        }
+        p.push(')');
+        parts.push(p);
+    }
+    if acks > 0 {
+        parts.push(format!("{acks} ACKs"));
+    }
+    if reads > 0 {
+        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
+        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
+    }
+    format!(
+        "{first:>4} {}  {}  {} {}\n",
+        time(run[0].ts(), t0),
+        "⋯     ".dimmed(),
+        format!(
+            "#{first}–#{last} folded: {} over {:.1} ms",
+            parts.join(", "),
+            span as f64 / 1e6
+        )
+        .blue(),
+        "(--no-fold shows each)".dimmed()
+    )
 }
 
 fn header(out: &mut String, r: &Report) {
@@ -108,14 +202,19 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
         if c.caused.is_empty() {
             tail.push("⇒ nothing on the wire".dimmed().to_string());
         } else {
-            let segs: Vec<String> = c
+            const SHOWN: usize = 4;
+            let mut segs: Vec<String> = c
                 .caused
                 .iter()
+                .take(SHOWN)
                 .filter_map(|&n| match &r.timeline.events[n] {
                     Event::Segment(seg) => Some(format!("{} #{n}", colour_label(&seg_label(seg)))),
                     _ => None,
                 })
                 .collect();
+            if c.caused.len() > SHOWN {
+                segs.push(format!("… {} segments in all", c.caused.len()));
+            }
             tail.push(format!("⇒ {}", segs.join(", ")));
         }
         if let Some(st) = state_text(c) {
@@ -302,8 +401,13 @@ fn footer(out: &mut String, r: &Report) {
         );
     }
     let c = &r.capture;
+    let kept = if c.snaplen < 1024 {
+        format!(", first {} bytes of each packet kept", c.snaplen)
+    } else {
+        String::new()
+    };
     let mut cap = format!(
-        "{} segments captured on {} ({})",
+        "{} segments captured on {} ({}{kept})",
         c.packets - c.unparsed,
         c.iface,
         c.filter
@@ -334,6 +438,26 @@ fn footer(out: &mut String, r: &Report) {
         None => {}
     }
     let _ = writeln!(out, "{:<8} {cap}", "capture".bold());
+    for s in r.streams() {
+        let line = format!(
+            "{} wrote {} B, {} B seen on the wire (each byte counted once)",
+            side_name(s.side),
+            s.written,
+            s.on_wire
+        );
+        if s.missing() {
+            let _ = writeln!(
+                out,
+                "{:<8} {line} · {}",
+                "stream".bold(),
+                "BYTES MISSING FROM THE CAPTURE — the timeline is incomplete"
+                    .red()
+                    .bold()
+            );
+        } else if s.written >= 1 << 20 {
+            let _ = writeln!(out, "{:<8} {line}", "stream".bold());
+        }
+    }
     if !r.final_states.is_empty() {
         let states: Vec<String> = r
             .final_states
