@@ -21,8 +21,9 @@
 //! - **pure ACK**: the kernel; says what it newly acknowledges (data, FIN,
 //!   SYN-ACK), or that it is a window update, duplicate ACK or keep-alive.
 
+use crate::faults::Tampered;
 use crate::ktrace::{KernelEvent, ReasonKind};
-use crate::model::{Call, CallKind, Nanos, Segment, Side, StateObs, TcpState};
+use crate::model::{Call, CallKind, Nanos, Note, Segment, Side, StateObs, TcpState};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -88,6 +89,8 @@ pub struct SegEvent {
     pub win_bytes: Option<u32>,
     /// For an RST: what the kernel's tracepoint said about it, when it was read.
     pub kernel: Option<KernelRst>,
+    /// What hc-trace did to this segment after it was captured (held, dropped).
+    pub tampered: Option<String>,
 }
 
 /// A state change the kernel reported through its tracepoint, as it happened.
@@ -123,6 +126,8 @@ pub enum Event {
     Segment(SegEvent),
     /// A TCP state change from the kernel's tracepoint.
     State(StateEvent),
+    /// Something hc-trace did (a fault on the wire).
+    Note(Note),
 }
 
 impl Event {
@@ -131,6 +136,7 @@ impl Event {
             Event::Call(c) => c.call.start,
             Event::Segment(s) => s.seg.ts,
             Event::State(s) => s.ts,
+            Event::Note(n) => n.ts,
         }
     }
 }
@@ -185,17 +191,23 @@ fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
 /// `server` names the listening address when known (scenario runs); without
 /// it, the sender of a SYN is the client and, failing that, the higher port.
 pub fn correlate(calls: Vec<Call>, segments: Vec<Segment>, server: Option<SocketAddr>) -> Timeline {
-    correlate_with_kernel(calls, segments, Vec::new(), server)
+    correlate_with(calls, segments, Extra::default(), server)
 }
 
 /// As [`correlate`], with the kernel's tracepoint events: state changes
 /// become timeline events of their own and each RST carries the kernel's reason.
-pub fn correlate_with_kernel(
+pub fn correlate_with(
     calls: Vec<Call>,
     segments: Vec<Segment>,
-    kernel: Vec<KernelEvent>,
+    extra: Extra,
     server: Option<SocketAddr>,
 ) -> Timeline {
+    let Extra {
+        kernel,
+        notes,
+        held,
+        drops,
+    } = extra;
     // One time-ordered stream; at the same instant a call comes first (it
     // caused what follows), then segments (in capture order), then kernel notes.
     let mut events: Vec<(Nanos, u8, usize, Pending)> =
@@ -276,12 +288,16 @@ pub fn correlate_with_kernel(
     for (n, (k, side)) in kept.into_iter().enumerate() {
         events.push((k.ts(), 2, n, Pending::Kernel(k, side)));
     }
+    for (n, note) in notes.into_iter().enumerate() {
+        events.push((note.ts, 0, n, Pending::Note(note)));
+    }
     events.sort_by_key(|(ts, prio, n, _)| (*ts, *prio, *n));
     let events: Vec<Pending> = events.into_iter().map(|(_, _, _, p)| p).collect();
     let t0 = events.first().map_or(0, |e| match e {
         Pending::Call(c) => c.start,
         Pending::Seg(s) => s.ts,
         Pending::Kernel(k, _) => k.ts(),
+        Pending::Note(n) => n.ts,
     });
 
     let mut c = Correlator {
@@ -297,9 +313,11 @@ pub fn correlate_with_kernel(
             Pending::Call(call) => c.push_call(call),
             Pending::Seg(seg) => c.push_segment(seg),
             Pending::Kernel(k, side) => c.push_kernel(k, side),
+            Pending::Note(n) => c.out.push(Event::Note(n)),
         }
     }
     c.attach_resets(resets);
+    c.mark_tampered(&held, &drops);
     c.note_continuations();
     // Each call lists what it caused.
     let mut caused: Vec<(usize, usize)> = Vec::new();
@@ -331,6 +349,20 @@ enum Pending {
     Seg(Segment),
     /// A kernel event, with the side whose call it happened in when that is how it was matched.
     Kernel(KernelEvent, Option<Side>),
+    Note(Note),
+}
+
+/// What a timeline may hold besides calls and segments.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    /// Tracepoint events (RST reasons, state changes).
+    pub kernel: Vec<KernelEvent>,
+    /// What hc-trace itself did.
+    pub notes: Vec<Note>,
+    /// Segments hc-trace held at their receiver's input.
+    pub held: Vec<Tampered>,
+    /// When a rule to drop a side's next FIN was set.
+    pub drops: Vec<(Side, Nanos)>,
 }
 
 struct Correlator {
@@ -586,6 +618,7 @@ impl Correlator {
             retransmission_of,
             win_bytes,
             kernel: None,
+            tampered: None,
         }));
     }
 
@@ -677,6 +710,55 @@ impl Correlator {
                     state,
                     agrees,
                 });
+            }
+        }
+    }
+
+    /// Says on each segment what hc-trace did to it: held at its receiver's
+    /// input (matched by addresses and sequence number), or dropped (the
+    /// first FIN of that side after the drop rule was set: the rule drops
+    /// exactly one per connection).
+    fn mark_tampered(&mut self, held: &[Tampered], drops: &[(Side, Nanos)]) {
+        let t0 = self.out.first().map_or(0, Event::ts);
+        for h in held {
+            let hit = self.out.iter_mut().find_map(|e| match e {
+                Event::Segment(s)
+                    if s.tampered.is_none()
+                        && s.seg.src == h.src
+                        && s.seg.dst == h.dst
+                        && s.seg.seq == h.seq
+                        && s.seg.flags == h.flags
+                        && s.seg.ts <= h.from + 1_000_000 =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            });
+            if let Some(s) = hit {
+                let whom = s.from.other();
+                s.tampered = Some(match h.released {
+                    Some(r) => format!(
+                        "held by hc-trace at the {whom}'s input for {}, delivered at {:.3} ms",
+                        ms(r - s.seg.ts),
+                        (r - t0) as f64 / 1e6
+                    ),
+                    None => format!("held by hc-trace at the {whom}'s input and never delivered"),
+                });
+            }
+        }
+        for &(side, since) in drops {
+            let hit = self.out.iter_mut().find_map(|e| match e {
+                Event::Segment(s) if s.from == side && s.seg.flags.fin() && s.seg.ts >= since => {
+                    Some(s)
+                }
+                _ => None,
+            });
+            if let Some(s) = hit {
+                s.tampered = Some(format!(
+                    "dropped by hc-trace at the {}'s input after the capture saw it (nftables rule): the {} never received it",
+                    side.other(),
+                    side.other()
+                ));
             }
         }
     }

@@ -12,7 +12,8 @@
 //! call of a socket and puts nothing on the wire.
 
 use crate::errno;
-use crate::model::{now_ns, Call, CallKind, Nanos, Side, StateObs, TcpState};
+use crate::faults::Faults;
+use crate::model::{now_ns, Call, CallKind, Nanos, Note, Side, StateObs, TcpState};
 use crate::scenario::{Action, Scenario, SockOpt, Step};
 use crate::sockstate;
 use std::collections::HashMap;
@@ -98,6 +99,8 @@ pub struct DriverReport {
     pub final_states: Vec<FinalState>,
     /// The run was stopped by a signal before its last step.
     pub interrupted: bool,
+    /// What hc-trace itself did (faults on the wire), in order.
+    pub notes: Vec<Note>,
     pub open: OpenDescriptors,
 }
 
@@ -114,6 +117,7 @@ pub async fn run(
     scenario: &Scenario,
     cfg: &DriverConfig,
     wire: &dyn WireActivity,
+    faults: &mut Faults,
     mut cancel: watch::Receiver<Option<&'static str>>,
 ) -> DriverReport {
     let mut report = DriverReport::default();
@@ -124,6 +128,21 @@ pub async fn run(
         if cancel.borrow().is_some() {
             report.interrupted = true;
             break;
+        }
+        if let Action::Wire(fault) = step.action {
+            let ts = now_ns();
+            match faults.apply(fault) {
+                Ok(()) => report.notes.push(Note {
+                    ts,
+                    text: format!("hc-trace: {}", fault.describe()),
+                    line: Some(step.line),
+                }),
+                Err(e) => report
+                    .problems
+                    .push(problem(step, &format!("{e} ({})", e.hint()))),
+            }
+            settle(wire, cfg.settle, cfg.settle_max).await;
+            continue;
         }
         let (tx, mut rx) = oneshot::channel();
         let worker = &workers[side_index(step.side)];
@@ -385,6 +404,8 @@ impl SideState {
                 }
                 m
             }
+            // Faults are made by the driver itself, never by a side.
+            Action::Wire(_) => return Ok(Vec::new()),
             Action::Sleep(ms) => {
                 let start = now_ns();
                 std::thread::sleep(Duration::from_millis(*ms));

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
+pub mod faults;
 pub mod interrupt;
 pub mod ktrace;
 pub mod model;

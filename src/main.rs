@@ -85,6 +85,11 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
     };
+    // Fault steps need nft/iptables: say so before anything runs.
+    if let Err(e) = hc_trace::faults::check_tools(&scenario::faults(&scn)) {
+        eprintln!("error: {e}\n  hint: {}", e.hint());
+        return ExitCode::from(EXIT_USAGE);
+    }
     // Before any thread: see the module comment.
     let sandbox = match sandbox::enter(&choice) {
         Ok(s) => s,

@@ -297,6 +297,16 @@ impl StateObs {
     }
 }
 
+/// Something hc-trace itself did during a run (a fault it made on the wire),
+/// shown in the timeline so nothing it changed is hidden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub ts: Nanos,
+    pub text: String,
+    /// The scenario line that asked for it.
+    pub line: Option<usize>,
+}
+
 /// The kind of socket call, as named in timelines and JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Hash)]
 #[serde(rename_all = "lowercase")]

@@ -3,8 +3,9 @@
 //! free of presentation so every front end (scenario, run FILE, --all) shares it.
 
 use crate::capture::{CaptureConfig, LiveCapture};
-use crate::correlate::correlate_with_kernel;
+use crate::correlate::{correlate_with, Extra};
 use crate::driver::{self, DriverConfig, WireActivity};
+use crate::faults::Faults;
 use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
@@ -99,7 +100,11 @@ pub async fn run_scenario(
     } else {
         None
     };
-    let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), cancel).await;
+    let mut faults = Faults::new(opts.port, opts.ipv6);
+    let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), &mut faults, cancel).await;
+    // Rules off and held segments delivered before the capture stops.
+    let (held, drops) = faults.finish();
+    driver::settle(&Activity(&capture), dcfg.settle, dcfg.settle_max).await;
     let result = capture.stop()?;
 
     let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
@@ -120,7 +125,13 @@ pub async fn run_scenario(
     // Read the trace while the sides' threads still exist (above): only
     // events that ran in our threads may be matched to our calls by time.
     drop(std::mem::take(&mut driven.open));
-    let timeline = correlate_with_kernel(driven.calls, segments, kernel_events, Some(server));
+    let extra = Extra {
+        kernel: kernel_events,
+        notes: std::mem::take(&mut driven.notes),
+        held,
+        drops,
+    };
+    let timeline = correlate_with(driven.calls, segments, extra, Some(server));
     let client = timeline.conns.first().map(|c| c.client).or_else(|| {
         timeline
             .calls()

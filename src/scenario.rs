@@ -96,6 +96,8 @@ pub enum Action {
     SetSockOpt(SockOpt),
     Dup,
     Sleep(u64),
+    /// A fault hc-trace makes on the wire (`wire ...` lines); not a socket call.
+    Wire(crate::faults::Fault),
 }
 
 /// One line of a scenario.
@@ -336,6 +338,9 @@ fn parse_step(
         key = true;
         ws.pop();
     }
+    if ws[0].text == "wire" {
+        return parse_wire(p, line, &ws, key);
+    }
     let side = match ws[0].text {
         "client" => Side::Client,
         "server" => Side::Server,
@@ -569,6 +574,45 @@ fn parse_step(
     })
 }
 
+/// `wire drop client FIN`, `wire drop server FIN`, `wire hold`, `wire release`.
+fn parse_wire(p: &Parser<'_>, line: &str, ws: &[&Word<'_>], key: bool) -> Result<Step, ParseError> {
+    use crate::faults::Fault;
+    let words: Vec<&str> = ws.iter().map(|w| w.text).collect();
+    let (fault, side) = match words.as_slice() {
+        ["wire", "drop", "client", "FIN"] => (Fault::DropFin(Side::Client), Side::Client),
+        ["wire", "drop", "server", "FIN"] => (Fault::DropFin(Side::Server), Side::Server),
+        ["wire", "hold"] => (Fault::Hold, Side::Client),
+        ["wire", "release"] => (Fault::Release, Side::Client),
+        _ => {
+            return Err(p.err(
+                ws.get(1).map_or(ws[0].col, |w| w.col),
+                format!("unknown wire fault `{}`", words[1..].join(" ")),
+                Some("one of: `wire drop client FIN`, `wire drop server FIN`, `wire hold`, `wire release`".into()),
+            ))
+        }
+    };
+    Ok(Step {
+        line: p.line_no,
+        side,
+        action: Action::Wire(fault),
+        fd: String::new(),
+        creates: None,
+        key,
+        source: line.trim().to_string(),
+    })
+}
+
+/// The faults a scenario asks for, to check the tools they need before it runs.
+pub fn faults(s: &Scenario) -> Vec<crate::faults::Fault> {
+    s.steps
+        .iter()
+        .filter_map(|st| match st.action {
+            Action::Wire(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The built-in catalog, in the order `hc-trace list` shows it.
 const BUILTIN: &[(&str, &str)] = &[
     ("shut-wr", include_str!("../scenarios/shut-wr.scenario")),
@@ -602,6 +646,11 @@ const BUILTIN: &[(&str, &str)] = &[
         "half-close-bulk",
         include_str!("../scenarios/half-close-bulk.scenario"),
     ),
+    (
+        "simultaneous-close",
+        include_str!("../scenarios/simultaneous-close.scenario"),
+    ),
+    ("fin-lost", include_str!("../scenarios/fin-lost.scenario")),
 ];
 
 /// Every built-in scenario, parsed. The files are checked by a unit test, so

@@ -433,7 +433,11 @@ fn kernel_events_of_other_namespaces_are_left_out() {
         ),
         state_ev(2, S, "0.0.0.0:0", TcpState::LISTEN, TcpState::CLOSE, false),
     ];
-    let t = correlate_with_kernel(s.0, s.1, kernel, Some(addr(S)));
+    let extra = Extra {
+        kernel,
+        ..Default::default()
+    };
+    let t = correlate_with(s.0, s.1, extra, Some(addr(S)));
     let states: Vec<_> = t
         .events
         .iter()
@@ -465,7 +469,11 @@ fn rst_gets_the_kernel_reason_even_when_the_tracepoint_fires_after_the_packet() 
         state: "CLOSE".into(),
         reason: "TCP_ABORT_ON_CLOSE".into(),
     };
-    let t = correlate_with_kernel(s.0, s.1, vec![reset], Some(addr(S)));
+    let extra = Extra {
+        kernel: vec![reset],
+        ..Default::default()
+    };
+    let t = correlate_with(s.0, s.1, extra, Some(addr(S)));
     let (_, rst) = seg_at(&t, 3);
     let k = rst.kernel.as_ref().expect("reason attached");
     assert_eq!(

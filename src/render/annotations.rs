@@ -16,6 +16,7 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
     for (i, e) in r.timeline.events.iter().enumerate() {
         match e {
             Event::Call(_) => pending.push(format!("#{i} {}", call_summary(r, i))),
+            Event::Note(n) => pending.push(format!("#{i} {}", n.text)),
             Event::State(st) => pending.push(format!(
                 "#{i} {} kernel state {} → {}",
                 st.side,
@@ -30,6 +31,9 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
                     s.from.other(),
                     causes_text(s)
                 );
+                if let Some(t) = &s.tampered {
+                    let _ = write!(text, "; {t}");
+                }
                 if let Some(k) = &s.kernel {
                     let _ = write!(text, "; {}", crate::render::text::kernel_rst_text(k));
                 }

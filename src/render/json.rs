@@ -136,8 +136,16 @@ fn event(i: usize, e: &Event, t0: Nanos) -> Value {
                 "causes": s.causes,
                 "retransmission_of": s.retransmission_of,
                 "kernel": s.kernel,
+                "tampered": s.tampered,
             })
         }
+        Event::Note(n) => json!({
+            "i": i,
+            "t_ns": n.ts - t0,
+            "kind": "note",
+            "text": n.text,
+            "line": n.line,
+        }),
         Event::State(st) => json!({
             "i": i,
             "t_ns": st.ts - t0,

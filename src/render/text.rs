@@ -51,6 +51,12 @@ pub fn render_with(r: &Report, fold: bool) -> String {
             Event::Call(c) => call_line(i, c, t0, r),
             Event::Segment(s) => seg_line(i, s, t0),
             Event::State(st) => state_line(i, st, t0),
+            Event::Note(n) => format!(
+                "{i:>4} {}  {}  {}\n",
+                time(n.ts, t0),
+                "hc-trace".yellow().bold(),
+                n.text.trim_start_matches("hc-trace: ").yellow()
+            ),
         };
         out.push_str(&line);
         i += 1;
@@ -72,7 +78,7 @@ fn foldable(e: &Event) -> bool {
             s.seg.len > 0 || !why.contains("FIN") && !why.contains("SYN")
         }
         Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-        Event::State(_) => false,
+        Event::State(_) | Event::Note(_) => false,
     }
 }
 
@@ -96,7 +102,7 @@ fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
                 read_bytes += c.call.ret.unwrap_or(0);
                 reader = Some(c.call.side);
             }
-            Event::State(_) => {}
+            Event::State(_) | Event::Note(_) => {}
         }
     }
     let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
@@ -326,6 +332,9 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
         let _ = write!(line, " {}", "RETRANSMISSION".red());
     }
     let mut cause = format!("← {}", causes_text(s));
+    if let Some(t) = &s.tampered {
+        cause = format!("{cause} · {}", t.yellow().bold());
+    }
     if let Some(k) = &s.kernel {
         let k = kernel_rst_text(k);
         let k = if k.contains("DISAGREES") {

@@ -181,6 +181,7 @@ impl Run {
                         assert_eq!(self.event(c)["kind"], "call", "a cause event is a call");
                     }
                 }
+                Some("note") => assert!(e["text"].as_str().is_some_and(|t| !t.is_empty())),
                 Some("state") => {
                     for k in ["side", "old", "new", "source"] {
                         assert!(e.get(k).is_some(), "state has {k}: {e}");
