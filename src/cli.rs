@@ -51,6 +51,17 @@ pub enum Command {
     List,
 }
 
+impl Command {
+    /// The options shared by the commands that run a scenario.
+    pub fn common(&self) -> Option<&CommonArgs> {
+        match self {
+            Command::Scenario(a) => Some(&a.common),
+            Command::Run(a) => Some(&a.common),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ScenarioArgs {
     /// Which scenario (see `hc-trace list`), e.g. shut-wr
@@ -76,9 +87,20 @@ pub struct RunArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Output format: text (an annotated timeline) or json (one document, schema 1, see README)
+    /// Output format: text (for the terminal, see --view), json (one document, schema 1, see
+    /// README), mermaid (a sequenceDiagram to paste into Markdown) or svg (a ladder diagram to hand in)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// How --format text draws the run: timeline (one line per call or segment, with every
+    /// cause in full) or ladder (the two-column sequence diagram of TCP/IP textbooks, 80 columns)
+    #[arg(long, value_enum, default_value_t = View::Timeline)]
+    pub view: View,
+
+    /// Write the output (text, JSON, Mermaid or SVG) to FILE instead of standard output
+    /// (directories are created). Not the capture: that is -w/--write.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     /// Save the annotated capture here (default: captures/NAME.pcapng; directories are created)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -118,6 +140,14 @@ pub struct CommonArgs {
 pub enum Format {
     Text,
     Json,
+    Mermaid,
+    Svg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Timeline,
+    Ladder,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

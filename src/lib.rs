@@ -6,7 +6,7 @@
 //! scenario (steps) -> driver (makes the calls, records Call events)
 //! sandbox (private netns) + capture (libpcap) -> wire (frames -> Segment)
 //!       -> correlate (calls + segments -> Timeline with causes)
-//!       -> render (text, JSON) and pcapng (the annotated capture file)
+//!       -> render (text timeline or ladder, JSON, Mermaid, SVG) and pcapng (the annotated capture file)
 //! ```
 pub mod capture;
 pub mod cli;

@@ -6,9 +6,9 @@
 //! tokio runtime is built afterwards.
 
 use clap::Parser;
-use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs};
+use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs, View};
+use hc_trace::render;
 use hc_trace::render::text::{summary_table, SummaryRow};
-use hc_trace::render::{json, text};
 use hc_trace::run::{run_scenario, RunOptions};
 use hc_trace::sandbox::{self, NetnsChoice};
 use hc_trace::scenario::{self, Scenario};
@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         ColorChoice::Always => colored::control::set_override(true),
         ColorChoice::Never => colored::control::set_override(false),
         ColorChoice::Auto => {}
+    }
+    // A file is not a terminal: no colour escapes in it unless asked for.
+    if cli.command.common().is_some_and(|c| c.out.is_some()) && cli.color != ColorChoice::Always {
+        colored::control::set_override(false);
     }
     match cli.command {
         Command::List => {
@@ -78,7 +82,26 @@ fn list() {
     println!("\nEach is a short script of socket calls; `scenarios/NAME.scenario` in the source shows its steps.");
 }
 
+/// Prints the rendered run, or saves it to --out (handed to the sudo user like the capture).
+fn emit(text: &str, out: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(path) = out else {
+        print!("{text}");
+        return Ok(());
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)?;
+    let _ = hc_trace::ownership::give_to_invoking_user(path);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
+    if let Err(e) = render::check(c.format, c.view) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -126,15 +149,18 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match c.format {
-        Format::Text => print!("{}", text::render(&report)),
-        Format::Json => match serde_json::to_string_pretty(&json::document(&report)) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: {e}");
+    match render::output(&report, c.format, c.view) {
+        Ok(text) => {
+            if let Err(e) = emit(&text, c.out.as_deref()) {
+                let to = c.out.as_deref().unwrap_or(std::path::Path::new("-"));
+                eprintln!("error: cannot write {}: {e}", to.display());
                 return ExitCode::from(EXIT_USAGE);
             }
-        },
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
@@ -179,6 +205,14 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         }
     };
     let c = &a.common;
+    if matches!(c.format, Format::Mermaid | Format::Svg) || c.out.is_some() {
+        eprintln!("error: --format mermaid/svg and --out draw one run; give a scenario name instead of --all");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(e) = render::check(c.format, c.view) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let colour = if colored::control::SHOULD_COLORIZE.should_colorize() {
         "always"
     } else {
@@ -208,6 +242,9 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
             &c.settle.to_string(),
         ]);
         cmd.arg("--summary-to").arg(&summary);
+        if c.view == View::Ladder {
+            cmd.args(["--view", "ladder"]);
+        }
         if c.format == Format::Json {
             cmd.args(["--format", "json"]);
             cmd.stdout(std::process::Stdio::piped());
@@ -259,7 +296,8 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         });
     }
     match c.format {
-        Format::Text => print!("\n{}", summary_table(&rows)),
+        // Refused above: a picture is of one run.
+        Format::Text | Format::Mermaid | Format::Svg => print!("\n{}", summary_table(&rows)),
         Format::Json => {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
