@@ -49,6 +49,8 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in scenarios and what each one teaches
     List,
+    /// Say what the standards (RFC 9293, RFC 1122, RFC 2525) say about a built-in scenario
+    Explain(ExplainArgs),
 }
 
 impl Command {
@@ -60,6 +62,12 @@ impl Command {
             _ => None,
         }
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// Which built-in scenario (see `hc-trace list`), e.g. shut-wr
+    pub name: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             list();
             ExitCode::SUCCESS
         }
+        Command::Explain(a) => explain(&a.name),
         Command::Scenario(a) if a.all => run_all(&a),
         Command::Scenario(a) => {
             let name = a.name.clone().unwrap_or_default();
@@ -80,6 +81,27 @@ fn list() {
         println!("  {:<18} {}", s.name, s.teaches);
     }
     println!("\nEach is a short script of socket calls; `scenarios/NAME.scenario` in the source shows its steps.");
+}
+
+/// Prints the theory of a built-in scenario, or says which name was meant.
+fn explain(name: &str) -> ExitCode {
+    match hc_trace::explain::explain(name) {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(s) = e.suggestion {
+                eprintln!("  did you mean `{s}`?");
+            }
+            eprintln!(
+                "  the built-in scenarios are: {}",
+                scenario::names().join(", ")
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
 }
 
 /// Prints the rendered run, or saves it to --out (handed to the sudo user like the capture).
