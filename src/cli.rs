@@ -51,6 +51,14 @@ pub enum Command {
     List,
     /// Say what the standards (RFC 9293, RFC 1122, RFC 2525) say about a built-in scenario
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, for man(1)) to standard output
+    Man,
 }
 
 impl Command {

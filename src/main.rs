@@ -37,6 +37,23 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Explain(a) => explain(&a.name),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "hc-trace", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // `hc-trace man | head` is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the manual page: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         Command::Scenario(a) if a.all => run_all(&a),
         Command::Scenario(a) => {
             let name = a.name.clone().unwrap_or_default();
