@@ -118,6 +118,10 @@ fn call_row(i: usize, c: &CallEvent) -> CallRow {
     let name = match call.kind {
         // The driver already writes sleep as `sleep(100 ms)`.
         CallKind::Sleep => call.text.clone(),
+        // `TCP_CORK 1` stays on one line; SO_LINGER's pair may break at its comma.
+        CallKind::Setsockopt if !call.args.contains(',') => {
+            call_name(call).replace(' ', &NBSP.to_string())
+        }
         _ => call_name(call),
     };
     let ret = match (&call.errno, call.ret) {
