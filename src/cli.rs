@@ -49,6 +49,33 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in scenarios and what each one teaches
     List,
+    /// Say what the standards (RFC 9293, RFC 1122, RFC 2525) say about a built-in scenario
+    Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, for man(1)) to standard output
+    Man,
+}
+
+impl Command {
+    /// The options shared by the commands that run a scenario.
+    pub fn common(&self) -> Option<&CommonArgs> {
+        match self {
+            Command::Scenario(a) => Some(&a.common),
+            Command::Run(a) => Some(&a.common),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// Which built-in scenario (see `hc-trace list`), e.g. shut-wr
+    pub name: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -76,9 +103,20 @@ pub struct RunArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Output format: text (an annotated timeline) or json (one document, schema 1, see README)
+    /// Output format: text (for the terminal, see --view), json (one document, schema 1, see
+    /// README), mermaid (a sequenceDiagram to paste into Markdown) or svg (a ladder diagram to hand in)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// How --format text draws the run: timeline (one line per call or segment, with every
+    /// cause in full) or ladder (the two-column sequence diagram of TCP/IP textbooks, 80 columns)
+    #[arg(long, value_enum, default_value_t = View::Timeline)]
+    pub view: View,
+
+    /// Write the output (text, JSON, Mermaid or SVG) to FILE instead of standard output
+    /// (directories are created). Not the capture: that is -w/--write.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
 
     /// Save the annotated capture here (default: captures/NAME.pcapng; directories are created)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -131,6 +169,14 @@ pub struct CommonArgs {
 pub enum Format {
     Text,
     Json,
+    Mermaid,
+    Svg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Timeline,
+    Ladder,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

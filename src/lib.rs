@@ -6,13 +6,15 @@
 //! scenario (steps) -> driver (makes the calls, records Call events)
 //! sandbox (private netns) + capture (libpcap) -> wire (frames -> Segment)
 //!       -> correlate (calls + segments -> Timeline with causes)
-//!       -> render (text, JSON) and pcapng (the annotated capture file)
+//!       -> render (text timeline or ladder, JSON, Mermaid, SVG) and pcapng (the annotated capture file)
+//! explain: what the standards say about each built-in scenario (no run needed)
 //! ```
 pub mod capture;
 pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
+pub mod explain;
 pub mod faults;
 pub mod interrupt;
 pub mod ktrace;

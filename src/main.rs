@@ -6,10 +6,10 @@
 //! tokio runtime is built afterwards.
 
 use clap::Parser;
-use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs};
+use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs, View};
 use hc_trace::interrupt;
+use hc_trace::render;
 use hc_trace::render::text::{summary_table, SummaryRow};
-use hc_trace::render::{json, text};
 use hc_trace::run::{run_scenario, RunOptions};
 use hc_trace::sandbox::{self, NetnsChoice, SandboxKind};
 use hc_trace::scenario::{self, Scenario};
@@ -29,10 +29,32 @@ fn main() -> ExitCode {
         ColorChoice::Never => colored::control::set_override(false),
         ColorChoice::Auto => {}
     }
+    // A file is not a terminal: no colour escapes in it unless asked for.
+    if cli.command.common().is_some_and(|c| c.out.is_some()) && cli.color != ColorChoice::Always {
+        colored::control::set_override(false);
+    }
     match cli.command {
         Command::List => {
             list();
             ExitCode::SUCCESS
+        }
+        Command::Explain(a) => explain(&a.name),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "hc-trace", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // `hc-trace man | head` is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the manual page: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
         }
         Command::Scenario(a) if a.all => run_all(&a),
         Command::Scenario(a) => {
@@ -80,7 +102,47 @@ fn list() {
     println!("\nEach is a short script of socket calls; `scenarios/NAME.scenario` in the source shows its steps.");
 }
 
+/// Prints the theory of a built-in scenario, or says which name was meant.
+fn explain(name: &str) -> ExitCode {
+    match hc_trace::explain::explain(name) {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(s) = e.suggestion {
+                eprintln!("  did you mean `{s}`?");
+            }
+            eprintln!(
+                "  the built-in scenarios are: {}",
+                scenario::names().join(", ")
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Prints the rendered run, or saves it to --out (handed to the sudo user like the capture).
+fn emit(text: &str, out: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(path) = out else {
+        print!("{text}");
+        return Ok(());
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)?;
+    let _ = hc_trace::ownership::give_to_invoking_user(path);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
+    if let Err(e) = render::check(c.format, c.view) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -141,15 +203,18 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match c.format {
-        Format::Text => print!("{}", text::render_with(&report, !c.no_fold)),
-        Format::Json => match serde_json::to_string_pretty(&json::document(&report)) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: {e}");
+    match render::output(&report, c.format, c.view, !c.no_fold) {
+        Ok(text) => {
+            if let Err(e) = emit(&text, c.out.as_deref()) {
+                let to = c.out.as_deref().unwrap_or(std::path::Path::new("-"));
+                eprintln!("error: cannot write {}: {e}", to.display());
                 return ExitCode::from(EXIT_USAGE);
             }
-        },
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
@@ -222,6 +287,14 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         }
     };
     let c = &a.common;
+    if matches!(c.format, Format::Mermaid | Format::Svg) || c.out.is_some() {
+        eprintln!("error: --format mermaid/svg and --out draw one run; give a scenario name instead of --all");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(e) = render::check(c.format, c.view) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let colour = if colored::control::SHOULD_COLORIZE.should_colorize() {
         "always"
     } else {
@@ -252,6 +325,9 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
             &c.settle.to_string(),
         ]);
         cmd.arg("--summary-to").arg(&summary);
+        if c.view == View::Ladder {
+            cmd.args(["--view", "ladder"]);
+        }
         if c.format == Format::Json {
             cmd.args(["--format", "json"]);
             cmd.stdout(std::process::Stdio::piped());
@@ -303,7 +379,8 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         });
     }
     match c.format {
-        Format::Text => print!("\n{}", summary_table(&rows)),
+        // Refused above: a picture is of one run.
+        Format::Text | Format::Mermaid | Format::Svg => print!("\n{}", summary_table(&rows)),
         Format::Json => {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

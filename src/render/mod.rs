@@ -1,7 +1,12 @@
-//! Renderers: the same Report as a text timeline or a JSON document.
+//! Renderers: the same Report as a text timeline or a JSON document, or as
+//! a picture (terminal ladder, Mermaid, SVG) built from the same rows.
 
 pub mod annotations;
 pub mod json;
+pub mod ladder;
+pub mod mermaid;
+pub mod picture;
+pub mod svg;
 pub mod text;
 
 use crate::correlate::{Cause, Part, SegEvent};
@@ -56,4 +61,50 @@ pub fn causes_text(s: &SegEvent) -> String {
         out.push(format!("also ACKs {a}"));
     }
     out.join("; ")
+}
+
+/// Why a run could not be drawn as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("--view ladder is a picture for the terminal; with --format {0} leave --view out (mermaid and svg are ladders already)")]
+    ViewNeedsText(&'static str),
+    #[error("cannot write the JSON document: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn format_name(f: crate::cli::Format) -> &'static str {
+    use crate::cli::Format;
+    match f {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Mermaid => "mermaid",
+        Format::Svg => "svg",
+    }
+}
+
+/// Checked before a run, so a bad combination costs no waiting.
+pub fn check(format: crate::cli::Format, view: crate::cli::View) -> Result<(), RenderError> {
+    use crate::cli::{Format, View};
+    match (format, view) {
+        (Format::Text, _) | (_, View::Timeline) => Ok(()),
+        (f, View::Ladder) => Err(RenderError::ViewNeedsText(format_name(f))),
+    }
+}
+
+/// The run in the format and view asked for, ready to print or save.
+pub fn output(
+    r: &crate::report::Report,
+    format: crate::cli::Format,
+    view: crate::cli::View,
+    fold: bool,
+) -> Result<String, RenderError> {
+    use crate::cli::{Format, View};
+    check(format, view)?;
+    Ok(match (format, view) {
+        (Format::Text, View::Timeline) => text::render_with(r, fold),
+        (Format::Text, View::Ladder) => ladder::render(r),
+        (Format::Json, _) => serde_json::to_string_pretty(&json::document(r))? + "\n",
+        (Format::Mermaid, _) => mermaid::render(r),
+        (Format::Svg, _) => svg::render(r),
+    })
 }

@@ -256,7 +256,7 @@ fn state_text(c: &CallEvent) -> Option<String> {
     })
 }
 
-fn colour_label(label: &str) -> ColoredString {
+pub(crate) fn colour_label(label: &str) -> ColoredString {
     if label.contains("RST") {
         label.red().bold()
     } else if label.contains("FIN") {
@@ -537,7 +537,7 @@ fn footer(out: &mut String, r: &Report) {
 }
 
 /// Printed length of a string without its colour escapes.
-fn strip_len(s: &str) -> usize {
+pub(crate) fn strip_len(s: &str) -> usize {
     let mut n = 0;
     let mut in_esc = false;
     for ch in s.chars() {
