@@ -7,7 +7,10 @@
 //! sandbox (private netns) + capture (libpcap) -> wire (frames -> Segment)
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
+//!
+//! analyze (capture files) / watch (live): reader -> decode -> flows -> story
 //! ```
+pub mod analyze;
 pub mod capture;
 pub mod cli;
 pub mod correlate;
