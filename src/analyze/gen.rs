@@ -23,7 +23,7 @@ const PSH: u8 = 0x08;
 /// Connections in flight at once: the tracker's working set.
 const CONCURRENT: usize = 64;
 /// Capture-time step between packets.
-const STEP_NS: i64 = 20_000;
+const STEP_NS: i64 = 200_000;
 
 #[derive(Clone, Copy)]
 struct Pkt {

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Drop the pages behind the cursor from the map once this much was read.
-const RELEASE_EVERY: usize = 32 << 20;
+const RELEASE_EVERY: usize = 16 << 20;
 
 /// No real capture has larger packets (libpcap's maximum snap length is
 /// 256 KiB); a larger length means the framing is broken.
