@@ -520,3 +520,151 @@ fn unreadable_or_foreign_files_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng"));
 }
+
+// ------------------------------------------------------------ watch (live)
+
+/// Deletes the test namespace however the test ends.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Makes TCP connections inside the named namespace: setns() moves only the
+/// calling thread, so a thread of its own does it.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open the namespace");
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid namespace descriptor; affects only this thread.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("namespace thread")
+}
+
+#[test]
+fn watch_prints_stories_as_connections_close_and_the_table_on_sigint() {
+    use std::io::{BufRead, Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: watch needs root to make a namespace and capture");
+        return;
+    }
+    let ns = Netns(format!("hct-watch-test-{}", std::process::id()));
+    let ok = |c: &mut Command| c.status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok(Command::new("ip").args(["netns", "add", &ns.0])));
+    assert!(ok(
+        Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"])
+    ));
+
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            bin(),
+            "watch",
+            "-i",
+            "lo",
+            "tcp port 7777",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    // Wait until the capture is active (watch says so on stderr).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("watch starts");
+    assert!(first.contains("watching lo"), "{first}");
+
+    in_netns(&ns.0, || {
+        let l = TcpListener::bind("127.0.0.1:7777").unwrap();
+        // A half-close: 100 B, SHUT_WR, 200 B answer.
+        let mut c = TcpStream::connect("127.0.0.1:7777").unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(&[1; 100]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        s.write_all(&[2; 200]).unwrap();
+        drop(s);
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        drop(c);
+        // An abortive close: SO_LINGER 0.
+        let c = TcpStream::connect("127.0.0.1:7777").unwrap();
+        let (_s, _) = l.accept().unwrap();
+        let lin = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid socket and a linger struct of the right size.
+        unsafe {
+            libc::setsockopt(
+                c.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&lin as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        drop(c);
+        drop(l);
+        // Refused: nothing listens any more.
+        assert!(TcpStream::connect("127.0.0.1:7777").is_err());
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: signalling our own child; `ip netns exec` execs hc-trace in place.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("watch ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    // Stories first, as the connections closed...
+    let story_half = text.find("200 B after the first FIN").expect(&text);
+    let table = text.find("a (sent SYN)").expect(&text);
+    assert!(story_half < table, "{text}");
+    assert!(text[..table].contains("INFERRED (abortive)"), "{text}");
+    assert!(text[..table].contains("INFERRED (refused)"), "{text}");
+    // ...then the table with all three.
+    let rows: Vec<&str> = text[table..]
+        .lines()
+        .filter(|l| l.contains(":7777"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows[0].contains("FIN+FIN") && rows[0].contains("200 B"),
+        "{text}"
+    );
+    assert!(rows[1].contains("a:abortive"), "{text}");
+    assert!(rows[2].contains("b:refused"), "{text}");
+}
+
+#[test]
+fn watch_on_a_missing_interface_exits_2() {
+    // An interface that does not exist fails the same way, without root.
+    let out = Command::new(bin())
+        .args(["watch", "-i", "hct-no-such-if0"])
+        .output()
+        .expect("run watch");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+}
