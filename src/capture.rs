@@ -200,7 +200,10 @@ impl LiveCapture {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("hc-trace-capture".into())
-            .spawn(move || collect(cap, &thread_shared, ts_scale))
+            .spawn(move || {
+                crate::interrupt::block_in_this_thread();
+                collect(cap, &thread_shared, ts_scale)
+            })
             .map_err(CaptureError::Thread)?;
         Ok(LiveCapture {
             linktype,

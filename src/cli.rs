@@ -214,6 +214,19 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 60, value_name = "MS")]
     pub settle: u64,
 
+    /// Bytes kept of each captured packet [default: whole packets; headers only (256) when the
+    /// scenario writes more than 4 MiB, so the capture keeps up]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(i32).range(96..=262144))]
+    pub snaplen: Option<i32>,
+
+    /// Show every segment and read of long transfers instead of folding them into one line
+    #[arg(long)]
+    pub no_fold: bool,
+
+    /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
+    #[arg(long)]
+    pub no_kernel: bool,
+
     /// (internal) write a one-line summary of the run here, for `--all`
     #[arg(long, hide = true, value_name = "FILE")]
     pub summary_to: Option<PathBuf>,

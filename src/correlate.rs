@@ -21,7 +21,8 @@
 //! - **pure ACK**: the kernel; says what it newly acknowledges (data, FIN,
 //!   SYN-ACK), or that it is a window update, duplicate ACK or keep-alive.
 
-use crate::model::{Call, CallKind, Nanos, Segment, Side};
+use crate::ktrace::{KernelEvent, ReasonKind};
+use crate::model::{Call, CallKind, Nanos, Segment, Side, StateObs, TcpState};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -65,7 +66,7 @@ pub struct CallEvent {
     /// Event indices of the segments this call caused (possibly none: a lesson in itself).
     pub caused: Vec<usize>,
     /// The state this socket had after the previous call on it, to show transitions.
-    pub state_before: Option<String>,
+    pub state_before: Option<StateObs>,
 }
 
 /// A segment in the timeline, with its causes.
@@ -85,12 +86,43 @@ pub struct SegEvent {
     pub retransmission_of: Option<usize>,
     /// The window in bytes, when both SYNs were seen and the scale is known.
     pub win_bytes: Option<u32>,
+    /// For an RST: what the kernel's tracepoint said about it, when it was read.
+    pub kernel: Option<KernelRst>,
+}
+
+/// A state change the kernel reported through its tracepoint, as it happened.
+#[derive(Clone, Debug)]
+pub struct StateEvent {
+    pub ts: Nanos,
+    pub side: Side,
+    pub conn: Option<usize>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub old: TcpState,
+    pub new: TcpState,
+    /// The state the kernel's table showed for the same connection afterwards,
+    /// when the socket went to CLOSE but the connection lived on (TIME_WAIT).
+    pub continues_as: Option<TcpState>,
+}
+
+/// The kernel's reason for an RST (tcp:tcp_send_reset), next to the
+/// correlator's own attribution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KernelRst {
+    pub reason: String,
+    /// The socket's state when it sent the RST, as the tracepoint said.
+    pub state: String,
+    /// Whether the reason's kind (an abort by a call, or an answer to a
+    /// segment) matches the correlator's cause; None when the reason fits neither.
+    pub agrees: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
 pub enum Event {
     Call(CallEvent),
     Segment(SegEvent),
+    /// A TCP state change from the kernel's tracepoint.
+    State(StateEvent),
 }
 
 impl Event {
@@ -98,6 +130,7 @@ impl Event {
         match self {
             Event::Call(c) => c.call.start,
             Event::Segment(s) => s.seg.ts,
+            Event::State(s) => s.ts,
         }
     }
 }
@@ -151,38 +184,104 @@ fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
 ///
 /// `server` names the listening address when known (scenario runs); without
 /// it, the sender of a SYN is the client and, failing that, the higher port.
-pub fn correlate(
-    mut calls: Vec<Call>,
-    mut segments: Vec<Segment>,
+pub fn correlate(calls: Vec<Call>, segments: Vec<Segment>, server: Option<SocketAddr>) -> Timeline {
+    correlate_with_kernel(calls, segments, Vec::new(), server)
+}
+
+/// As [`correlate`], with the kernel's tracepoint events: state changes
+/// become timeline events of their own and each RST carries the kernel's reason.
+pub fn correlate_with_kernel(
+    calls: Vec<Call>,
+    segments: Vec<Segment>,
+    kernel: Vec<KernelEvent>,
     server: Option<SocketAddr>,
 ) -> Timeline {
-    calls.sort_by_key(|c| c.start);
-    segments.sort_by_key(|s| (s.ts, s.frame));
-
-    // Merge by time; a call and a segment at the same instant: the call first.
-    let mut events = Vec::with_capacity(calls.len() + segments.len());
-    let (mut ci, mut si) = (
-        calls.into_iter().peekable(),
-        segments.into_iter().peekable(),
-    );
-    loop {
-        let take_call = match (ci.peek(), si.peek()) {
-            (Some(c), Some(s)) => c.start <= s.ts,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if take_call {
-            if let Some(call) = ci.next() {
-                events.push(Pending::Call(call));
+    // One time-ordered stream; at the same instant a call comes first (it
+    // caused what follows), then segments (in capture order), then kernel notes.
+    let mut events: Vec<(Nanos, u8, usize, Pending)> =
+        Vec::with_capacity(calls.len() + segments.len());
+    for (n, c) in calls.into_iter().enumerate() {
+        events.push((c.start, 0, n, Pending::Call(c)));
+    }
+    for s in segments {
+        let frame = s.frame;
+        events.push((s.ts, 1, frame, Pending::Seg(s)));
+    }
+    // Tracepoints are machine-wide and other namespaces may use the same
+    // addresses: keep an event only if its exact addresses are a connection
+    // of this capture (within its time span), or it happened during one of
+    // this run's own calls on that socket (listen, a connect before the
+    // port is known). Anything else belongs to someone else.
+    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::new();
+    for (_, _, _, p) in &events {
+        if let Pending::Seg(s) = p {
+            for key in [(s.src, s.dst), (s.dst, s.src)] {
+                let e = spans.entry(key).or_insert((s.ts, s.ts));
+                e.0 = e.0.min(s.ts);
+                e.1 = e.1.max(s.ts);
             }
-        } else if let Some(seg) = si.next() {
-            events.push(Pending::Seg(seg));
         }
     }
+    // The same socket: a listener (no peer) matches remote 0.0.0.0:0; a
+    // connecting socket has no port yet when it enters SYN_SENT.
+    let same_socket = |c: &Call, local: SocketAddr, remote: SocketAddr| match (c.local, c.peer) {
+        (l, Some(p)) if c.kind == CallKind::Connect => {
+            p == remote && (local.port() == 0 || l == Some(local))
+        }
+        (Some(l), None) => l == local && remote.port() == 0,
+        (Some(l), Some(p)) => l == local && p == remote,
+        _ => false,
+    };
+    let own_call = |ts: Nanos, local: SocketAddr, remote: SocketAddr| -> Option<Side> {
+        events.iter().find_map(|(_, _, _, p)| match p {
+            Pending::Call(c)
+                if c.start - SLACK <= ts
+                    && ts <= c.end + SLACK
+                    && same_socket(c, local, remote) =>
+            {
+                Some(c.side)
+            }
+            _ => None,
+        })
+    };
+    const SLACK: Nanos = 200_000;
+    const SPAN_SLACK: Nanos = 500_000_000;
+    let mut kept = Vec::new();
+    let mut resets = Vec::new();
+    for k in kernel {
+        match k {
+            KernelEvent::State {
+                ts,
+                local,
+                remote,
+                by_us,
+                ..
+            } => {
+                let in_capture = spans
+                    .get(&(local, remote))
+                    .is_some_and(|(lo, hi)| ts >= lo - SPAN_SLACK && ts <= hi + SPAN_SLACK);
+                // Matching by call time is only safe for events that ran in our threads.
+                let side = if in_capture || !by_us {
+                    None
+                } else {
+                    own_call(ts, local, remote)
+                };
+                if in_capture || side.is_some() {
+                    kept.push((k, side));
+                }
+            }
+            KernelEvent::SendReset { .. } => resets.push(k),
+        }
+    }
+    for (n, (k, side)) in kept.into_iter().enumerate() {
+        events.push((k.ts(), 2, n, Pending::Kernel(k, side)));
+    }
+    events.sort_by_key(|(ts, prio, n, _)| (*ts, *prio, *n));
+    let events: Vec<Pending> = events.into_iter().map(|(_, _, _, p)| p).collect();
     let t0 = events.first().map_or(0, |e| match e {
         Pending::Call(c) => c.start,
         Pending::Seg(s) => s.ts,
+        Pending::Kernel(k, _) => k.ts(),
     });
 
     let mut c = Correlator {
@@ -197,8 +296,11 @@ pub fn correlate(
         match p {
             Pending::Call(call) => c.push_call(call),
             Pending::Seg(seg) => c.push_segment(seg),
+            Pending::Kernel(k, side) => c.push_kernel(k, side),
         }
     }
+    c.attach_resets(resets);
+    c.note_continuations();
     // Each call lists what it caused.
     let mut caused: Vec<(usize, usize)> = Vec::new();
     for (i, e) in c.out.iter().enumerate() {
@@ -227,6 +329,8 @@ pub fn correlate(
 enum Pending {
     Call(Call),
     Seg(Segment),
+    /// A kernel event, with the side whose call it happened in when that is how it was matched.
+    Kernel(KernelEvent, Option<Side>),
 }
 
 struct Correlator {
@@ -236,7 +340,7 @@ struct Correlator {
     dirs: HashMap<(usize, Side), Dir>,
     out: Vec<Event>,
     /// Last state seen per socket (side, local, peer), for transitions.
-    states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), String>,
+    states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), StateObs>,
 }
 
 impl Correlator {
@@ -247,10 +351,9 @@ impl Correlator {
                 .position(|k| k.client == c && k.server == s)
         });
         let key = (call.side, call.local, call.peer);
-        let label = call.state_after.label();
         let state_before = self.states.get(&key).cloned();
         if call.local.is_some() {
-            self.states.insert(key, label);
+            self.states.insert(key, call.state_after.clone());
         }
         self.out.push(Event::Call(CallEvent {
             call,
@@ -482,7 +585,139 @@ impl Correlator {
             also_acks,
             retransmission_of,
             win_bytes,
+            kernel: None,
         }));
+    }
+
+    /// A state change from the tracepoint, kept when it belongs to this run:
+    /// a connection already seen, the server's listener, or a client connecting to it.
+    fn push_kernel(&mut self, k: KernelEvent, during_call_of: Option<Side>) {
+        let KernelEvent::State {
+            ts,
+            local,
+            remote,
+            old,
+            new,
+            ..
+        } = k
+        else {
+            return;
+        };
+        let known = self.conn_index.get(&(local, remote)).copied();
+        let (side, conn) = match (known, during_call_of) {
+            (Some((i, side)), _) => (side, Some(i)),
+            (None, Some(side)) => (side, None),
+            // In the capture but not yet classified (µs rounding put it
+            // before its first segment): the server end holds the listening port.
+            (None, None) => match self.server {
+                Some(srv) if addr_match(srv, local) => (Side::Server, None),
+                _ => (Side::Client, None),
+            },
+        };
+        self.out.push(Event::State(StateEvent {
+            ts,
+            side,
+            conn,
+            local,
+            remote,
+            old,
+            new,
+            continues_as: None,
+        }));
+    }
+
+    /// Gives each RST the kernel's reason: the tcp_send_reset event with the
+    /// same addresses closest in time. The tracepoint may fire just before
+    /// the packet is sent or just after (on close() the RST is already on
+    /// `lo` when it fires), and its time has microsecond resolution.
+    fn attach_resets(&mut self, resets: Vec<KernelEvent>) {
+        const WINDOW: Nanos = 20_000_000;
+        for r in resets {
+            let KernelEvent::SendReset {
+                ts,
+                src,
+                dst,
+                state,
+                reason,
+            } = r
+            else {
+                continue;
+            };
+            let nearest = self
+                .out
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| match e {
+                    Event::Segment(s)
+                        if s.seg.flags.rst()
+                            && s.kernel.is_none()
+                            && s.seg.src == src
+                            && s.seg.dst == dst =>
+                    {
+                        Some((i, (s.seg.ts - ts).abs()))
+                    }
+                    _ => None,
+                })
+                .filter(|(_, d)| *d <= WINDOW)
+                .min_by_key(|(_, d)| *d)
+                .map(|(i, _)| i);
+            if let Some(Event::Segment(s)) = nearest.and_then(|i| self.out.get_mut(i)) {
+                let ours = s
+                    .causes
+                    .iter()
+                    .find(|c| c.part == Part::Rst)
+                    .map(|c| c.event.is_some());
+                let agrees = match (crate::ktrace::reason_kind(&reason), ours) {
+                    (Some(ReasonKind::Call), Some(by_call)) => Some(by_call),
+                    (Some(ReasonKind::Answer), Some(by_call)) => Some(!by_call),
+                    _ => None,
+                };
+                s.kernel = Some(KernelRst {
+                    reason,
+                    state,
+                    agrees,
+                });
+            }
+        }
+    }
+
+    /// A socket the tracepoint saw go to CLOSE may live on in the kernel's
+    /// table (Linux hands a connection entering TIME_WAIT to a small
+    /// separate socket, which the tracepoint does not report). When a later
+    /// call's state reading found the same connection in the table, say so.
+    fn note_continuations(&mut self) {
+        let mut later: Vec<(usize, TcpState)> = Vec::new();
+        for (i, e) in self.out.iter().enumerate() {
+            if let Event::State(st) = e {
+                if st.new != TcpState::CLOSE {
+                    continue;
+                }
+                let found = self.out[i..].iter().find_map(|e| match e {
+                    Event::Call(c)
+                        if c.call.side == st.side
+                            && c.call.local == Some(st.local)
+                            && c.call.peer == Some(st.remote) =>
+                    {
+                        match &c.call.state_after {
+                            StateObs::Handed { table, .. } => Some(*table),
+                            StateObs::ProcNet { state } if *state != TcpState::CLOSE => {
+                                Some(*state)
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                });
+                if let Some(t) = found {
+                    later.push((i, t));
+                }
+            }
+        }
+        for (i, t) in later {
+            if let Event::State(st) = &mut self.out[i] {
+                st.continues_as = Some(t);
+            }
+        }
     }
 
     /// Causes for the new parts of a segment: SYN, data, FIN, RST.

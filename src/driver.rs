@@ -49,7 +49,7 @@ impl DriverConfig {
             write_wait: Duration::from_secs(10),
             settle: Duration::from_millis(60),
             settle_max: Duration::from_secs(2),
-            step_max: Duration::from_secs(3),
+            step_max: Duration::from_secs(5),
         }
     }
 }
@@ -137,12 +137,17 @@ pub async fn run(
                 .push(problem(step, "the side's worker stopped"));
             continue;
         }
+        // A write may block until the other side reads (a full send buffer),
+        // and a step queued behind a still-running one cannot start: for
+        // those, the driver moves on once the wire is quiet, and the step is
+        // recorded when it ends. Other steps are waited for (up to step_max).
+        let side_busy = pending.iter().any(|(p, _)| p.side == step.side);
+        let may_move_on = matches!(step.action, Action::Write(_)) || side_busy;
         tokio::select! {
-            res = tokio::time::timeout(cfg.step_max, &mut rx) => match res {
-                Ok(Ok(result)) => absorb(&mut report, step, result),
-                Ok(Err(_)) => report.problems.push(problem(step, "the side's worker stopped")),
-                // Still running (a write waiting for the reader): collect it at the end.
-                Err(_) => pending.push((step.clone(), rx)),
+            res = wait_step(&mut rx, wire, cfg, may_move_on) => match res {
+                StepWait::Done(result) => absorb(&mut report, step, result),
+                StepWait::WorkerGone => report.problems.push(problem(step, "the side's worker stopped")),
+                StepWait::StillRunning => pending.push((step.clone(), rx)),
             },
             _ = cancel.changed() => {
                 report.interrupted = true;
@@ -157,7 +162,12 @@ pub async fn run(
     }
     // Steps still running get one more bounded wait; what does not end in it is reported.
     for (step, rx) in pending {
-        match tokio::time::timeout(cfg.step_max, rx).await {
+        let bound = if report.interrupted {
+            Duration::from_millis(500)
+        } else {
+            cfg.step_max
+        };
+        match tokio::time::timeout(bound, rx).await {
             Ok(Ok(result)) => absorb(&mut report, &step, result),
             _ => report.problems.push(problem(
                 &step,
@@ -190,6 +200,40 @@ fn problem(step: &Step, message: &str) -> StepProblem {
         line: step.line,
         step: step.source.clone(),
         message: message.to_string(),
+    }
+}
+
+enum StepWait {
+    Done(StepResult),
+    WorkerGone,
+    StillRunning,
+}
+
+/// Waits for a step to end: at most `step_max`, or, when `may_move_on`,
+/// until the wire has been quiet for the settle time while it runs.
+async fn wait_step(
+    rx: &mut oneshot::Receiver<StepResult>,
+    wire: &dyn WireActivity,
+    cfg: &DriverConfig,
+    may_move_on: bool,
+) -> StepWait {
+    let start = Instant::now();
+    let mut last = wire.packets_seen();
+    let mut quiet_since = Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(5), &mut *rx).await {
+            Ok(Ok(result)) => return StepWait::Done(result),
+            Ok(Err(_)) => return StepWait::WorkerGone,
+            Err(_) => {}
+        }
+        let now = wire.packets_seen();
+        if now != last {
+            last = now;
+            quiet_since = Instant::now();
+        }
+        if (may_move_on && quiet_since.elapsed() >= cfg.settle) || start.elapsed() >= cfg.step_max {
+            return StepWait::StillRunning;
+        }
     }
 }
 
@@ -230,6 +274,7 @@ impl Worker {
         std::thread::Builder::new()
             .name(format!("hc-trace-{}", side.name()))
             .spawn(move || {
+                crate::interrupt::block_in_this_thread();
                 let mut st = SideState::new(side, cfg);
                 for job in rx {
                     match job {

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
+pub mod interrupt;
+pub mod ktrace;
 pub mod model;
 pub mod ownership;
 pub mod pcapng;

@@ -7,10 +7,11 @@
 
 use clap::Parser;
 use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs};
+use hc_trace::interrupt;
 use hc_trace::render::text::{summary_table, SummaryRow};
 use hc_trace::render::{json, text};
 use hc_trace::run::{run_scenario, RunOptions};
-use hc_trace::sandbox::{self, NetnsChoice};
+use hc_trace::sandbox::{self, NetnsChoice, SandboxKind};
 use hc_trace::scenario::{self, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    interrupt::install();
     let cli = Cli::parse();
     match cli.color {
         ColorChoice::Always => colored::control::set_override(true),
@@ -129,6 +131,14 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         namespace: sandbox.describe(),
         read_wait: Duration::from_millis(c.read_wait),
         settle: Duration::from_millis(c.settle),
+        snaplen: c.snaplen,
+        // Root on the host (not root of a user namespace) may read tracefs.
+        kernel_trace: !matches!(sandbox.kind, SandboxKind::PrivateRootless) && !c.no_kernel,
+        kernel_trace_off_why: if c.no_kernel {
+            "switched off with --no-kernel".into()
+        } else {
+            "reading kernel tracepoints needs root (run with sudo); without it the timeline shows what calls and the capture saw".into()
+        },
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -153,7 +163,7 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         }
     };
     match c.format {
-        Format::Text => print!("{}", text::render(&report)),
+        Format::Text => print!("{}", text::render_with(&report, !c.no_fold)),
         Format::Json => match serde_json::to_string_pretty(&json::document(&report)) {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -169,28 +179,56 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         }
     }
     match report.interrupted.as_deref() {
-        Some("SIGTERM") => ExitCode::from(143),
-        Some(_) => ExitCode::from(130),
+        Some(sig) => ExitCode::from(interrupt::exit_code(sig)),
         None if report.ok() => ExitCode::SUCCESS,
         None => ExitCode::from(EXIT_FAILED),
     }
 }
 
-/// Turns SIGINT/SIGTERM into a cancel signal for the driver, so the run stops
+/// Passes a caught SIGINT/SIGTERM on to the driver, so the run stops
 /// between steps and still renders and saves what it captured.
 async fn forward_signals(tx: watch::Sender<Option<&'static str>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
+    loop {
+        if let Some(sig) = interrupt::caught() {
+            let _ = tx.send(Some(sig));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs one child to its end, passing on a SIGINT/SIGTERM this process gets
+/// (a terminal's Ctrl-C reaches the child anyway; `kill PID` does not).
+fn run_child(mut cmd: std::process::Command) -> std::io::Result<(i32, Vec<u8>)> {
+    use std::io::Read;
+    let mut child = cmd.spawn()?;
+    // Read stdout on a thread so a full pipe never stalls the child.
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let mut forwarded = false;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if let (Some(sig), false) = (interrupt::caught(), forwarded) {
+            let signo = if sig == "SIGTERM" {
+                libc::SIGTERM
+            } else {
+                libc::SIGINT
+            };
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(child.id() as i32, signo) };
+            forwarded = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
-    let name = tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    let _ = tx.send(Some(name));
+    let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    Ok((status.code().unwrap_or(EXIT_USAGE as i32), stdout))
 }
 
 /// Runs every built-in scenario, each in a child process of its own so each
@@ -213,6 +251,7 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
     let mut rows = Vec::new();
     let mut docs = Vec::new();
     let mut worst = 0u8;
+    let mut interrupted = None;
     for name in scenario::names() {
         let summary = std::env::temp_dir().join(format!(
             "hc-trace-summary-{}-{name}.json",
@@ -249,16 +288,15 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         } else if let Some(dir) = &c.write {
             cmd.arg("-w").arg(dir.join(format!("{name}.pcapng")));
         }
-        let out = match cmd.output() {
-            Ok(o) => o,
+        let (code, stdout) = match run_child(cmd) {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("error: cannot run {}: {e}", exe.display());
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let code = out.status.code().unwrap_or(EXIT_USAGE as i32);
         if c.format == Format::Json {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&stdout) {
                 docs.push(v);
             }
         } else {
@@ -276,7 +314,8 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
         let _ = std::fs::remove_file(&summary);
         rows.push(row);
         if code == 130 || code == 143 {
-            return ExitCode::from(code as u8);
+            interrupted = Some(code as u8);
+            break;
         }
         worst = worst.max(match code {
             0 => 0,
@@ -290,6 +329,12 @@ fn run_all(a: &ScenarioArgs) -> ExitCode {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
+    }
+    if let Some(code) = interrupted {
+        if c.format == Format::Text {
+            println!("interrupted: the table above has the scenarios run until then");
+        }
+        return ExitCode::from(code);
     }
     ExitCode::from(worst)
 }

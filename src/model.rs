@@ -277,6 +277,17 @@ impl StateObs {
             StateObs::Unknown => "unknown".into(),
         }
     }
+    /// A short machine-readable token for JSON: the kernel's state name,
+    /// `CLOSED` when no socket is left, null when unknown.
+    pub fn token(&self) -> Option<String> {
+        match self {
+            StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(state.name()),
+            StateObs::Handed { descriptor, .. } => Some(descriptor.name()),
+            StateObs::Gone => Some("CLOSED".into()),
+            StateObs::Unknown => None,
+        }
+    }
+
     pub fn state(&self) -> Option<TcpState> {
         match self {
             StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(*state),

@@ -25,6 +25,8 @@ pub struct PcapCounters {
 pub struct CaptureSummary {
     pub iface: String,
     pub filter: String,
+    /// Bytes kept of each packet (the rest of a payload is cut, its length kept).
+    pub snaplen: u32,
     /// Frames we received from libpcap.
     pub packets: usize,
     /// Frames that were not TCP segments we could parse.
@@ -63,12 +65,82 @@ pub struct Report {
     pub key_line: Option<usize>,
     /// The signal that stopped the run early, if one did.
     pub interrupted: Option<String>,
+    /// Whether the kernel's tracepoints were read, or why not.
+    pub kernel: KernelSource,
+}
+
+/// Where kernel reasons and state changes came from, said once in the footer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum KernelSource {
+    /// Not asked for (a capture file, or a source that has no live kernel).
+    #[default]
+    None,
+    /// Read from tracepoints; the number of events kept.
+    Tracepoints { events: usize },
+    /// Asked for but not available, and why.
+    Unavailable(String),
+}
+
+/// Bytes one side handed to write() on a connection, against the bytes
+/// its segments carried (each sequence number counted once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamCheck {
+    pub side: Side,
+    pub conn: usize,
+    pub written: u64,
+    pub on_wire: u64,
+    /// An RST ended the connection: unsent data may rightly never appear.
+    pub reset: bool,
+}
+
+impl StreamCheck {
+    /// The capture misses bytes that must have been sent.
+    pub fn missing(&self) -> bool {
+        self.on_wire < self.written && !self.reset
+    }
 }
 
 impl Report {
     /// The run did what the scenario says and captured everything.
     pub fn ok(&self) -> bool {
-        self.problems.is_empty() && self.capture.dropped() == 0 && self.interrupted.is_none()
+        self.problems.is_empty()
+            && self.capture.dropped() == 0
+            && self.interrupted.is_none()
+            && !self.streams().iter().any(StreamCheck::missing)
+    }
+
+    /// Written against captured bytes, per side and connection.
+    pub fn streams(&self) -> Vec<StreamCheck> {
+        let mut out: Vec<StreamCheck> = Vec::new();
+        for (_, c) in self.timeline.calls() {
+            let (Some(conn), Some((_, end))) = (c.conn, c.call.stream) else {
+                continue;
+            };
+            match out
+                .iter_mut()
+                .find(|s| s.side == c.call.side && s.conn == conn)
+            {
+                Some(s) => s.written = s.written.max(end),
+                None => out.push(StreamCheck {
+                    side: c.call.side,
+                    conn,
+                    written: end,
+                    on_wire: 0,
+                    reset: false,
+                }),
+            }
+        }
+        for s in &mut out {
+            for (_, seg) in self.timeline.segments().filter(|(_, g)| g.conn == s.conn) {
+                s.reset |= seg.seg.flags.rst();
+                if seg.from == s.side && seg.seg.len > 0 {
+                    // Relative sequence 1 is the first byte of the stream.
+                    let end = u64::from(seg.rel_seq) + u64::from(seg.seg.len) - 1;
+                    s.on_wire = s.on_wire.max(end);
+                }
+            }
+        }
+        out
     }
 
     /// The event index of the key step's first call.
@@ -131,9 +203,9 @@ impl Report {
             wire.join(" ")
         };
         format!(
-            "{} {}() = {last_ret} → {wire}",
+            "{} {} = {last_ret} → {wire}",
             c.call.side,
-            c.call.kind.name()
+            crate::correlate::call_name(&c.call)
         )
     }
 }

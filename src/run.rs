@@ -3,11 +3,12 @@
 //! free of presentation so every front end (scenario, run FILE, --all) shares it.
 
 use crate::capture::{CaptureConfig, LiveCapture};
-use crate::correlate::correlate;
+use crate::correlate::correlate_with_kernel;
 use crate::driver::{self, DriverConfig, WireActivity};
+use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
-use crate::report::{CaptureSummary, PcapCounters, Report};
+use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
 use crate::scenario::Scenario;
 use crate::wire;
 use std::path::PathBuf;
@@ -25,13 +26,43 @@ pub struct RunOptions {
     pub namespace: String,
     pub read_wait: Duration,
     pub settle: Duration,
+    /// Bytes kept of each packet; None: chosen by [`snaplen_for`].
+    pub snaplen: Option<i32>,
+    /// Read the kernel's tracepoints (RST reasons, state changes).
+    pub kernel_trace: bool,
+    /// Why not, when kernel_trace is false (said in the footer).
+    pub kernel_trace_off_why: String,
 }
 
 /// Kernel buffer for the capture: big enough that a burst of full-size
 /// loopback segments never overflows it while the collector thread sleeps.
 const CAPTURE_BUFFER: i32 = 64 << 20;
 /// Snap length: whole loopback frames (lo's MTU is 65536), so the pcapng keeps payloads.
-const SNAPLEN: i32 = 65_600;
+const SNAPLEN_WHOLE: i32 = 65_600;
+/// Headers only (Ethernet + IPv6 with options + TCP with options fit): for
+/// large transfers. In immediate mode libpcap's ring has one fixed slot per
+/// snap length, so whole 64 KiB frames leave room for only ~1000 packets.
+const SNAPLEN_HEADERS: i32 = 256;
+/// Above this many bytes written in a scenario, capture headers only.
+const BULK_BYTES: u64 = 4 << 20;
+
+/// The snap length for a scenario: the user's choice, or whole packets
+/// unless the scenario writes enough to overflow the ring with them.
+pub fn snaplen_for(scenario: &Scenario, chosen: Option<i32>) -> i32 {
+    let written: u64 = scenario
+        .steps
+        .iter()
+        .map(|s| match s.action {
+            crate::scenario::Action::Write(n) => n,
+            _ => 0,
+        })
+        .sum();
+    chosen.unwrap_or(if written > BULK_BYTES {
+        SNAPLEN_HEADERS
+    } else {
+        SNAPLEN_WHOLE
+    })
+}
 
 struct Activity<'a>(&'a LiveCapture);
 
@@ -54,7 +85,7 @@ pub async fn run_scenario(
     let cfg = CaptureConfig {
         iface: "lo".into(),
         filter: format!("tcp port {}", opts.port),
-        snaplen: SNAPLEN,
+        snaplen: snaplen_for(scenario, opts.snaplen),
         buffer_bytes: CAPTURE_BUFFER,
     };
     let capture = LiveCapture::start(&cfg)?;
@@ -62,12 +93,34 @@ pub async fn run_scenario(
     dcfg.read_wait = opts.read_wait;
     dcfg.settle = opts.settle;
     let interrupted_by = cancel.clone();
+    // The kernel's word, where we may read tracepoints (root, not rootless).
+    let ktrace = if opts.kernel_trace {
+        Some(KernelTrace::start(opts.port))
+    } else {
+        None
+    };
     let mut driven = driver::run(scenario, &dcfg, &Activity(&capture), cancel).await;
     let result = capture.stop()?;
-    drop(std::mem::take(&mut driven.open));
 
     let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
-    let timeline = correlate(driven.calls, segments, Some(server));
+    let (kernel_events, kernel) = match ktrace {
+        None => (
+            Vec::new(),
+            KernelSource::Unavailable(opts.kernel_trace_off_why.clone()),
+        ),
+        Some(Err(e)) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+        Some(Ok(kt)) => match kt.events() {
+            Ok(ev) => {
+                let n = ev.len();
+                (ev, KernelSource::Tracepoints { events: n })
+            }
+            Err(e) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+        },
+    };
+    // Read the trace while the sides' threads still exist (above): only
+    // events that ran in our threads may be matched to our calls by time.
+    drop(std::mem::take(&mut driven.open));
+    let timeline = correlate_with_kernel(driven.calls, segments, kernel_events, Some(server));
     let client = timeline.conns.first().map(|c| c.client).or_else(|| {
         timeline
             .calls()
@@ -89,6 +142,7 @@ pub async fn run_scenario(
         capture: CaptureSummary {
             iface: cfg.iface.clone(),
             filter: cfg.filter.clone(),
+            snaplen: result.snaplen,
             packets: result.packets.len(),
             unparsed: unparsed.len(),
             counters: Some(PcapCounters {
@@ -108,6 +162,7 @@ pub async fn run_scenario(
             None
         }
         .map(str::to_string),
+        kernel,
     };
     if let Some(path) = &opts.save {
         let meta = PcapngMeta {

@@ -598,6 +598,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "listen-close",
         include_str!("../scenarios/listen-close.scenario"),
     ),
+    (
+        "half-close-bulk",
+        include_str!("../scenarios/half-close-bulk.scenario"),
+    ),
 ];
 
 /// Every built-in scenario, parsed. The files are checked by a unit test, so

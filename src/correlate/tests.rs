@@ -1,6 +1,7 @@
 //! The correlator on synthetic calls and segments: no privileges needed.
 
 use super::*;
+use crate::ktrace::KernelEvent;
 use crate::model::{StateObs, TcpFlags, TcpState};
 
 const C: &str = "127.0.0.1:40000";
@@ -112,6 +113,10 @@ impl Script {
             .seg(1, Side::Server, TcpFlags::SYN | TcpFlags::ACK, 0)
             .seg(1, Side::Client, TcpFlags::ACK, 0)
             .call(2, Side::Server, CallKind::Accept, "", 4)
+    }
+
+    fn clone_parts(&mut self) -> (Vec<Call>, Vec<Segment>) {
+        (self.calls.clone(), self.segs.clone())
     }
 
     fn run(&self) -> Timeline {
@@ -389,4 +394,82 @@ fn without_calls_every_segment_still_has_a_cause() {
     for (_, seg) in t.segments() {
         assert!(!seg.causes.is_empty(), "segment {seg:?} has a cause");
     }
+}
+
+fn state_ev(
+    t_ms: i64,
+    local: &str,
+    remote: &str,
+    old: TcpState,
+    new: TcpState,
+    by_us: bool,
+) -> KernelEvent {
+    KernelEvent::State {
+        ts: t_ms * MS + 60_000,
+        local: addr(local),
+        remote: addr(remote),
+        old,
+        new,
+        by_us,
+    }
+}
+
+#[test]
+fn kernel_events_of_other_namespaces_are_left_out() {
+    let s = Script::new().handshake().clone_parts();
+    let kernel = vec![
+        // Ours: the connection in the capture, and our listen() in our thread.
+        state_ev(1, S, C, TcpState::SYN_RECV, TcpState::ESTABLISHED, false),
+        state_ev(0, S, "0.0.0.0:0", TcpState::CLOSE, TcpState::LISTEN, true),
+        // Someone else's: same server address, another client port; and a
+        // listener that changed during our call but in another process.
+        state_ev(
+            1,
+            S,
+            "127.0.0.1:41000",
+            TcpState::SYN_RECV,
+            TcpState::ESTABLISHED,
+            false,
+        ),
+        state_ev(2, S, "0.0.0.0:0", TcpState::LISTEN, TcpState::CLOSE, false),
+    ];
+    let t = correlate_with_kernel(s.0, s.1, kernel, Some(addr(S)));
+    let states: Vec<_> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::State(st) => Some((st.side, st.remote, st.new)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (Side::Server, addr("0.0.0.0:0"), TcpState::LISTEN),
+            (Side::Server, addr(C), TcpState::ESTABLISHED)
+        ]
+    );
+}
+
+#[test]
+fn rst_gets_the_kernel_reason_even_when_the_tracepoint_fires_after_the_packet() {
+    let s = Script::new()
+        .handshake()
+        .call(3, Side::Client, CallKind::Close, "", 0)
+        .seg(3, Side::Client, R | A, 0)
+        .clone_parts();
+    let reset = KernelEvent::SendReset {
+        ts: 3 * MS + 90_000, // 40 µs after the packet was captured
+        src: addr(C),
+        dst: addr(S),
+        state: "CLOSE".into(),
+        reason: "TCP_ABORT_ON_CLOSE".into(),
+    };
+    let t = correlate_with_kernel(s.0, s.1, vec![reset], Some(addr(S)));
+    let (_, rst) = seg_at(&t, 3);
+    let k = rst.kernel.as_ref().expect("reason attached");
+    assert_eq!(
+        (k.reason.as_str(), k.agrees),
+        ("TCP_ABORT_ON_CLOSE", Some(true))
+    );
 }

@@ -12,10 +12,16 @@ use std::fmt::Write;
 /// listed in the comment of the next one, so Wireshark shows them in order.
 pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
     let mut out = vec![None; frames];
-    let mut pending_calls: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
     for (i, e) in r.timeline.events.iter().enumerate() {
         match e {
-            Event::Call(_) => pending_calls.push(format!("#{i} {}", call_summary(r, i))),
+            Event::Call(_) => pending.push(format!("#{i} {}", call_summary(r, i))),
+            Event::State(st) => pending.push(format!(
+                "#{i} {} kernel state {} → {}",
+                st.side,
+                st.old.name(),
+                st.new.name()
+            )),
             Event::Segment(s) => {
                 let mut text = format!(
                     "#{i} {} {} → {}: {}",
@@ -24,13 +30,12 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
                     s.from.other(),
                     causes_text(s)
                 );
-                if !pending_calls.is_empty() {
-                    let _ = write!(
-                        text,
-                        "\ncalls before this packet: {}",
-                        pending_calls.join(" | ")
-                    );
-                    pending_calls.clear();
+                if let Some(k) = &s.kernel {
+                    let _ = write!(text, "; {}", crate::render::text::kernel_rst_text(k));
+                }
+                if !pending.is_empty() {
+                    let _ = write!(text, "\nbefore this packet: {}", pending.join(" | "));
+                    pending.clear();
                 }
                 if let Some(slot) = out.get_mut(s.seg.frame) {
                     *slot = Some(text);

@@ -3,7 +3,7 @@
 use super::{causes_text, primary_cause};
 use crate::correlate::Event;
 use crate::model::{Call, Nanos, StateObs};
-use crate::report::Report;
+use crate::report::{KernelSource, Report};
 use serde_json::{json, Value};
 
 /// The JSON document of a run.
@@ -32,6 +32,7 @@ pub fn document(r: &Report) -> Value {
         "capture": {
             "iface": r.capture.iface,
             "filter": r.capture.filter,
+            "snaplen": r.capture.snaplen,
             "packets": r.capture.packets,
             "unparsed": r.capture.unparsed,
             "dropped": r.capture.dropped(),
@@ -45,13 +46,23 @@ pub fn document(r: &Report) -> Value {
             "side": f.side,
             "addr": f.local.to_string(),
             "peer": f.peer.map(|p| p.to_string()),
-            "state": f.state.label(),
+            "state": f.state.token(),
+            "state_text": f.state.label(),
             "state_source": state_source(&f.state),
         })).collect::<Vec<_>>(),
         "problems": r.problems.iter().map(|p| json!({
             "line": p.line, "step": p.step, "message": p.message
         })).collect::<Vec<_>>(),
+        "streams": r.streams().iter().map(|s| json!({
+            "side": s.side, "conn": s.conn, "written": s.written, "on_wire": s.on_wire,
+            "reset": s.reset, "complete": !s.missing(),
+        })).collect::<Vec<_>>(),
         "interrupted": r.interrupted,
+        "kernel": match &r.kernel {
+            KernelSource::Tracepoints { events } => json!({"available": true, "events": events}),
+            KernelSource::Unavailable(why) => json!({"available": false, "why": why}),
+            KernelSource::None => Value::Null,
+        },
         "ok": r.ok(),
     })
 }
@@ -61,7 +72,7 @@ fn state_source(s: &StateObs) -> &'static str {
         StateObs::TcpInfo { .. } => "tcp_info",
         StateObs::ProcNet { .. } => "proc_net_tcp",
         StateObs::Handed { .. } => "tcp_info+proc_net_tcp",
-        StateObs::Gone => "proc_net_tcp",
+        StateObs::Gone => "proc_net_tcp (no socket left)",
         StateObs::Unknown => "unknown",
     }
 }
@@ -77,7 +88,12 @@ fn call_json(c: &Call) -> Value {
         "errno": c.errno,
         "note": c.note,
         "dur_ns": c.end - c.start,
-        "state_after": c.state_after.label(),
+        "state_after": c.state_after.token(),
+        "state_table": match &c.state_after {
+            StateObs::Handed { table, .. } => Some(table.name()),
+            _ => None,
+        },
+        "state_text": c.state_after.label(),
         "state_source": state_source(&c.state_after),
         "line": c.line,
         "pid": c.pid,
@@ -119,7 +135,21 @@ fn event(i: usize, e: &Event, t0: Nanos) -> Value {
                 },
                 "causes": s.causes,
                 "retransmission_of": s.retransmission_of,
+                "kernel": s.kernel,
             })
         }
+        Event::State(st) => json!({
+            "i": i,
+            "t_ns": st.ts - t0,
+            "kind": "state",
+            "side": st.side,
+            "conn": st.conn,
+            "local": st.local.to_string(),
+            "remote": st.remote.to_string(),
+            "old": st.old.name(),
+            "new": st.new.name(),
+            "continues_as": st.continues_as.map(|t| t.name()),
+            "source": "tracepoint sock:inet_sock_set_state",
+        }),
     }
 }

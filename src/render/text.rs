@@ -7,16 +7,25 @@
 //! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
 
 use super::{causes_text, seg_label};
-use crate::correlate::{CallEvent, Event, SegEvent};
+use crate::correlate::{CallEvent, Event, KernelRst, SegEvent, StateEvent};
 use crate::model::{CallKind, Side, StateObs};
-use crate::report::Report;
+use crate::report::{KernelSource, Report};
 use colored::{ColoredString, Colorize};
 use std::fmt::Write;
 
 /// Width of a line before the cause of a segment moves to its own line.
 const WIDE: usize = 140;
 
+/// Runs of at least this many plain data segments, their ACKs and reads are
+/// folded into one line, so a long transfer stays readable.
+const FOLD_MIN: usize = 8;
+
 pub fn render(r: &Report) -> String {
+    render_with(r, true)
+}
+
+/// The timeline; `fold` folds long runs of plain data (see [`FOLD_MIN`]).
+pub fn render_with(r: &Report, fold: bool) -> String {
     let mut out = String::new();
     header(&mut out, r);
     let t0 = r.timeline.t0;
@@ -25,15 +34,101 @@ pub fn render(r: &Report) -> String {
         "{}",
         format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed()
     );
-    for (i, e) in r.timeline.events.iter().enumerate() {
-        let line = match e {
+    let events = &r.timeline.events;
+    let mut i = 0;
+    while i < events.len() {
+        let run = if fold {
+            events[i..].iter().take_while(|e| foldable(e)).count()
+        } else {
+            0
+        };
+        if run >= FOLD_MIN {
+            out.push_str(&fold_line(i, &events[i..i + run], t0));
+            i += run;
+            continue;
+        }
+        let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r),
             Event::Segment(s) => seg_line(i, s, t0),
+            Event::State(st) => state_line(i, st, t0),
         };
         out.push_str(&line);
+        i += 1;
     }
     footer(&mut out, r);
     out
+}
+
+/// Plain traffic that says nothing new event by event: data without SYN,
+/// FIN or RST, ACKs of data, and reads that returned data.
+fn foldable(e: &Event) -> bool {
+    match e {
+        Event::Segment(s) => {
+            let f = s.seg.flags;
+            if f.syn() || f.fin() || f.rst() {
+                return false;
+            }
+            let why = causes_text(s);
+            s.seg.len > 0 || !why.contains("FIN") && !why.contains("SYN")
+        }
+        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+        Event::State(_) => false,
+    }
+}
+
+/// One line for a folded run: counts, bytes, retransmissions and the time it spans.
+fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
+    let last = first + run.len() - 1;
+    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
+        (0, 0u64, 0, 0, 0, 0i64);
+    let (mut data_from, mut reader) = (None, None);
+    for e in run {
+        match e {
+            Event::Segment(s) if s.seg.len > 0 => {
+                data += 1;
+                bytes += u64::from(s.seg.len);
+                retrans += usize::from(s.retransmission_of.is_some());
+                data_from = Some(s.from);
+            }
+            Event::Segment(_) => acks += 1,
+            Event::Call(c) => {
+                reads += 1;
+                read_bytes += c.call.ret.unwrap_or(0);
+                reader = Some(c.call.side);
+            }
+            Event::State(_) => {}
+        }
+    }
+    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
+    let mut parts = Vec::new();
+    if data > 0 {
+        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
+        let mut p = format!("{data} data segments{dir} ({bytes} B");
+        if retrans > 0 {
+            let _ = write!(p, ", {retrans} of them retransmissions");
+        }
+        p.push(')');
+        parts.push(p);
+    }
+    if acks > 0 {
+        parts.push(format!("{acks} ACKs"));
+    }
+    if reads > 0 {
+        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
+        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
+    }
+    format!(
+        "{first:>4} {}  {}  {} {}\n",
+        time(run[0].ts(), t0),
+        "⋯     ".dimmed(),
+        format!(
+            "#{first}–#{last} folded: {} over {:.1} ms",
+            parts.join(", "),
+            span as f64 / 1e6
+        )
+        .blue(),
+        "(--no-fold shows each)".dimmed()
+    )
 }
 
 fn header(out: &mut String, r: &Report) {
@@ -57,7 +152,7 @@ fn header(out: &mut String, r: &Report) {
         out,
         "  {}",
         format!(
-            "Each line is a socket call made by the client or the server, or a TCP segment captured on {} (\"wire\").\n  \
+            "Each line is a socket call made by the client or the server, a TCP segment captured on {} (\"wire\"), or a state change the kernel reported.\n  \
              \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
             r.capture.iface, r.pacing
         )
@@ -107,14 +202,19 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
         if c.caused.is_empty() {
             tail.push("⇒ nothing on the wire".dimmed().to_string());
         } else {
-            let segs: Vec<String> = c
+            const SHOWN: usize = 4;
+            let mut segs: Vec<String> = c
                 .caused
                 .iter()
+                .take(SHOWN)
                 .filter_map(|&n| match &r.timeline.events[n] {
                     Event::Segment(seg) => Some(format!("{} #{n}", colour_label(&seg_label(seg)))),
                     _ => None,
                 })
                 .collect();
+            if c.caused.len() > SHOWN {
+                segs.push(format!("… {} segments in all", c.caused.len()));
+            }
             tail.push(format!("⇒ {}", segs.join(", ")));
         }
         if let Some(st) = state_text(c) {
@@ -140,8 +240,12 @@ fn state_text(c: &CallEvent) -> Option<String> {
         StateObs::ProcNet { .. } | StateObs::Gone
     ) && c.call.kind == CallKind::Close;
     let what = if closed { "connection now" } else { "state" };
+    // Compare the kernel's states, not their wording: a descriptor in CLOSE
+    // whose connection went on as TIME_WAIT, then seen as TIME_WAIT, is no change.
     Some(match &c.state_before {
-        Some(b) if *b != now => format!("{what} {}", format!("{b} → {now}").yellow()),
+        Some(b) if b.state() != c.call.state_after.state() => {
+            format!("{what} {}", format!("{} → {now}", b.label()).yellow())
+        }
         _ => format!("{what} {now}"),
     })
 }
@@ -221,7 +325,16 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
     if s.retransmission_of.is_some() {
         let _ = write!(line, " {}", "RETRANSMISSION".red());
     }
-    let cause = format!("← {}", causes_text(s));
+    let mut cause = format!("← {}", causes_text(s));
+    if let Some(k) = &s.kernel {
+        let k = kernel_rst_text(k);
+        let k = if k.contains("DISAGREES") {
+            k.red().bold().to_string()
+        } else {
+            k.bold().to_string()
+        };
+        cause = format!("{cause} · {k}");
+    }
     let kernel_only = s.causes.iter().all(|c| c.event.is_none());
     let cause = if kernel_only {
         cause.italic().to_string()
@@ -234,6 +347,45 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
         let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
     }
     line
+}
+
+/// A state change the kernel reported, on the side whose socket changed.
+fn state_line(i: usize, st: &StateEvent, t0: i64) -> String {
+    let mut line = format!(
+        "{i:>4} {}  {}  {} {}",
+        time(st.ts, t0),
+        side_name(st.side),
+        "kernel: state".dimmed(),
+        format!("{} → {}", st.old.name(), st.new.name()).yellow(),
+    );
+    if let Some(t) = st.continues_as {
+        let _ = write!(
+            line,
+            "  {}",
+            format!(
+                "(the connection lives on as {}: the kernel table showed it later)",
+                t.name()
+            )
+            .dimmed()
+        );
+    }
+    line.push('\n');
+    line
+}
+
+/// "kernel reason: TCP_ABORT_ON_CLOSE (socket in CLOSE)", flagged when it
+/// disagrees with the correlator's own cause.
+pub fn kernel_rst_text(k: &KernelRst) -> String {
+    let state = if k.state == "UNKNOWN" {
+        "no socket".to_string()
+    } else {
+        format!("socket in {}", k.state)
+    };
+    let mut t = format!("kernel reason: {} ({state})", k.reason);
+    if k.agrees == Some(false) {
+        t.push_str(" — DISAGREES with the cause the correlator found");
+    }
+    t
 }
 
 fn footer(out: &mut String, r: &Report) {
@@ -249,8 +401,13 @@ fn footer(out: &mut String, r: &Report) {
         );
     }
     let c = &r.capture;
+    let kept = if c.snaplen < 1024 {
+        format!(", first {} bytes of each packet kept", c.snaplen)
+    } else {
+        String::new()
+    };
     let mut cap = format!(
-        "{} segments captured on {} ({})",
+        "{} segments captured on {} ({}{kept})",
         c.packets - c.unparsed,
         c.iface,
         c.filter
@@ -281,6 +438,26 @@ fn footer(out: &mut String, r: &Report) {
         None => {}
     }
     let _ = writeln!(out, "{:<8} {cap}", "capture".bold());
+    for s in r.streams() {
+        let line = format!(
+            "{} wrote {} B, {} B seen on the wire (each byte counted once)",
+            side_name(s.side),
+            s.written,
+            s.on_wire
+        );
+        if s.missing() {
+            let _ = writeln!(
+                out,
+                "{:<8} {line} · {}",
+                "stream".bold(),
+                "BYTES MISSING FROM THE CAPTURE — the timeline is incomplete"
+                    .red()
+                    .bold()
+            );
+        } else if s.written >= 1 << 20 {
+            let _ = writeln!(out, "{:<8} {line}", "stream".bold());
+        }
+    }
     if !r.final_states.is_empty() {
         let states: Vec<String> = r
             .final_states
@@ -300,6 +477,24 @@ fn footer(out: &mut String, r: &Report) {
             })
             .collect();
         let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
+    }
+    match &r.kernel {
+        KernelSource::Tracepoints { events } => {
+            let _ = writeln!(
+                out,
+                "{:<8} {events} events from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
+                "kernel".bold(),
+                "(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)".dimmed()
+            );
+        }
+        KernelSource::Unavailable(why) => {
+            let _ = writeln!(
+                out,
+                "{:<8} kernel reasons and state changes not available: {why}",
+                "kernel".bold()
+            );
+        }
+        KernelSource::None => {}
     }
     match (&c.file, &c.file_error) {
         (Some(p), _) => {

@@ -181,6 +181,11 @@ impl Run {
                         assert_eq!(self.event(c)["kind"], "call", "a cause event is a call");
                     }
                 }
+                Some("state") => {
+                    for k in ["side", "old", "new", "source"] {
+                        assert!(e.get(k).is_some(), "state has {k}: {e}");
+                    }
+                }
                 other => panic!("unknown event kind {other:?}"),
             }
         }

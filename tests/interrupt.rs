@@ -1,0 +1,86 @@
+//! Ctrl-C or SIGTERM at many moments of different scenarios: the run says it
+//! was interrupted, exits 130/143, leaves a valid pcapng and nothing else.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn tshark_reads(path: &std::path::Path) -> Option<bool> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    Some(out.success())
+}
+
+#[test]
+fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
+    let cases: &[(&str, i32)] = &[
+        ("shut-wr", libc::SIGINT),
+        ("close-unread", libc::SIGTERM),
+        ("cork-fin", libc::SIGINT),
+        ("listen-close", libc::SIGINT),
+    ];
+    let delays = [5u64, 15, 40, 90, 160, 260, 400];
+    let mut interrupted = 0;
+    for (name, sig) in cases {
+        for delay in delays {
+            let dir = temp_path("int");
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("run.pcapng");
+            let child = Command::new(bin())
+                .args(["scenario", name, "-w", file.to_str().unwrap()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let pid = child.id() as i32;
+            std::thread::sleep(Duration::from_millis(delay));
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, *sig) };
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let code = out.status.code();
+            let ctx = format!(
+                "{name} +{delay} ms: exit {code:?}\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let expected = if *sig == libc::SIGTERM { 143 } else { 130 };
+            match code {
+                Some(0) => {} // finished before the signal came
+                Some(c) if c == expected => {
+                    interrupted += 1;
+                    let last = text.lines().last().unwrap_or("");
+                    assert!(last.contains("interrupted by SIG"), "{ctx}");
+                }
+                _ => panic!("unexpected exit: {ctx}"),
+            }
+            assert!(
+                !text.contains("EINTR"),
+                "a signal never shows up as a call's error: {ctx}"
+            );
+            assert!(file.exists(), "the capture is saved: {ctx}");
+            if let Some(ok) = tshark_reads(&file) {
+                assert!(ok, "tshark reads it: {ctx}");
+            }
+            let names: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
+            assert_eq!(names.len(), 1, "no temporary file left: {names:?} {ctx}");
+            let instance = std::path::Path::new("/sys/kernel/tracing/instances")
+                .join(format!("hc-trace-{pid}"));
+            assert!(!instance.exists(), "no tracing instance left: {ctx}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    assert!(
+        interrupted >= 20,
+        "most runs were really interrupted ({interrupted})"
+    );
+}

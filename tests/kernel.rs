@@ -1,0 +1,161 @@
+//! The kernel's own word: RST reasons and state changes from tracepoints.
+//! Needs root (tracefs); skipped with a notice otherwise.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no failure mode.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Every RST of the run with the kernel's reason it carries.
+fn rst_reasons(r: &Run) -> Vec<(String, Option<String>)> {
+    r.segments()
+        .into_iter()
+        .filter(|s| Run::has_flag(s, "RST"))
+        .map(|s| {
+            (
+                s["from"].as_str().unwrap_or("").to_string(),
+                s["kernel"]["reason"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+fn states(r: &Run, side: &str) -> Vec<(String, String, i64, Value)> {
+    r.events()
+        .iter()
+        .filter(|e| e["kind"] == "state" && e["side"] == side)
+        .map(|e| {
+            (
+                e["old"].as_str().unwrap().to_string(),
+                e["new"].as_str().unwrap().to_string(),
+                e["t_ns"].as_i64().unwrap(),
+                e["continues_as"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_rst_carries_the_reason_the_tracepoint_delivered() {
+    if !is_root() {
+        println!("skipped: reading tracepoints needs root");
+        return;
+    }
+    for name in ["close-unread", "linger0", "close-early", "refused"] {
+        let r = scenario(name);
+        assert_eq!(
+            r.doc["kernel"]["available"], true,
+            "{name}: {}",
+            r.doc["kernel"]
+        );
+        let rsts = rst_reasons(&r);
+        assert!(!rsts.is_empty(), "{name} has an RST");
+        for (from, reason) in &rsts {
+            let reason = reason
+                .as_deref()
+                .unwrap_or_else(|| panic!("{name}: RST from {from} has no kernel reason"));
+            assert!(
+                reason.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{reason}"
+            );
+        }
+        // The correlator's cause and the kernel's reason were compared, and agree here.
+        for s in r.segments().into_iter().filter(|s| Run::has_flag(s, "RST")) {
+            assert_ne!(s["kernel"]["agrees"], false, "{name}: {s}");
+        }
+        println!("{name}: {rsts:?}");
+    }
+}
+
+#[test]
+fn without_the_tracepoint_source_no_reason_is_claimed() {
+    if !is_root() {
+        println!("skipped: needs root");
+        return;
+    }
+    let (code, doc) = run_json(&["scenario", "close-unread", "--no-kernel"]);
+    assert_eq!(code, 0);
+    let r = Run::new(doc);
+    assert_eq!(r.doc["kernel"]["available"], false);
+    assert!(rst_reasons(&r).iter().all(|(_, reason)| reason.is_none()));
+    assert!(
+        states(&r, "client").is_empty(),
+        "no state lines without tracepoints"
+    );
+}
+
+#[test]
+fn shut_wr_shows_the_client_leaving_fin_wait2_when_the_servers_fin_arrives() {
+    if !is_root() {
+        println!("skipped: needs root");
+        return;
+    }
+    let r = scenario("shut-wr");
+    let fin = r
+        .segments()
+        .into_iter()
+        .find(|s| s["from"] == "server" && Run::has_flag(s, "FIN"))
+        .expect("server FIN");
+    let t_fin = fin["t_ns"].as_i64().unwrap();
+    let client = states(&r, "client");
+    let seq: Vec<_> = client
+        .iter()
+        .map(|(o, n, _, _)| format!("{o}->{n}"))
+        .collect();
+    // The whole path, as it happened, including what polling after calls cannot see.
+    for step in ["ESTABLISHED->FIN_WAIT1", "FIN_WAIT1->FIN_WAIT2"] {
+        assert!(seq.iter().any(|s| s == step), "{step} in {seq:?}");
+    }
+    let (_, new, t, continues) = client
+        .iter()
+        .find(|(o, _, _, _)| o == "FIN_WAIT2")
+        .unwrap_or_else(|| panic!("client leaves FIN_WAIT2: {seq:?}"));
+    assert!(
+        (t - t_fin).abs() < 1_000_000,
+        "within 1 ms of the server's FIN ({t} vs {t_fin})"
+    );
+    // Linux 6.18 reports the full socket closing and keeps the connection as a
+    // TIME_WAIT minisocket; either way the connection is in TIME_WAIT.
+    assert!(
+        new == "TIME_WAIT" || continues == "TIME_WAIT",
+        "{new} {continues}"
+    );
+    // The server passes through CLOSE_WAIT and LAST_ACK.
+    let server: Vec<_> = states(&r, "server")
+        .iter()
+        .map(|(_, n, _, _)| n.clone())
+        .collect();
+    assert!(
+        server.contains(&"CLOSE_WAIT".to_string()) && server.contains(&"LAST_ACK".to_string()),
+        "{server:?}"
+    );
+}
+
+#[test]
+fn no_tracing_instance_is_left_behind() {
+    if !is_root() {
+        println!("skipped: needs root");
+        return;
+    }
+    let _ = scenario("linger0");
+    let left: Vec<_> = std::fs::read_dir("/sys/kernel/tracing/instances")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Other tests may run at the same time: only finished runs' instances must be gone,
+    // so look for instances whose process no longer exists.
+    for name in left.iter().filter(|n| n.starts_with("hc-trace-")) {
+        let pid = name.trim_start_matches("hc-trace-");
+        assert!(
+            std::path::Path::new("/proc").join(pid).exists(),
+            "instance {name} outlived its process"
+        );
+    }
+}
