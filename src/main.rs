@@ -64,6 +64,7 @@ fn main() -> ExitCode {
             match hc_trace::analyze::analyze(&opts, std::io::stdout().lock()) {
                 hc_trace::analyze::Outcome::Ok => ExitCode::SUCCESS,
                 hc_trace::analyze::Outcome::BadInput => ExitCode::from(EXIT_USAGE),
+                hc_trace::analyze::Outcome::Interrupted(code) => ExitCode::from(code),
             }
         }
         Command::Watch(a) => ExitCode::from(hc_trace::analyze::watch::run(&a)),

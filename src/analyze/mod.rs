@@ -48,6 +48,8 @@ pub enum Outcome {
     Ok,
     /// A file was unreadable, not a capture, or damaged (records skipped).
     BadInput,
+    /// Stopped by a signal (exit code 128 + number); the output covers what was read.
+    Interrupted(u8),
 }
 
 /// Writes stories as they come: a table row or an element of the JSON array.
@@ -229,7 +231,8 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
     for (file, path) in files.iter().zip(&opts.files) {
         let source = path.display().to_string();
         counts.bytes += file.len();
-        let r = file.for_each(|item| match item {
+        let keep_going = || crate::interrupt::caught().is_none();
+        let r = file.for_each_until(&keep_going, |item| match item {
             Item::Packet(rec) => {
                 counts.packets += 1;
                 let this_frame = frame;
@@ -286,8 +289,12 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
             outcome = Outcome::BadInput;
         }
     }
+    if let Some(sig) = crate::interrupt::caught() {
+        eprintln!("interrupted by {sig}: the output covers what was read until then");
+        outcome = Outcome::Interrupted(crate::interrupt::exit_code(sig));
+    }
     tracker.finish(&mut |s| em.emit(s));
-    if counts.damaged {
+    if counts.damaged && outcome == Outcome::Ok {
         outcome = Outcome::BadInput;
     }
 

@@ -136,13 +136,24 @@ impl CaptureFile {
 
     /// Calls `f` for every record; returns Err only when the file is not a
     /// capture at all (bad magic), damage inside it goes to `f`.
-    pub fn for_each<'s>(&'s self, mut f: impl FnMut(Item<'s>)) -> Result<(), ReadError> {
+    pub fn for_each<'s>(&'s self, f: impl FnMut(Item<'s>)) -> Result<(), ReadError> {
+        self.for_each_until(&|| true, f)
+    }
+
+    /// Like [`for_each`](Self::for_each), but stops early once `keep_going`
+    /// says no (asked every few MiB: an interrupted read of a large file).
+    pub fn for_each_until<'s>(
+        &'s self,
+        keep_going: &'s dyn Fn() -> bool,
+        mut f: impl FnMut(Item<'s>),
+    ) -> Result<(), ReadError> {
         let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
         let mut r = Cursor {
             data,
             path: &self.path,
             map: self.map.as_ref(),
             released: 0,
+            keep_going,
         };
         match data.get(..4) {
             Some(m) if PcapHeader::magic(m).is_some() => r.pcap(&mut f),
@@ -166,6 +177,7 @@ struct Cursor<'a> {
     map: Option<&'a Mmap>,
     /// Bytes at the start of the map already given back.
     released: usize,
+    keep_going: &'a dyn Fn() -> bool,
 }
 
 #[derive(Clone, Copy)]
@@ -220,11 +232,15 @@ fn u16_at(d: &[u8], off: usize, big: bool) -> u16 {
 impl<'a> Cursor<'a> {
     /// Gives the pages before `pos` back to the kernel (they stay in the page
     /// cache), so resident memory does not grow with the file.
-    fn release_behind(&mut self, pos: usize) {
+    /// False when the caller asked to stop.
+    fn release_behind(&mut self, pos: usize) -> bool {
         if pos < self.released + RELEASE_EVERY {
-            return;
+            return true;
         }
-        let Some(map) = self.map else { return };
+        if !(self.keep_going)() {
+            return false;
+        }
+        let Some(map) = self.map else { return true };
         let upto = pos & !(4095usize);
         if upto > self.released {
             // SAFETY: read-only private file mapping: dropped pages are read
@@ -238,6 +254,7 @@ impl<'a> Cursor<'a> {
             };
             self.released = upto;
         }
+        true
     }
 
     fn truncated(
@@ -303,7 +320,9 @@ impl<'a> Cursor<'a> {
         let mut index = 0u64;
         let mut last_sec: Option<u32> = None;
         while pos < d.len() {
-            self.release_behind(pos);
+            if !self.release_behind(pos) {
+                return Ok(());
+            }
             let record = index + 1;
             if d.len() - pos < 16 {
                 f(self.truncated(
@@ -425,7 +444,9 @@ impl<'a> Cursor<'a> {
         let mut ifaces: Vec<Iface> = Vec::new();
         let mut index = 0u64;
         while pos < d.len() {
-            self.release_behind(pos);
+            if !self.release_behind(pos) {
+                return Ok(());
+            }
             let record = index + 1;
             if d.len() - pos < 12 {
                 f(self.truncated(

@@ -11,16 +11,10 @@ use super::flows::Tracker;
 use super::story::{self, Filter, Story, KERNEL_NOTE};
 use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
 use crate::cli::{Format, WatchArgs};
+use crate::interrupt;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
 
 /// Prints and keeps stories as they complete.
 struct Printer {
@@ -44,15 +38,9 @@ impl Printer {
     }
 }
 
-/// Runs until SIGINT; returns the exit code (130, or 2 when it cannot capture).
+/// Runs until SIGINT or SIGTERM (main installs the handler, see
+/// crate::interrupt); returns the exit code (130/143, or 2 when it cannot capture).
 pub fn run(a: &WatchArgs) -> u8 {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
-    }
     let filter = if a.filter.is_empty() {
         "tcp".to_string()
     } else {
@@ -105,7 +93,7 @@ pub fn run(a: &WatchArgs) -> u8 {
         frame += 1;
     };
     let mut capture_error = None;
-    while !INTERRUPTED.load(Ordering::SeqCst) {
+    while interrupt::caught().is_none() {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(pkt) => feed(pkt, &mut tracker, &mut p),
             Err(RecvTimeoutError::Timeout) => {}
@@ -150,9 +138,9 @@ pub fn run(a: &WatchArgs) -> u8 {
     if let Some(e) = capture_error {
         eprintln!("error: {e}");
     }
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        130
-    } else {
-        1
+    match interrupt::caught() {
+        Some(sig) => interrupt::exit_code(sig),
+        // The capture thread ended on its own: an error, reported above.
+        None => 1,
     }
 }
