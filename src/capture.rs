@@ -121,6 +121,9 @@ struct Shared {
     /// Mirrors `packets.len()` so that polling it never contends for the lock.
     count: AtomicUsize,
     stop: AtomicBool,
+    /// When set, packets go here as they arrive instead of into `packets`
+    /// (`watch` reads an endless stream and must not keep it all).
+    tx: Option<std::sync::mpsc::Sender<RawPacket>>,
 }
 
 /// A running capture; dropping it without [`LiveCapture::stop`] stops the
@@ -143,6 +146,25 @@ impl LiveCapture {
     /// Opens and activates the capture and starts a thread that collects
     /// packets. When it returns Ok, every packet sent afterwards will be captured.
     pub fn start(cfg: &CaptureConfig) -> Result<LiveCapture, CaptureError> {
+        Self::start_with(cfg, Shared::default())
+    }
+
+    /// Like [`start`](Self::start), but every packet is sent to `tx` as it
+    /// arrives; [`stop`](Self::stop) then returns no packets.
+    pub fn start_streaming(
+        cfg: &CaptureConfig,
+        tx: std::sync::mpsc::Sender<RawPacket>,
+    ) -> Result<LiveCapture, CaptureError> {
+        Self::start_with(
+            cfg,
+            Shared {
+                tx: Some(tx),
+                ..Shared::default()
+            },
+        )
+    }
+
+    fn start_with(cfg: &CaptureConfig, shared: Shared) -> Result<LiveCapture, CaptureError> {
         let open_err = |source: pcap::Error| classify_open_error(&cfg.iface, source);
         let mut cap = Capture::from_device(cfg.iface.as_str())
             .map_err(open_err)?
@@ -174,7 +196,7 @@ impl LiveCapture {
             1_000
         };
 
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(shared);
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("hc-trace-capture".into())
@@ -284,11 +306,17 @@ fn drain(
                     orig_len: p.header.len,
                     data: p.data.to_vec(),
                 };
-                shared
-                    .packets
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(pkt);
+                match &shared.tx {
+                    // A receiver that went away just means nobody listens any more.
+                    Some(tx) => {
+                        let _ = tx.send(pkt);
+                    }
+                    None => shared
+                        .packets
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(pkt),
+                }
                 shared.count.fetch_add(1, Ordering::Release);
             }
             // Non-blocking mode: "nothing queued" comes back as a timeout.

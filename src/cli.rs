@@ -59,6 +59,15 @@ pub enum Command {
     },
     /// Print the manual page (roff, for man(1)) to standard output
     Man,
+    /// Explain every FIN and RST in capture files (pcap, pcapng): who closed, half-closes, inferred RST reasons
+    #[command(after_help = ANALYZE_EXIT_HELP)]
+    Analyze(AnalyzeArgs),
+    /// Live: print each connection's close story as it completes; the summary table on Ctrl-C
+    #[command(after_help = WATCH_EXIT_HELP)]
+    Watch(WatchArgs),
+    /// (internal) write a synthetic capture for the analyze benchmark
+    #[command(hide = true)]
+    GenCapture(GenCaptureArgs),
 }
 
 impl Command {
@@ -184,4 +193,100 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+pub const ANALYZE_EXIT_HELP: &str = "\
+Exit status:
+  0    every file was read completely
+  2    usage error, a file could not be opened or is not a capture, or a file
+       is damaged (truncated or corrupt: the error names the byte offset and
+       record; what could be read is still analysed and the skipped records
+       are counted in the summary)
+
+RST reasons are INFERRED from the wire: a saved capture does not hold the
+kernel's own reasons.";
+
+pub const WATCH_EXIT_HELP: &str = "\
+Exit status:
+  130  stopped by Ctrl-C (SIGINT), after printing the summary table
+  2    usage error, or no privileges to capture (run as root)";
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng; Ethernet/VLAN, Linux cooked SLL/SLL2, raw IP, BSD loopback), read in order as one capture
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub filter: AnalyzeFilter,
+
+    /// Show one connection (its ID from the summary table) as a timeline
+    #[arg(long, value_name = "ID")]
+    pub conn: Option<u64>,
+
+    /// Output format: text (summary table) or json (schema 1, see README)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Write a pcapng copy of the input in which every FIN and RST carries its explanation as a packet comment
+    #[arg(short = 'w', long = "write", value_name = "OUT.pcapng")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalyzeFilter {
+    /// Only connections with this port at either end
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Only connections with this IP address at either end
+    #[arg(long)]
+    pub host: Option<std::net::IpAddr>,
+
+    /// Only connections with an RST, a half-close, an abortive close or a refused connect
+    #[arg(long, value_enum)]
+    pub only: Option<crate::analyze::story::Only>,
+}
+
+impl AnalyzeFilter {
+    pub fn to_filter(&self) -> crate::analyze::story::Filter {
+        crate::analyze::story::Filter {
+            port: self.port,
+            host: self.host,
+            only: self.only,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The interface to capture on
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub iface: String,
+
+    /// A BPF capture filter in tcpdump syntax (default: tcp)
+    #[arg(value_name = "FILTER", num_args = 0..)]
+    pub filter: Vec<String>,
+
+    #[command(flatten)]
+    pub only: AnalyzeFilter,
+
+    /// Output format of the stories and the final summary
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenCaptureArgs {
+    /// Where to write the classic pcap file
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+
+    /// Approximate size in MiB
+    #[arg(long, default_value_t = 1024)]
+    pub mib: u64,
+
+    /// Seed of the generator (same seed, same file)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

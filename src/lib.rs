@@ -8,7 +8,11 @@
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text timeline or ladder, JSON, Mermaid, SVG) and pcapng (the annotated capture file)
 //! explain: what the standards say about each built-in scenario (no run needed)
+//!       -> render (text, JSON) and pcapng (the annotated capture file)
+//!
+//! analyze (capture files) / watch (live): reader -> decode -> flows -> story
 //! ```
+pub mod analyze;
 pub mod capture;
 pub mod cli;
 pub mod correlate;

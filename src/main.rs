@@ -75,6 +75,43 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Analyze(a)
+            if a.conn.is_none() && matches!(a.format, Format::Mermaid | Format::Svg) =>
+        {
+            eprintln!("error: --format mermaid and svg draw one connection\n  hint: pick one from the summary table with --conn ID");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Command::Watch(a) if matches!(a.format, Format::Mermaid | Format::Svg) => {
+            eprintln!("error: watch prints text or json\n  hint: save the capture, then draw a connection with `hc-trace analyze FILE --conn ID --format mermaid`");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Command::Analyze(a) => {
+            let opts = hc_trace::analyze::AnalyzeOptions {
+                files: a.files,
+                filter: a.filter.to_filter(),
+                conn: a.conn,
+                format: a.format,
+                write: a.write,
+            };
+            match hc_trace::analyze::analyze(&opts, std::io::stdout().lock()) {
+                hc_trace::analyze::Outcome::Ok => ExitCode::SUCCESS,
+                hc_trace::analyze::Outcome::BadInput => ExitCode::from(EXIT_USAGE),
+                hc_trace::analyze::Outcome::Interrupted(code) => ExitCode::from(code),
+            }
+        }
+        Command::Watch(a) => ExitCode::from(hc_trace::analyze::watch::run(&a)),
+        Command::GenCapture(a) => {
+            match hc_trace::analyze::gen::write_capture(&a.out, a.mib, a.seed) {
+                Ok(s) => {
+                    eprintln!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            }
+        }
         Command::Run(a) => {
             let text = match std::fs::read_to_string(&a.file) {
                 Ok(t) => t,

@@ -1,0 +1,290 @@
+//! The tracker on synthetic segments: no capture, no privileges.
+
+use super::*;
+use crate::analyze::story::RstKind;
+
+const A: &str = "10.0.0.1:40000";
+const B: &str = "10.0.0.2:80";
+const F: u8 = TcpFlags::FIN;
+const S: u8 = TcpFlags::SYN;
+const R: u8 = TcpFlags::RST;
+const K: u8 = TcpFlags::ACK;
+
+/// Builds a conversation between A and B with automatic sequence numbers.
+struct Conv {
+    segs: Vec<Seg>,
+    next: [u32; 2],
+    t: Nanos,
+}
+
+impl Conv {
+    fn new(isn_a: u32, isn_b: u32) -> Conv {
+        Conv {
+            segs: Vec::new(),
+            next: [isn_a, isn_b],
+            t: 1_000_000_000,
+        }
+    }
+    /// `from`: 0 = A, 1 = B.
+    fn seg(&mut self, from: usize, flags: u8, len: u32) -> &mut Self {
+        let (src, dst) = if from == 0 { (A, B) } else { (B, A) };
+        let seq = self.next[from];
+        let ack = if flags & K != 0 {
+            self.next[1 - from]
+        } else {
+            0
+        };
+        self.segs.push(Seg {
+            ts: self.t,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            flags,
+            seq,
+            ack,
+            win: 500,
+            len,
+        });
+        let space = len + u32::from(flags & S != 0) + u32::from(flags & F != 0);
+        self.next[from] = self.next[from].wrapping_add(space);
+        self.t += 1_000_000;
+        self
+    }
+    fn handshake(&mut self) -> &mut Self {
+        self.seg(0, S, 0).seg(1, S | K, 0).seg(0, K, 0)
+    }
+    fn last(&self) -> Seg {
+        *self.segs.last().unwrap()
+    }
+    fn push_raw(&mut self, s: Seg) -> &mut Self {
+        self.segs.push(s);
+        self
+    }
+    fn stories(&self) -> Vec<Story> {
+        let mut t = Tracker::new();
+        let mut out = Vec::new();
+        for s in &self.segs {
+            t.push(s, &mut |st| out.push(st));
+        }
+        t.finish(&mut |st| out.push(st));
+        out
+    }
+    fn one(&self) -> Story {
+        let v = self.stories();
+        assert_eq!(v.len(), 1, "{v:#?}");
+        v.into_iter().next().unwrap()
+    }
+}
+
+fn kinds(s: &Story) -> Vec<(End, RstKind)> {
+    s.rsts.iter().map(|r| (r.from, r.kind.unwrap())).collect()
+}
+
+#[test]
+fn orderly_close_names_the_active_closer() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake()
+        .seg(0, K, 50)
+        .seg(1, K, 0)
+        .seg(1, F | K, 0)
+        .seg(0, F | K, 0)
+        .seg(1, K, 0);
+    let s = c.one();
+    assert_eq!(s.active_closer, Some(End::B));
+    assert_eq!(s.fins.len(), 2);
+    assert!(s.rsts.is_empty());
+    assert!(s.half_close.is_none());
+    assert!(s.closed);
+    assert!(s.syn_captured);
+    assert_eq!((s.bytes_a_to_b, s.bytes_b_to_a), (50, 0));
+}
+
+#[test]
+fn half_close_counts_bytes_after_the_first_fin() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake().seg(0, K, 100).seg(0, F | K, 0);
+    c.seg(1, K, 150)
+        .seg(0, K, 0)
+        .seg(1, K, 50)
+        .seg(1, F | K, 0)
+        .seg(0, K, 0);
+    let s = c.one();
+    assert_eq!(s.active_closer, Some(End::A));
+    let h = s.half_close.expect("half-close");
+    assert_eq!(h.bytes_after_first_fin, 200);
+    assert_eq!(h.duration_ns, 4_000_000);
+    assert!(s.fins[1].why.contains("half-close"), "{}", s.fins[1].why);
+}
+
+#[test]
+fn retransmissions_and_reordering_are_not_counted_twice() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake().seg(1, K, 100);
+    let first = c.last();
+    c.seg(1, K, 100);
+    let second = c.last();
+    // The second arrives again, then the first: both are old news.
+    c.push_raw(second).push_raw(first);
+    c.seg(1, F | K, 0);
+    let fin = c.last();
+    c.push_raw(fin).seg(0, F | K, 0).seg(1, K, 0);
+    let s = c.one();
+    assert_eq!(s.bytes_b_to_a, 200);
+    assert_eq!(s.fins.len(), 2);
+    assert!(
+        s.anomalies.iter().any(|a| a.contains("repeated FIN")),
+        "{:?}",
+        s.anomalies
+    );
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let mut c = Conv::new(u32::MAX - 50, u32::MAX - 1);
+    c.handshake().seg(0, K, 100).seg(0, K, 100).seg(0, F | K, 0);
+    c.seg(1, K, 30).seg(1, F | K, 0).seg(0, K, 0);
+    let s = c.one();
+    assert_eq!(s.bytes_a_to_b, 200);
+    assert_eq!(s.half_close.map(|h| h.bytes_after_first_fin), Some(30));
+    assert!(s.closed);
+    assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
+}
+
+#[test]
+fn refused() {
+    let mut c = Conv::new(100, 0);
+    c.seg(0, S, 0).seg(1, R | K, 0);
+    let s = c.one();
+    assert_eq!(kinds(&s), vec![(End::B, RstKind::Refused)]);
+    assert_eq!(s.active_closer, None);
+    assert_eq!(s.how(), "refused");
+    assert!(s.rsts[0].why.starts_with("INFERRED"));
+}
+
+#[test]
+fn abortive_close_with_unread_data() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake().seg(1, K, 100).seg(0, K, 0).seg(0, R | K, 0);
+    let s = c.one();
+    assert_eq!(kinds(&s), vec![(End::A, RstKind::Abortive)]);
+    assert!(
+        s.rsts[0].why.contains("received 100 B"),
+        "{}",
+        s.rsts[0].why
+    );
+    assert_eq!(s.active_closer, Some(End::A));
+}
+
+#[test]
+fn linger0_without_data() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake().seg(0, R | K, 0);
+    let s = c.one();
+    assert_eq!(kinds(&s), vec![(End::A, RstKind::Abortive)]);
+    assert!(s.rsts[0].why.contains("SO_LINGER"), "{}", s.rsts[0].why);
+}
+
+#[test]
+fn data_after_close_is_answered_by_rst() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake()
+        .seg(0, K, 100)
+        .seg(0, F | K, 0)
+        .seg(1, K, 0)
+        .seg(1, K, 200);
+    c.seg(0, R, 0);
+    let s = c.one();
+    assert_eq!(kinds(&s), vec![(End::A, RstKind::DataAfterClose)]);
+    assert!(s.half_close.is_none(), "refused data is no half-close");
+    assert_eq!(s.active_closer, Some(End::A));
+}
+
+#[test]
+fn rst_after_both_fins_and_repeats() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake()
+        .seg(0, F | K, 0)
+        .seg(1, F | K, 0)
+        .seg(0, R, 0)
+        .seg(1, K, 0)
+        .seg(0, R, 0);
+    let s = c.one();
+    assert_eq!(
+        kinds(&s),
+        vec![(End::A, RstKind::AfterFins), (End::A, RstKind::Repeat)]
+    );
+}
+
+#[test]
+fn mid_connection_start_and_no_close() {
+    let mut c = Conv::new(5000, 7000);
+    c.seg(1, K, 100).seg(0, K, 0).seg(1, K, 100);
+    let s = c.one();
+    assert!(!s.syn_captured);
+    assert!(!s.closed);
+    // The higher port is taken for the client.
+    assert_eq!(s.a, A.parse().unwrap());
+    assert!(s.anomalies.iter().any(|a| a.contains("mid-connection")));
+    assert!(s.anomalies.iter().any(|a| a.contains("no close seen")));
+}
+
+#[test]
+fn zero_window_and_data_after_fin() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake();
+    let mut z = c.seg(0, K, 0).last();
+    z.win = 0;
+    c.segs.pop();
+    c.push_raw(z)
+        .seg(1, F | K, 0)
+        .seg(1, K, 10)
+        .seg(0, F | K, 0)
+        .seg(1, K, 0);
+    let s = c.one();
+    assert!(
+        s.anomalies.iter().any(|a| a.contains("zero window")),
+        "{:?}",
+        s.anomalies
+    );
+    assert!(
+        s.anomalies.iter().any(|a| a.contains("data after FIN")),
+        "{:?}",
+        s.anomalies
+    );
+}
+
+#[test]
+fn a_new_syn_after_close_is_a_new_connection() {
+    let mut c = Conv::new(100, 9000);
+    c.handshake().seg(0, F | K, 0).seg(1, F | K, 0).seg(0, K, 0);
+    c.next = [777_777, 888_888];
+    c.handshake().seg(0, R | K, 0);
+    let v = c.stories();
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert_eq!(v[0].id, 1);
+    assert_eq!(v[1].id, 2);
+    assert_eq!(v[0].how(), "FIN+FIN");
+    assert_eq!(v[1].how(), "RST");
+}
+
+#[test]
+fn closed_connections_leave_memory_after_the_linger() {
+    let mut t = Tracker::new();
+    let mut out = Vec::new();
+    for i in 0..5000u32 {
+        let mut c = Conv::new(i, i + 1);
+        c.t = 1_000_000_000 + Nanos::from(i) * 100_000_000;
+        c.handshake().seg(0, F | K, 0).seg(1, F | K, 0).seg(0, K, 0);
+        for mut s in c.segs {
+            for e in [&mut s.src, &mut s.dst] {
+                if e.port() == 40000 {
+                    e.set_port(1000 + (i % 60000) as u16);
+                }
+            }
+            t.push(&s, &mut |st| out.push(st));
+        }
+    }
+    // 5000 connections over 500 s, each lingering 60 s: about 600 held.
+    assert!(t.open() < 700, "{} held", t.open());
+    t.finish(&mut |st| out.push(st));
+    assert_eq!(out.len(), 5000);
+}
