@@ -7,12 +7,14 @@
 //! sandbox (private netns) + capture (libpcap) -> wire (frames -> Segment)
 //!       -> correlate (calls + segments -> Timeline with causes)
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
+//! exec (ptrace: a real program's calls) replaces the driver for `hc-trace exec`
 //! ```
 pub mod capture;
 pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
+pub mod exec;
 pub mod model;
 pub mod ownership;
 pub mod pcapng;

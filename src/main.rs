@@ -51,6 +51,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        // Enters its namespace itself, before any thread: see the module comment.
+        Command::Exec(a) => ExitCode::from(hc_trace::exec::command(&a)),
         Command::Run(a) => {
             let text = match std::fs::read_to_string(&a.file) {
                 Ok(t) => t,

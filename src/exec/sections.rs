@@ -1,0 +1,262 @@
+//! The trace cut into one timeline per connection.
+//!
+//! A traced program may make thousands of connections; one timeline for all
+//! of them would be unreadable, and the correlator looks back over earlier
+//! events for every segment, so correlating each connection on its own also
+//! keeps the work proportional to the trace.
+
+use super::fdmap::{Role, Sock};
+use super::tracer::{self, Traced};
+use crate::correlate::correlate;
+use crate::driver::FinalState;
+use crate::model::{LinkType, RawPacket, Segment, Side};
+use crate::report::{CaptureSummary, PcapCounters, Report};
+use crate::wire;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What every section shares.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub command: String,
+    pub namespace: String,
+    pub iface: String,
+    pub counters: PcapCounters,
+    /// The --timeout that struck, if it did.
+    pub timed_out: Option<Duration>,
+    /// Keep every captured packet (the private namespace holds nothing else);
+    /// otherwise only those of the program's own connections.
+    pub keep_all: bool,
+}
+
+pub struct Built {
+    pub sections: Vec<Report>,
+    pub unattached: Option<Report>,
+    /// The packets kept (all of them in a private namespace), frame numbers
+    /// in the reports index this.
+    pub packets: Vec<RawPacket>,
+}
+
+type Key = (SocketAddr, SocketAddr);
+
+fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
+    listen.port() == addr.port() && (listen.ip().is_unspecified() || listen.ip() == addr.ip())
+}
+
+fn side_of(role: Role) -> Side {
+    match role {
+        Role::Accepted | Role::Listening => Side::Server,
+        Role::Fresh | Role::Connecting => Side::Client,
+    }
+}
+
+/// The connection a segment belongs to, client end first.
+fn seg_key(s: &Segment, known: &HashMap<Key, usize>, listeners: &[SocketAddr]) -> Key {
+    let (a, b) = (s.src, s.dst);
+    if known.contains_key(&(a, b)) {
+        return (a, b);
+    }
+    if known.contains_key(&(b, a)) {
+        return (b, a);
+    }
+    let f = s.flags;
+    if f.syn() {
+        return if f.ack() { (b, a) } else { (a, b) };
+    }
+    if listeners.iter().any(|l| addr_match(*l, b)) {
+        return (a, b);
+    }
+    if listeners.iter().any(|l| addr_match(*l, a)) {
+        return (b, a);
+    }
+    if a.port() > b.port() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+pub fn build(
+    mut calls: Vec<Traced>,
+    socks: &[Sock],
+    linktype: LinkType,
+    packets: Vec<RawPacket>,
+    ctx: &Context,
+) -> Built {
+    // Sides are known now that every socket's role is.
+    for t in &mut calls {
+        if let Some(s) = t.sock.and_then(|s| socks.get(s)) {
+            t.call.side = side_of(s.role);
+        }
+    }
+    let listeners: Vec<SocketAddr> = socks
+        .iter()
+        .filter(|s| s.role == Role::Listening)
+        .filter_map(|s| s.local)
+        .collect();
+    let mut keys: HashMap<Key, usize> = HashMap::new();
+    let mut order: Vec<Key> = Vec::new();
+    for s in socks {
+        if let Some(k) = s.conn() {
+            keys.entry(k).or_insert_with(|| {
+                order.push(k);
+                order.len() - 1
+            });
+        }
+    }
+    // Packets of the program's connections (all of them in a private namespace).
+    let (segs, _) = wire::parse_all(linktype, &packets);
+    let traced_keys = keys.clone();
+    let keep: Vec<usize> = segs
+        .iter()
+        .filter(|s| {
+            ctx.keep_all
+                || traced_keys.contains_key(&(s.src, s.dst))
+                || traced_keys.contains_key(&(s.dst, s.src))
+                || listeners
+                    .iter()
+                    .any(|l| addr_match(*l, s.src) || addr_match(*l, s.dst))
+        })
+        .map(|s| s.frame)
+        .collect();
+    let packets: Vec<RawPacket> = if ctx.keep_all {
+        packets
+    } else {
+        keep.iter()
+            .filter_map(|&i| packets.get(i).cloned())
+            .collect()
+    };
+    let (segs, unparsed) = wire::parse_all(linktype, &packets);
+
+    let mut by_key: HashMap<Key, Vec<Segment>> = HashMap::new();
+    for s in segs {
+        let k = seg_key(&s, &keys, &listeners);
+        keys.entry(k).or_insert_with(|| {
+            order.push(k);
+            order.len() - 1
+        });
+        by_key.entry(k).or_default().push(s);
+    }
+    let mut calls_by: HashMap<Key, Vec<Traced>> = HashMap::new();
+    let mut loose: Vec<Traced> = Vec::new();
+    for t in calls {
+        match t.sock.and_then(|s| socks.get(s)).and_then(Sock::conn) {
+            Some(k) => calls_by.entry(k).or_default().push(t),
+            None => loose.push(t),
+        }
+    }
+    // A listener's own calls go with the first connection it served, so a
+    // one-connection lab reads as one story; the rest stay apart.
+    let first_time = |k: &Key| {
+        let c = calls_by
+            .get(k)
+            .and_then(|v| v.iter().map(|t| t.call.start).min());
+        let s = by_key.get(k).and_then(|v| v.iter().map(|s| s.ts).min());
+        c.into_iter().chain(s).min().unwrap_or(i64::MAX)
+    };
+    order.sort_by_key(first_time);
+    let mut rest = Vec::new();
+    for t in loose {
+        let listener_addr = t
+            .sock
+            .and_then(|s| socks.get(s))
+            .filter(|s| s.role == Role::Listening)
+            .and_then(|s| s.local);
+        let target = listener_addr.and_then(|l| order.iter().find(|k| addr_match(l, k.1)).copied());
+        match target {
+            Some(k) => calls_by.entry(k).or_default().push(t),
+            None => rest.push(t),
+        }
+    }
+    let n = order.len();
+    let summary = |packets: usize, unparsed: usize| CaptureSummary {
+        iface: ctx.iface.clone(),
+        filter: if ctx.keep_all {
+            "tcp".into()
+        } else {
+            "tcp, then only the program's connections".into()
+        },
+        packets,
+        unparsed,
+        counters: Some(ctx.counters),
+        file: None,
+        file_error: None,
+    };
+    let interrupted = ctx.timed_out.map(|t| {
+        format!(
+            "--timeout {} (hc-trace sent the program SIGTERM)",
+            tracer::secs(Some(t))
+        )
+    });
+    let diag = super::diag::Diag::open();
+    let mut sections = Vec::with_capacity(n);
+    for (i, k) in order.iter().enumerate() {
+        let calls: Vec<_> = calls_by
+            .remove(k)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.call)
+            .collect();
+        let segs = by_key.remove(k).unwrap_or_default();
+        let nsegs = segs.len();
+        let final_states = socks
+            .iter()
+            .filter(|s| s.conn() == Some(*k))
+            .filter_map(|s| {
+                Some(FinalState {
+                    side: side_of(s.role),
+                    local: s.local?,
+                    peer: s.peer,
+                    state: diag.lookup(s.local?, s.peer),
+                })
+            })
+            .collect();
+        let timeline = correlate(calls, segs, Some(k.1));
+        sections.push(Report {
+            scenario: "exec".into(),
+            teaches: format!(
+                "connection {} of {n}: client {} → server {}",
+                i + 1,
+                k.0,
+                k.1
+            ),
+            origin: ctx.command.clone(),
+            client: Some(k.0),
+            server: Some(k.1),
+            namespace: ctx.namespace.clone(),
+            pacing:
+                "The program ran at its own pace; hc-trace stopped it only at its socket calls."
+                    .into(),
+            timeline,
+            capture: summary(nsegs, 0),
+            final_states,
+            problems: Vec::new(),
+            key_line: None,
+            interrupted: interrupted.clone(),
+        });
+    }
+    let unattached = (!rest.is_empty()).then(|| {
+        let calls: Vec<_> = rest.into_iter().map(|t| t.call).collect();
+        Report {
+            scenario: "exec".into(),
+            teaches: "socket calls on no connection".into(),
+            origin: ctx.command.clone(),
+            client: None,
+            server: None,
+            namespace: ctx.namespace.clone(),
+            pacing: String::new(),
+            timeline: correlate(calls, Vec::new(), None),
+            capture: summary(0, unparsed.len()),
+            final_states: Vec::new(),
+            problems: Vec::new(),
+            key_line: None,
+            interrupted: None,
+        }
+    });
+    Built {
+        sections,
+        unattached,
+        packets,
+    }
+}
