@@ -37,6 +37,6 @@ int main(int argc, char **argv) {
         close(sfd);
     }
     close(lfd);
-    printf("%d connections\n", n);
+    fprintf(stderr, "%d connections\n", n);
     return 0;
 }

@@ -131,6 +131,7 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         },
         source,
     })?;
+    let t0 = Instant::now();
     let traced = tracer::trace(&TraceConfig {
         argv: opts.argv.clone(),
         timeout: opts.timeout,
@@ -142,11 +143,13 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
             return Err(e.into());
         }
     };
+    let t1 = Instant::now();
     settle(&capture, Duration::from_millis(60), Duration::from_secs(1));
     let result = capture.stop().map_err(|source| ExecError::Capture {
         source,
         hint: String::new(),
     })?;
+    let t2 = Instant::now();
     let counters = PcapCounters {
         received: result.stats.received,
         dropped: result.stats.dropped,
@@ -173,6 +176,14 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         result.packets,
         &ctx,
     );
+    if std::env::var_os("HC_TRACE_TIMING").is_some() {
+        eprintln!(
+            "timing: trace {:?}, settle+stop {:?}, build {:?}",
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed()
+        );
+    }
     let mut run = ExecRun {
         command,
         pid: traced.pid,

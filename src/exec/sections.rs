@@ -106,25 +106,19 @@ pub fn build(
         }
     }
     // Packets of the program's connections (all of them in a private namespace).
-    let (segs, _) = wire::parse_all(linktype, &packets);
-    let traced_keys = keys.clone();
-    let keep: Vec<usize> = segs
-        .iter()
-        .filter(|s| {
-            ctx.keep_all
-                || traced_keys.contains_key(&(s.src, s.dst))
-                || traced_keys.contains_key(&(s.dst, s.src))
-                || listeners
-                    .iter()
-                    .any(|l| addr_match(*l, s.src) || addr_match(*l, s.dst))
-        })
-        .map(|s| s.frame)
-        .collect();
     let packets: Vec<RawPacket> = if ctx.keep_all {
         packets
     } else {
-        keep.iter()
-            .filter_map(|&i| packets.get(i).cloned())
+        let (segs, _) = wire::parse_all(linktype, &packets);
+        segs.iter()
+            .filter(|s| {
+                keys.contains_key(&(s.src, s.dst))
+                    || keys.contains_key(&(s.dst, s.src))
+                    || listeners
+                        .iter()
+                        .any(|l| addr_match(*l, s.src) || addr_match(*l, s.dst))
+            })
+            .filter_map(|s| packets.get(s.frame).cloned())
             .collect()
     };
     let (segs, unparsed) = wire::parse_all(linktype, &packets);
@@ -190,6 +184,12 @@ pub fn build(
         )
     });
     let diag = super::diag::Diag::open();
+    let mut socks_by: HashMap<Key, Vec<&Sock>> = HashMap::new();
+    for s in socks {
+        if let Some(k) = s.conn() {
+            socks_by.entry(k).or_default().push(s);
+        }
+    }
     let mut sections = Vec::with_capacity(n);
     for (i, k) in order.iter().enumerate() {
         let calls: Vec<_> = calls_by
@@ -200,9 +200,10 @@ pub fn build(
             .collect();
         let segs = by_key.remove(k).unwrap_or_default();
         let nsegs = segs.len();
-        let final_states = socks
-            .iter()
-            .filter(|s| s.conn() == Some(*k))
+        let final_states = socks_by
+            .remove(k)
+            .unwrap_or_default()
+            .into_iter()
             .filter_map(|s| {
                 Some(FinalState {
                     side: side_of(s.role),

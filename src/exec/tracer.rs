@@ -374,6 +374,8 @@ enum Probe {
 }
 
 struct Remote {
+    /// Our copy of the descriptor, kept for later TCP_INFO queries.
+    copy: OwnedFd,
     ino: u64,
     listening: bool,
     local: Option<SocketAddr>,
@@ -386,6 +388,10 @@ struct Tracer {
     fds: FdMap,
     tasks: HashMap<i32, Task>,
     pidfds: HashMap<i32, OwnedFd>,
+    /// Our own descriptor of each open socket, for TCP_INFO after each call
+    /// without a pidfd_getfd round trip. Dropped before the program's last
+    /// close() runs, so it never keeps a socket open (and its FIN back).
+    copies: HashMap<SockId, OwnedFd>,
     calls: Vec<Traced>,
     diag: Diag,
     alive: Arc<Mutex<HashSet<i32>>>,
@@ -411,6 +417,7 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         fds: FdMap::default(),
         tasks: HashMap::new(),
         pidfds: HashMap::new(),
+        copies: HashMap::new(),
         calls: Vec::new(),
         diag: Diag::open(),
         alive,
@@ -635,7 +642,9 @@ impl Tracer {
     fn on_exec(&mut self, tid: i32, former: i32) {
         if former != tid {
             if let Some(old) = self.tasks.remove(&tid) {
-                self.fds.release(old.table);
+                for (_, s) in self.fds.release(old.table) {
+                    self.copies.remove(&s);
+                }
             }
             if let Some(t) = self.tasks.remove(&former) {
                 self.tasks.insert(tid, t);
@@ -703,7 +712,9 @@ impl Tracer {
     fn gone(&mut self, tid: i32, _st: Option<i32>) {
         if let Some(t) = self.tasks.remove(&tid) {
             if t.table != usize::MAX {
-                self.fds.release(t.table);
+                for (_, s) in self.fds.release(t.table) {
+                    self.copies.remove(&s);
+                }
             }
             if t.tgid == tid {
                 self.alive
@@ -716,12 +727,12 @@ impl Tracer {
     }
 
     fn synthetic_close(&mut self, tid: i32, tgid: i32, fd: i32, s: SockId, why: &str) {
+        self.copies.remove(&s);
         let now = now_ns();
         let sock = &self.fds.socks[s];
-        let state = match sock.local {
-            Some(l) => self.diag.lookup(l, sock.peer),
-            None => StateObs::Unknown,
-        };
+        // The kernel closes the descriptors right after this stop: any
+        // state read now would be the state before the close.
+        let state = StateObs::Unknown;
         let _ = tid;
         self.calls.push(Traced {
             call: Call {
@@ -746,6 +757,16 @@ impl Tracer {
             },
             sock: Some(s),
         });
+    }
+
+    /// At a close() of socket `s`: whether other descriptors keep it open.
+    /// If none does, our own copy goes first, or the FIN would wait for it.
+    fn closing(&mut self, s: SockId) -> bool {
+        let shared = self.fds.refs(s) > 1;
+        if !shared {
+            self.copies.remove(&s);
+        }
+        shared
     }
 
     fn pidfd(&mut self, tid: i32) -> Option<RawFd> {
@@ -816,6 +837,7 @@ impl Tracer {
             return Probe::Other;
         }
         Probe::Tcp(Remote {
+            copy,
             ino: st.st_ino,
             listening: get(libc::SO_ACCEPTCONN) == Some(1),
             local: crate::driver::sock_name(raw, false).filter(|a| a.port() != 0),
@@ -860,6 +882,7 @@ impl Tracer {
 
     fn register(&mut self, r: Remote, role: Role) -> SockId {
         let id = self.fds.sock_for(r.ino, role);
+        self.copies.entry(id).or_insert(r.copy);
         let s = &mut self.fds.socks[id];
         s.local = r.local.or(s.local);
         s.peer = r.peer.or(s.peer);
@@ -926,7 +949,9 @@ impl Tracer {
                 if args[2] & 4 == 0 {
                     for fd in self.fds.fds(table) {
                         if (first..=last).contains(&(fd as u64)) {
-                            self.fds.remove(table, fd);
+                            if let Some((s, true)) = self.fds.remove(table, fd) {
+                                self.copies.remove(&s);
+                            }
                         }
                     }
                 }
@@ -935,7 +960,7 @@ impl Tracer {
             Sys::Close => match self.fds.get(table, fd) {
                 Some(Slot::Sock(s)) => {
                     p.sock = Some(s);
-                    p.shared = self.fds.refs(s) > 1;
+                    p.shared = self.closing(s);
                 }
                 Some(Slot::Other) => {
                     self.fds.remove(table, fd);
@@ -945,7 +970,7 @@ impl Tracer {
                 None => match self.slot(tid, fd) {
                     Some(Slot::Sock(s)) => {
                         p.sock = Some(s);
-                        p.shared = self.fds.refs(s) > 1;
+                        p.shared = self.closing(s);
                     }
                     _ => {
                         self.fds.remove(table, fd);
@@ -961,7 +986,9 @@ impl Tracer {
                     Some(Slot::Sock(s)) => p.sock = Some(s),
                     _ => {
                         // A non-socket lands on newfd: forget what newfd was.
-                        self.fds.remove(table, args[1] as i32);
+                        if let Some((s, true)) = self.fds.remove(table, args[1] as i32) {
+                            self.copies.remove(&s);
+                        }
                         return false;
                     }
                 }
@@ -1171,9 +1198,12 @@ impl Tracer {
     /// handed the connection to a TIME_WAIT socket, so the table is asked too
     /// (as the scenario driver does).
     fn tcp_state(&mut self, tid: i32, fd: i32, sock: Option<SockId>) -> StateObs {
-        let state = self
-            .remote(tid, fd)
-            .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd()));
+        let state = match sock.and_then(|s| self.copies.get(&s)) {
+            Some(c) => sockstate::tcp_info_state(c.as_raw_fd()),
+            None => self
+                .remote(tid, fd)
+                .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd())),
+        };
         match (state, self.addrs(sock)) {
             (Some(TcpState::CLOSE), (Some(l), Some(p))) => match self.diag.lookup(l, Some(p)) {
                 StateObs::ProcNet { state: table } if table != TcpState::CLOSE => {
@@ -1224,12 +1254,23 @@ impl Tracer {
                         }
                         self.fds.socks[s].peer = self.fds.socks[s].peer.or(p.addr);
                     }
-                    if let Probe::Tcp(r) = self.probe(tid, fd) {
-                        state = r.state.map(|state| StateObs::TcpInfo { state });
-                        let k = &mut self.fds.socks[s];
-                        k.local = r.local.or(k.local);
-                        k.peer = r.peer.or(k.peer);
-                    }
+                    // Our copy answers without another pidfd_getfd.
+                    let copy = self.copies.get(&s).map(|c| c.as_raw_fd());
+                    let (local, peer, st) = match copy {
+                        Some(c) => (
+                            crate::driver::sock_name(c, false).filter(|a| a.port() != 0),
+                            crate::driver::sock_name(c, true),
+                            sockstate::tcp_info_state(c),
+                        ),
+                        None => match self.probe(tid, fd) {
+                            Probe::Tcp(r) => (r.local, r.peer, r.state),
+                            _ => (None, None, None),
+                        },
+                    };
+                    state = st.map(|state| StateObs::TcpInfo { state });
+                    let k = &mut self.fds.socks[s];
+                    k.local = local.or(k.local);
+                    k.peer = peer.or(k.peer);
                 }
                 if p.sys == Sys::Connect && err == libc::EINPROGRESS {
                     note = Some("non-blocking: the handshake goes on after the call".into());
@@ -1270,7 +1311,9 @@ impl Tracer {
             }
             Sys::Dup | Sys::Dup2 | Sys::Dup3 | Sys::Fcntl if ok => {
                 if let Some(s) = sock {
-                    self.fds.set(table, ret as i32, Slot::Sock(s));
+                    if let Some(dropped) = self.fds.set(table, ret as i32, Slot::Sock(s)) {
+                        self.copies.remove(&dropped);
+                    }
                 }
             }
             s if s.is_write() => {
