@@ -9,7 +9,7 @@ use super::fdmap::{Role, Sock};
 use super::tracer::{self, Traced};
 use crate::correlate::correlate;
 use crate::driver::FinalState;
-use crate::model::{LinkType, RawPacket, Segment, Side};
+use crate::model::{CallKind, LinkType, Nanos, RawPacket, Segment, Side};
 use crate::report::{CaptureSummary, PcapCounters, Report};
 use crate::wire;
 use std::collections::HashMap;
@@ -140,16 +140,17 @@ pub fn build(
             None => loose.push(t),
         }
     }
+    // A 4-tuple can carry several connections in turn (loopback reuses
+    // TIME_WAIT ports): each client SYN with a new sequence number starts one.
+    let mut units: Vec<Unit> = Vec::new();
+    for k in order {
+        let segs = by_key.remove(&k).unwrap_or_default();
+        let calls = calls_by.remove(&k).unwrap_or_default();
+        units.extend(split(k, calls, segs));
+    }
     // A listener's own calls go with the first connection it served, so a
     // one-connection lab reads as one story; the rest stay apart.
-    let first_time = |k: &Key| {
-        let c = calls_by
-            .get(k)
-            .and_then(|v| v.iter().map(|t| t.call.start).min());
-        let s = by_key.get(k).and_then(|v| v.iter().map(|s| s.ts).min());
-        c.into_iter().chain(s).min().unwrap_or(i64::MAX)
-    };
-    order.sort_by_key(first_time);
+    units.sort_by_key(Unit::first_time);
     let mut rest = Vec::new();
     for t in loose {
         let listener_addr = t
@@ -157,13 +158,13 @@ pub fn build(
             .and_then(|s| socks.get(s))
             .filter(|s| s.role == Role::Listening)
             .and_then(|s| s.local);
-        let target = listener_addr.and_then(|l| order.iter().find(|k| addr_match(l, k.1)).copied());
+        let target = listener_addr.and_then(|l| units.iter_mut().find(|u| addr_match(l, u.key.1)));
         match target {
-            Some(k) => calls_by.entry(k).or_default().push(t),
+            Some(u) => u.calls.push(t),
             None => rest.push(t),
         }
     }
-    let n = order.len();
+    let n = units.len();
     let summary = |packets: usize, unparsed: usize| CaptureSummary {
         iface: ctx.iface.clone(),
         filter: if ctx.keep_all {
@@ -184,26 +185,16 @@ pub fn build(
         )
     });
     let diag = super::diag::Diag::open();
-    let mut socks_by: HashMap<Key, Vec<&Sock>> = HashMap::new();
-    for s in socks {
-        if let Some(k) = s.conn() {
-            socks_by.entry(k).or_default().push(s);
-        }
-    }
     let mut sections = Vec::with_capacity(n);
-    for (i, k) in order.iter().enumerate() {
-        let calls: Vec<_> = calls_by
-            .remove(k)
-            .unwrap_or_default()
+    for (i, u) in units.into_iter().enumerate() {
+        let k = u.key;
+        let mut ids: Vec<usize> = u.calls.iter().filter_map(|t| t.sock).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let final_states = ids
             .into_iter()
-            .map(|t| t.call)
-            .collect();
-        let segs = by_key.remove(k).unwrap_or_default();
-        let nsegs = segs.len();
-        let final_states = socks_by
-            .remove(k)
-            .unwrap_or_default()
-            .into_iter()
+            .filter_map(|id| socks.get(id))
+            .filter(|s| s.conn() == Some(k))
             .filter_map(|s| {
                 Some(FinalState {
                     side: side_of(s.role),
@@ -213,6 +204,9 @@ pub fn build(
                 })
             })
             .collect();
+        let calls: Vec<_> = u.calls.into_iter().map(|t| t.call).collect();
+        let segs = u.segs;
+        let nsegs = segs.len();
         let timeline = correlate(calls, segs, Some(k.1));
         sections.push(Report {
             scenario: "exec".into(),
@@ -260,4 +254,78 @@ pub fn build(
         unattached,
         packets,
     }
+}
+
+/// One connection: its calls and segments.
+struct Unit {
+    key: Key,
+    calls: Vec<Traced>,
+    segs: Vec<Segment>,
+}
+
+impl Unit {
+    fn first_time(&self) -> Nanos {
+        let c = self.calls.iter().map(|t| t.call.start).min();
+        let s = self.segs.iter().map(|s| s.ts).min();
+        c.into_iter().chain(s).min().unwrap_or(Nanos::MAX)
+    }
+}
+
+/// The connections that used the 4-tuple `k` one after another. Segments
+/// go to the connection whose SYN came last before them; a socket's calls
+/// go to the connection its connect() started or its accept() returned.
+fn split(k: Key, calls: Vec<Traced>, segs: Vec<Segment>) -> Vec<Unit> {
+    let mut syns: Vec<(Nanos, u32)> = Vec::new();
+    for s in &segs {
+        if s.flags.syn()
+            && !s.flags.ack()
+            && s.src == k.0
+            && syns.last().is_none_or(|l| l.1 != s.seq)
+        {
+            syns.push((s.ts, s.seq));
+        }
+    }
+    if syns.len() <= 1 {
+        return vec![Unit {
+            key: k,
+            calls,
+            segs,
+        }];
+    }
+    let m = syns.len();
+    let at = |ts: Nanos| {
+        syns.iter()
+            .filter(|(t, _)| *t <= ts)
+            .count()
+            .saturating_sub(1)
+    };
+    let mut units: Vec<Unit> = (0..m)
+        .map(|_| Unit {
+            key: k,
+            calls: Vec::new(),
+            segs: Vec::new(),
+        })
+        .collect();
+    for s in segs {
+        units[at(s.ts)].segs.push(s);
+    }
+    let mut which: HashMap<usize, usize> = HashMap::new();
+    for t in &calls {
+        let Some(id) = t.sock else { continue };
+        match t.call.kind {
+            CallKind::Connect => {
+                let n = syns.iter().filter(|(ts, _)| *ts < t.call.start).count();
+                which.entry(id).or_insert(n.min(m - 1));
+            }
+            CallKind::Accept => {
+                which.entry(id).or_insert(at(t.call.end));
+            }
+            _ => {}
+        }
+    }
+    for t in calls {
+        let i = t.sock.and_then(|s| which.get(&s)).copied().unwrap_or(0);
+        units[i].calls.push(t);
+    }
+    units
 }
