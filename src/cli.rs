@@ -68,6 +68,9 @@ pub enum Command {
     /// (internal) write a synthetic capture for the analyze benchmark
     #[command(hide = true)]
     GenCapture(GenCaptureArgs),
+    /// Trace a program's socket calls and show the segments each one put on the wire
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
 }
 
 impl Command {
@@ -172,6 +175,63 @@ pub struct CommonArgs {
     /// (internal) write a one-line summary of the run here, for `--all`
     #[arg(long, hide = true, value_name = "FILE")]
     pub summary_to: Option<PathBuf>,
+}
+
+pub const EXEC_HELP: &str = "\
+Examples:
+  hc-trace exec -- sh -c './server & sleep 0.2; ./client'
+  hc-trace exec --timeout 3 -- python3 examples/exec/pair.py
+  sudo hc-trace exec --host -- curl -s http://example.com/
+
+The program's standard input, output and error pass through; the timeline
+follows once it has ended (with every process it started). Each connection
+gets a section of its own; each call shows its process id.
+
+Exit status:
+  the program's own: its exit code, or 128 + N when signal N ended it
+  (--timeout ends it with SIGTERM: 143, or SIGKILL: 137)
+  2    hc-trace itself failed: bad usage, the program was not found, no
+       network namespace, no capture, ptrace not allowed
+
+Privileges: by default the program runs in a private network namespace with
+only `lo` (as root, or rootless where user namespaces are allowed), which
+suits a script that starts both a server and a client. --host runs it in the
+host's network namespace and captures on `any`, which needs root.";
+
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Output format: text (one annotated timeline per connection) or json
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Save the annotated capture here (default: captures/exec.pcapng)
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// Do not save a pcapng file
+    #[arg(long, conflicts_with = "write")]
+    pub no_save: bool,
+
+    /// Run the program in the host's network namespace (captures on `any`, needs root)
+    #[arg(long)]
+    pub host: bool,
+
+    /// Capture on this interface instead (with --host; default `any`)
+    #[arg(short = 'i', long = "iface", value_name = "IFACE", requires = "host")]
+    pub iface: Option<String>,
+
+    /// Stop the program after this many seconds: SIGTERM, then SIGKILL 2 s later
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+
+    /// The program and its arguments, after `--`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    pub program: Vec<std::ffi::OsString>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

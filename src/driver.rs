@@ -871,7 +871,7 @@ fn to_raw(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// getsockname (peer=false) or getpeername (peer=true), None when it fails.
-fn sock_name(fd: RawFd, peer: bool) -> Option<SocketAddr> {
+pub fn sock_name(fd: RawFd, peer: bool) -> Option<SocketAddr> {
     // SAFETY: the kernel writes at most `len` bytes into ss.
     let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -889,7 +889,7 @@ fn sock_name(fd: RawFd, peer: bool) -> Option<SocketAddr> {
     from_raw(&ss)
 }
 
-fn from_raw(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub fn from_raw(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match ss.ss_family as i32 {
         libc::AF_INET => {
             // SAFETY: the family says this storage holds a sockaddr_in.

@@ -11,6 +11,7 @@
 //!       -> render (text, JSON) and pcapng (the annotated capture file)
 //!
 //! analyze (capture files) / watch (live): reader -> decode -> flows -> story
+//! exec (ptrace: a real program's calls) replaces the driver for `hc-trace exec`
 //! ```
 pub mod analyze;
 pub mod capture;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod correlate;
 pub mod driver;
 pub mod errno;
+pub mod exec;
 pub mod explain;
 pub mod faults;
 pub mod interrupt;

@@ -112,6 +112,12 @@ fn main() -> ExitCode {
                 }
             }
         }
+        // Enters its namespace itself, before any thread: see the module comment.
+        Command::Exec(a) if matches!(a.format, Format::Mermaid | Format::Svg) => {
+            eprintln!("error: exec prints text or json (one timeline per connection)\n  hint: save the capture with -w, then draw one connection with `hc-trace analyze FILE --conn ID --format svg`");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Command::Exec(a) => ExitCode::from(hc_trace::exec::command(&a)),
         Command::Run(a) => {
             let text = match std::fs::read_to_string(&a.file) {
                 Ok(t) => t,

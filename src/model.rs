@@ -312,6 +312,8 @@ pub struct Note {
 #[serde(rename_all = "lowercase")]
 pub enum CallKind {
     Socket,
+    /// bind(2): only traced programs make it as a call of its own.
+    Bind,
     Listen,
     Connect,
     Accept,
@@ -328,6 +330,7 @@ impl CallKind {
     pub fn name(self) -> &'static str {
         match self {
             CallKind::Socket => "socket",
+            CallKind::Bind => "bind",
             CallKind::Listen => "listen",
             CallKind::Connect => "connect",
             CallKind::Accept => "accept",

@@ -227,6 +227,10 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
             tail.push(st);
         }
     }
+    // A traced program's calls come from processes the reader did not name.
+    if let Some(pid) = call.pid {
+        tail.push(format!("pid {pid}").dimmed().to_string());
+    }
     s.push_str(&tail.join(" · "));
     if let Some(note) = &call.note {
         let _ = write!(s, "  {}", format!("({note})").dimmed());

@@ -1,0 +1,42 @@
+/* 10,000 short TCP connections on loopback, for scripts/bench-exec.
+ *
+ *   ./bench_connect [N] [PORT]
+ *
+ * One process, one thread: connect, accept, one byte each way, close both
+ * ends. About ten socket calls per connection, so the cost of stopping at
+ * each one dominates any tracer's overhead.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 10000;
+    int port = argc > 2 ? atoi(argv[2]) : 5600;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0) { perror("bind"); return 1; }
+    if (listen(lfd, 128) < 0) { perror("listen"); return 1; }
+    char c = 'x';
+    for (int i = 0; i < n; i++) {
+        int cfd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(cfd, (struct sockaddr *)&a, sizeof a) < 0) { perror("connect"); return 1; }
+        int sfd = accept(lfd, NULL, NULL);
+        if (sfd < 0) { perror("accept"); return 1; }
+        write(cfd, &c, 1);
+        read(sfd, &c, 1);
+        write(sfd, &c, 1);
+        read(cfd, &c, 1);
+        close(cfd);
+        close(sfd);
+    }
+    close(lfd);
+    fprintf(stderr, "%d connections\n", n);
+    return 0;
+}

@@ -1,0 +1,275 @@
+//! `hc-trace exec`: an unmodified program's socket calls joined to the
+//! segments they caused.
+//!
+//! ```text
+//! capture (libpcap) on ─ tracer (ptrace + seccomp: calls with results)
+//!   ─ capture off ─ sections (one per connection) ─ correlate each ─ render
+//! ```
+//!
+//! - [`tracer`]: the ptrace loop, fork/exec with the seccomp filter.
+//! - [`syscalls`]: which calls are traced and how their arguments read.
+//! - [`fdmap`]: descriptor -> socket -> connection across dup, fork, exec.
+//! - [`diag`]: a connection's state by address, for closed descriptors.
+//! - [`sections`]: the trace cut into one timeline per connection.
+
+pub mod command;
+pub mod diag;
+pub mod fdmap;
+pub mod sections;
+pub mod syscalls;
+pub mod tracer;
+
+use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
+use crate::pcapng::{write_pcapng, PcapngMeta};
+use crate::render::annotations;
+use crate::report::{PcapCounters, Report};
+pub use command::command;
+use std::ffi::OsString;
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+pub use tracer::ExitStatus;
+use tracer::{TraceConfig, TraceError};
+
+/// Large enough for the bursts of a program making thousands of short
+/// connections while the collector thread sleeps between reads.
+const CAPTURE_BUFFER: i32 = 256 << 20;
+const SNAPLEN: i32 = 65_600;
+
+#[derive(Debug, Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error("{source}{hint}")]
+    Capture {
+        #[source]
+        source: CaptureError,
+        hint: String,
+    },
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    pub argv: Vec<OsString>,
+    pub timeout: Option<Duration>,
+    /// Capture interface: `lo` in the private namespace, `any` (or -i) with --host.
+    pub iface: String,
+    /// --host: the program shares the host's network, so only its own
+    /// connections are kept.
+    pub host: bool,
+    pub save: Option<PathBuf>,
+    /// Where the program ran, in words.
+    pub namespace: String,
+}
+
+/// One traced run, ready to render.
+#[derive(Debug)]
+pub struct ExecRun {
+    pub command: Vec<String>,
+    pub pid: u32,
+    pub status: ExitStatus,
+    pub timed_out: bool,
+    pub timeout: Option<Duration>,
+    /// One report per connection, in the order they began.
+    pub sections: Vec<Report>,
+    /// Socket calls that belong to no connection (a listener's own calls
+    /// when it served none, a socket that never connected).
+    pub unattached: Option<Report>,
+    pub stops: u64,
+    pub packets: usize,
+    pub kept: usize,
+    pub counters: PcapCounters,
+    pub iface: String,
+    pub file: Option<PathBuf>,
+    pub file_error: Option<String>,
+}
+
+impl ExecRun {
+    /// What hc-trace exits with: the program's own status.
+    pub fn exit_code(&self) -> u8 {
+        self.status.shell_code().clamp(0, 255) as u8
+    }
+}
+
+/// Waits until no segment has arrived for `quiet` (at most `max`), so the
+/// segments sent when the program's last sockets closed are in the capture.
+fn settle(cap: &LiveCapture, quiet: Duration, max: Duration) {
+    let start = Instant::now();
+    let mut last = cap.packet_count();
+    let mut since = Instant::now();
+    while start.elapsed() < max {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = cap.packet_count();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return;
+        }
+    }
+}
+
+/// Runs the program under the tracer with the capture on.
+pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
+    let cfg = CaptureConfig {
+        iface: opts.iface.clone(),
+        filter: "tcp".into(),
+        snaplen: SNAPLEN,
+        buffer_bytes: CAPTURE_BUFFER,
+    };
+    let capture = LiveCapture::start(&cfg).map_err(|source| ExecError::Capture {
+        hint: if opts.host {
+            format!(
+                "\nhint: --host captures on {} in the host's namespace, which needs root \
+                 (or CAP_NET_RAW); without --host the program runs in a private namespace",
+                opts.iface
+            )
+        } else {
+            String::new()
+        },
+        source,
+    })?;
+    let t0 = Instant::now();
+    let traced = tracer::trace(&TraceConfig {
+        argv: opts.argv.clone(),
+        timeout: opts.timeout,
+    });
+    let traced = match traced {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = capture.stop();
+            return Err(e.into());
+        }
+    };
+    let t1 = Instant::now();
+    settle(&capture, Duration::from_millis(60), Duration::from_secs(1));
+    let result = capture.stop().map_err(|source| ExecError::Capture {
+        source,
+        hint: String::new(),
+    })?;
+    let t2 = Instant::now();
+    let counters = PcapCounters {
+        received: result.stats.received,
+        dropped: result.stats.dropped,
+        if_dropped: result.stats.if_dropped,
+    };
+    let command: Vec<String> = opts
+        .argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let ctx = sections::Context {
+        command: command.join(" "),
+        namespace: opts.namespace.clone(),
+        iface: cfg.iface.clone(),
+        counters,
+        snaplen: result.snaplen,
+        timed_out: traced.timed_out.then_some(opts.timeout).flatten(),
+        keep_all: !opts.host,
+    };
+    let total = result.packets.len();
+    let built = sections::build(
+        traced.calls,
+        &traced.socks,
+        result.linktype,
+        result.packets,
+        &ctx,
+    );
+    if std::env::var_os("HC_TRACE_TIMING").is_some() {
+        eprintln!(
+            "timing: trace {:?}, settle+stop {:?}, build {:?}",
+            t1 - t0,
+            t2 - t1,
+            t2.elapsed()
+        );
+    }
+    let mut run = ExecRun {
+        command,
+        pid: traced.pid,
+        status: traced.status,
+        timed_out: traced.timed_out,
+        timeout: opts.timeout,
+        sections: built.sections,
+        unattached: built.unattached,
+        stops: traced.stops,
+        packets: total,
+        kept: built.packets.len(),
+        counters,
+        iface: cfg.iface.clone(),
+        file: None,
+        file_error: None,
+    };
+    if let Some(path) = &opts.save {
+        let meta = PcapngMeta {
+            linktype: result.linktype,
+            snaplen: result.snaplen,
+            iface: cfg.iface.clone(),
+            iface_description: opts.namespace.clone(),
+            section_comment: section_comment(&run),
+            application: format!("hc-trace {}", env!("CARGO_PKG_VERSION")),
+        };
+        let mut comments = vec![None; built.packets.len()];
+        let several = run.sections.len() > 1;
+        for (n, r) in run.sections.iter().enumerate() {
+            for (i, c) in annotations::frame_comments(r, built.packets.len())
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(c) = c {
+                    comments[i] = Some(if several {
+                        format!("[connection {}] {c}", n + 1)
+                    } else {
+                        c
+                    });
+                }
+            }
+        }
+        match write_pcapng(path, &meta, &built.packets, &comments) {
+            Ok(p) => run.file = Some(p),
+            Err(e) => run.file_error = Some(e.to_string()),
+        }
+        for r in &mut run.sections {
+            r.capture.file = run.file.clone();
+            r.capture.file_error = run.file_error.clone();
+        }
+    }
+    Ok(run)
+}
+
+/// The pcapng's section comment: the command, then each connection's calls.
+fn section_comment(run: &ExecRun) -> String {
+    let mut s = format!(
+        "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
+        env!("CARGO_PKG_VERSION"),
+        run.command.join(" "),
+        outcome_line(run)
+    );
+    for (n, r) in run.sections.iter().enumerate() {
+        let _ = writeln!(s, "Connection {}: {}", n + 1, r.teaches);
+        for (i, _) in r.timeline.calls() {
+            let _ = writeln!(s, "  #{i} {}", annotations::call_summary(r, i));
+        }
+    }
+    s
+}
+
+/// "program ./client (pid 42): exit status 0" and the timeout, if it struck.
+pub fn outcome_line(run: &ExecRun) -> String {
+    let mut s = format!(
+        "program {} (pid {}): {}",
+        run.command.first().map_or("?", String::as_str),
+        run.pid,
+        run.status.describe()
+    );
+    if run.timed_out {
+        let _ = write!(
+            s,
+            " — still running at --timeout {}: hc-trace sent SIGTERM (and SIGKILL {} s later if needed)",
+            tracer::secs(run.timeout),
+            tracer::KILL_GRACE.as_secs()
+        );
+    }
+    s
+}

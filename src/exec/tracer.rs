@@ -1,0 +1,1415 @@
+//! The ptrace loop: starts the program, stops it at its socket calls, and
+//! records each call with its arguments, result and the socket it acted on.
+//!
+//! How the program is stopped:
+//! - The child asks to be traced (PTRACE_TRACEME) and stops itself, so the
+//!   tracer can set its options (follow fork, vfork, clone and exec; report
+//!   seccomp events and exits; kill the program if hc-trace dies) before the
+//!   program runs a single instruction of its own.
+//! - It then installs a seccomp filter that returns SECCOMP_RET_TRACE for the
+//!   traced calls only ([`super::syscalls::filter`]) and execs the program.
+//!   Every other system call runs without a stop.
+//! - At a seccomp stop the tracer sees the call's arguments before the
+//!   kernel acts on them; if the call matters (its descriptor is a TCP
+//!   socket) it resumes with PTRACE_SYSCALL to stop once more when the call
+//!   returns, otherwise with PTRACE_CONT.
+//!
+//! Descriptors of the program are looked at through pidfd_getfd(): a copy
+//! of the program's descriptor, asked for its inode, addresses and TCP_INFO,
+//! and closed at once, before the program resumes, so the copy never keeps a
+//! socket alive past the program's own close().
+//!
+//! Everything ptrace runs on the one thread that forked the program: the
+//! kernel only accepts ptrace requests from the tracing thread.
+
+use super::diag::Diag;
+use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
+use super::syscalls::{self, Decoder, Sys};
+use crate::errno;
+use crate::model::{now_ns, Call, CallKind, Nanos, Side, StateObs, TcpState};
+use crate::sockstate;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CString, OsString};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
+use thiserror::Error;
+
+/// After SIGTERM at --timeout, how long the program gets before SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Error)]
+pub enum TraceError {
+    #[error("{0}: command not found")]
+    NotFound(String),
+    #[error("the program's path or arguments contain a NUL byte")]
+    Nul,
+    #[error("cannot start the program: {what} failed: {err}")]
+    Start { what: &'static str, err: String },
+    #[error(
+        "cannot trace the program: {what} failed: {err}\n\
+         hint: ptrace may be restricted (kernel.yama.ptrace_scope, or a container without \
+         CAP_SYS_PTRACE); seccomp filters need Linux 3.5+"
+    )]
+    Trace { what: &'static str, err: String },
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct TraceConfig {
+    /// The program and its arguments, argv[0] first.
+    pub argv: Vec<OsString>,
+    pub timeout: Option<Duration>,
+}
+
+/// How the program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell's convention: the code, or 128 + the signal number.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exit status {c}"),
+            ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
+        }
+    }
+}
+
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGHUP => "SIGHUP".into(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// One recorded call and the socket it acted on. `call.side` is filled in
+/// once the trace is over, when every socket's role is known.
+#[derive(Clone, Debug)]
+pub struct Traced {
+    pub call: Call,
+    pub sock: Option<SockId>,
+}
+
+/// Everything the trace observed.
+#[derive(Debug)]
+pub struct TraceOutcome {
+    pub pid: u32,
+    pub calls: Vec<Traced>,
+    pub socks: Vec<super::fdmap::Sock>,
+    pub status: ExitStatus,
+    /// Set when --timeout expired and hc-trace stopped the program.
+    pub timed_out: bool,
+    /// Stops the tracer handled (seccomp and syscall-exit), for the record.
+    pub stops: u64,
+}
+
+/// Finds `prog` on PATH the way a shell does, before forking, so "not found"
+/// is hc-trace's error (exit 2) and not the program's.
+pub fn resolve(prog: &OsString) -> Result<PathBuf, TraceError> {
+    let p = PathBuf::from(prog);
+    if prog.as_bytes().contains(&b'/') {
+        return if p.exists() {
+            Ok(p)
+        } else {
+            Err(TraceError::NotFound(p.display().to_string()))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let cand = dir.join(&p);
+        if let Ok(meta) = std::fs::metadata(&cand) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(cand);
+            }
+        }
+    }
+    Err(TraceError::NotFound(p.display().to_string()))
+}
+
+fn last_err() -> String {
+    std::io::Error::last_os_error().to_string()
+}
+
+fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> libc::c_long {
+    // SAFETY: ptrace requests on our own tracees; memory arguments (when
+    // any) point at buffers owned by the caller.
+    unsafe {
+        libc::ptrace(
+            req,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    }
+}
+
+/// Forks and execs the program under ptrace with the seccomp filter installed.
+fn spawn(argv: &[OsString]) -> Result<i32, TraceError> {
+    let prog = argv
+        .first()
+        .ok_or_else(|| TraceError::NotFound(String::new()))?;
+    let path = resolve(prog)?;
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| TraceError::Nul)?;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| TraceError::Nul)?;
+    let mut argp: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let cenv: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let filter = syscalls::filter();
+    let prog_bpf = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    let mut pipe = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the array we own.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(TraceError::Start {
+            what: "pipe2",
+            err: last_err(),
+        });
+    }
+    // SAFETY: fork; the child below only makes async-signal-safe system
+    // calls on data prepared before the fork, then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(TraceError::Start {
+            what: "fork",
+            err: last_err(),
+        });
+    }
+    if pid == 0 {
+        // SAFETY: the child: raw system calls only, see above.
+        unsafe {
+            libc::close(pipe[0]);
+            let fail = |stage: u8| -> ! {
+                let e = *libc::__errno_location();
+                let mut msg = [0u8; 5];
+                msg[0] = stage;
+                msg[1..].copy_from_slice(&e.to_ne_bytes());
+                libc::write(pipe[1], msg.as_ptr().cast(), msg.len());
+                libc::_exit(127);
+            };
+            // The Rust runtime ignores SIGPIPE; an ignored signal stays
+            // ignored across exec, and a C program expects the default.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0usize, 0usize) < 0 {
+                fail(1);
+            }
+            libc::raise(libc::SIGSTOP);
+            let install = || {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog_bpf as *const libc::sock_fprog,
+                )
+            };
+            if install() < 0 {
+                // Without CAP_SYS_ADMIN a filter needs no_new_privs.
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if install() < 0 {
+                    fail(2);
+                }
+            }
+            libc::execve(cpath.as_ptr(), argp.as_ptr(), envp.as_ptr());
+            fail(3);
+        }
+    }
+    // SAFETY: the write end is ours; the child has its own copy.
+    unsafe { libc::close(pipe[1]) };
+    // SAFETY: the read end is ours alone from now on.
+    let errpipe = unsafe { OwnedFd::from_raw_fd(pipe[0]) };
+    let mut st = 0;
+    // SAFETY: waiting for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+    if r != pid || !libc::WIFSTOPPED(st) {
+        return Err(child_error(&errpipe).unwrap_or(TraceError::Trace {
+            what: "PTRACE_TRACEME",
+            err: format!("the child did not stop (wait status {st:#x})"),
+        }));
+    }
+    let opts = libc::PTRACE_O_TRACESYSGOOD
+        | libc::PTRACE_O_TRACEFORK
+        | libc::PTRACE_O_TRACEVFORK
+        | libc::PTRACE_O_TRACECLONE
+        | libc::PTRACE_O_TRACEEXEC
+        | libc::PTRACE_O_TRACEEXIT
+        | libc::PTRACE_O_TRACESECCOMP
+        | libc::PTRACE_O_EXITKILL;
+    if ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts as usize) < 0 {
+        let err = last_err();
+        // SAFETY: our child; it must not run untraced.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(TraceError::Trace {
+            what: "PTRACE_SETOPTIONS",
+            err,
+        });
+    }
+    ptrace(libc::PTRACE_CONT, pid, 0, 0);
+    // Wait for exec (or the child's failure report): EOF means exec succeeded.
+    let mut st = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if r != pid {
+            return Err(TraceError::Start {
+                what: "waitpid",
+                err: last_err(),
+            });
+        }
+        if libc::WIFSTOPPED(st) && (st >> 16) == libc::PTRACE_EVENT_EXEC {
+            ptrace(libc::PTRACE_CONT, pid, 0, 0);
+            return Ok(pid);
+        }
+        if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+            return Err(child_error(&errpipe).unwrap_or(TraceError::Start {
+                what: "execve",
+                err: format!("the child ended before exec (wait status {st:#x})"),
+            }));
+        }
+        // Stops before exec (signals): pass them on.
+        let sig = if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) != libc::SIGTRAP {
+            libc::WSTOPSIG(st)
+        } else {
+            0
+        };
+        ptrace(libc::PTRACE_CONT, pid, 0, sig as usize);
+    }
+}
+
+fn child_error(pipe: &OwnedFd) -> Option<TraceError> {
+    let mut msg = [0u8; 5];
+    // SAFETY: reading into our buffer.
+    let n = unsafe { libc::read(pipe.as_raw_fd(), msg.as_mut_ptr().cast(), msg.len()) };
+    if n != 5 {
+        return None;
+    }
+    let err =
+        std::io::Error::from_raw_os_error(i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]))
+            .to_string();
+    Some(match msg[0] {
+        1 => TraceError::Trace {
+            what: "PTRACE_TRACEME",
+            err,
+        },
+        2 => TraceError::Trace {
+            what: "seccomp(SECCOMP_SET_MODE_FILTER)",
+            err,
+        },
+        _ => TraceError::Start {
+            what: "execve",
+            err,
+        },
+    })
+}
+
+/// A call seen at its seccomp stop, waiting for its return.
+#[derive(Clone, Debug)]
+struct Pending {
+    sys: Sys,
+    args: [u64; 6],
+    start: Nanos,
+    fd: i32,
+    sock: Option<SockId>,
+    /// bind/connect: the address argument.
+    addr: Option<SocketAddr>,
+    /// setsockopt: (option text, short form for causes).
+    opt: Option<(String, String)>,
+    /// close: other descriptors still refer to the socket.
+    shared: bool,
+}
+
+struct Task {
+    tgid: i32,
+    table: TableId,
+    /// A new task's first stop is the SIGSTOP that attaching sends; not the program's.
+    expect_sigstop: bool,
+    pending: Option<Pending>,
+}
+
+/// What a descriptor of the program turned out to be.
+enum Probe {
+    NotOpen,
+    Other,
+    Tcp(Remote),
+}
+
+struct Remote {
+    /// Our copy of the descriptor, kept for later TCP_INFO queries.
+    copy: OwnedFd,
+    ino: u64,
+    listening: bool,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    state: Option<TcpState>,
+}
+
+struct Tracer {
+    dec: Decoder,
+    fds: FdMap,
+    tasks: HashMap<i32, Task>,
+    pidfds: HashMap<i32, OwnedFd>,
+    /// Our own descriptor of each open socket, for TCP_INFO after each call
+    /// without a pidfd_getfd round trip. Dropped before the program's last
+    /// close() runs, so it never keeps a socket open (and its FIN back).
+    copies: HashMap<SockId, OwnedFd>,
+    calls: Vec<Traced>,
+    diag: Diag,
+    alive: Arc<Mutex<HashSet<i32>>>,
+    timed_out: Arc<AtomicBool>,
+    timeout: Option<Duration>,
+    stops: u64,
+}
+
+/// Runs the program to its end under ptrace and returns what it did.
+pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
+    let pid = spawn(&cfg.argv)?;
+    let alive = Arc::new(Mutex::new(HashSet::from([pid])));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    if let Some(t) = cfg.timeout {
+        let (alive, fired) = (alive.clone(), timed_out.clone());
+        let _ = std::thread::Builder::new()
+            .name("hc-trace-timeout".into())
+            .spawn(move || timer(t, &done_rx, &alive, &fired));
+    }
+    let mut tr = Tracer {
+        dec: Decoder::new(),
+        fds: FdMap::default(),
+        tasks: HashMap::new(),
+        pidfds: HashMap::new(),
+        copies: HashMap::new(),
+        calls: Vec::new(),
+        diag: Diag::open(),
+        alive,
+        timed_out,
+        timeout: cfg.timeout,
+        stops: 0,
+    };
+    let table = tr.fds.new_table();
+    tr.tasks.insert(
+        pid,
+        Task {
+            tgid: pid,
+            table,
+            expect_sigstop: false,
+            pending: None,
+        },
+    );
+    let status = tr.run(pid);
+    drop(done_tx);
+    Ok(TraceOutcome {
+        pid: pid as u32,
+        calls: tr.calls,
+        socks: tr.fds.socks,
+        status,
+        timed_out: tr.timed_out.load(Ordering::SeqCst),
+        stops: tr.stops,
+    })
+}
+
+/// SIGTERM to every traced process at the deadline, SIGKILL after the grace period.
+fn timer(t: Duration, done: &mpsc::Receiver<()>, alive: &Mutex<HashSet<i32>>, fired: &AtomicBool) {
+    if done.recv_timeout(t) != Err(mpsc::RecvTimeoutError::Timeout) {
+        return;
+    }
+    fired.store(true, Ordering::SeqCst);
+    let kill_all = |sig| {
+        for &p in alive.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            // SAFETY: signalling processes we traced.
+            unsafe { libc::kill(p, sig) };
+        }
+    };
+    kill_all(libc::SIGTERM);
+    if done.recv_timeout(KILL_GRACE) == Err(mpsc::RecvTimeoutError::Timeout) {
+        kill_all(libc::SIGKILL);
+    }
+}
+
+fn status_of(st: i32) -> ExitStatus {
+    if libc::WIFSIGNALED(st) {
+        ExitStatus::Signal(libc::WTERMSIG(st))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(st))
+    }
+}
+
+impl Tracer {
+    fn run(&mut self, main: i32) -> ExitStatus {
+        let mut status = ExitStatus::Code(0);
+        loop {
+            let mut st = 0;
+            // SAFETY: waiting for tracees; st is ours.
+            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
+            if tid < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    _ => break,
+                }
+            }
+            if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+                if tid == main {
+                    status = status_of(st);
+                }
+                self.gone(tid, Some(st));
+                continue;
+            }
+            if !libc::WIFSTOPPED(st) {
+                continue;
+            }
+            let sig = libc::WSTOPSIG(st);
+            let event = (st >> 16) & 0xff;
+            if !self.tasks.contains_key(&tid) {
+                // A new task whose first stop came before its parent's fork event.
+                self.adopt(tid, None);
+                if let Some(t) = self.tasks.get_mut(&tid) {
+                    t.expect_sigstop = true;
+                }
+            }
+            if sig == (libc::SIGTRAP | 0x80) {
+                self.stops += 1;
+                self.on_exit(tid);
+                ptrace(libc::PTRACE_CONT, tid, 0, 0);
+            } else if sig == libc::SIGTRAP && event != 0 {
+                self.on_event(tid, event);
+            } else {
+                let first = self
+                    .tasks
+                    .get_mut(&tid)
+                    .map(|t| std::mem::take(&mut t.expect_sigstop))
+                    .unwrap_or(false);
+                let inject = if (first && sig == libc::SIGSTOP) || self.group_stop(tid) {
+                    0
+                } else {
+                    sig
+                };
+                ptrace(libc::PTRACE_CONT, tid, 0, inject as usize);
+            }
+        }
+        status
+    }
+
+    /// A stop after the signal was delivered (job control), not a signal to pass on.
+    fn group_stop(&self, tid: i32) -> bool {
+        // SAFETY: siginfo_t is plain data the kernel fills in.
+        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        ptrace(
+            libc::PTRACE_GETSIGINFO,
+            tid,
+            0,
+            &mut si as *mut libc::siginfo_t as usize,
+        ) < 0
+    }
+
+    fn on_event(&mut self, tid: i32, event: i32) {
+        match event {
+            libc::PTRACE_EVENT_SECCOMP => {
+                self.stops += 1;
+                let want_exit = self.on_seccomp(tid);
+                let req = if want_exit {
+                    libc::PTRACE_SYSCALL
+                } else {
+                    libc::PTRACE_CONT
+                };
+                ptrace(req, tid, 0, 0);
+            }
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                let mut msg: libc::c_ulong = 0;
+                ptrace(
+                    libc::PTRACE_GETEVENTMSG,
+                    tid,
+                    0,
+                    &mut msg as *mut libc::c_ulong as usize,
+                );
+                let child = msg as i32;
+                if child > 0 && !self.tasks.contains_key(&child) {
+                    self.adopt(child, Some(tid));
+                    if let Some(t) = self.tasks.get_mut(&child) {
+                        t.expect_sigstop = true;
+                    }
+                }
+                ptrace(libc::PTRACE_CONT, tid, 0, 0);
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                let mut msg: libc::c_ulong = 0;
+                ptrace(
+                    libc::PTRACE_GETEVENTMSG,
+                    tid,
+                    0,
+                    &mut msg as *mut libc::c_ulong as usize,
+                );
+                self.on_exec(tid, msg as i32);
+                ptrace(libc::PTRACE_CONT, tid, 0, 0);
+            }
+            libc::PTRACE_EVENT_EXIT => {
+                let mut msg: libc::c_ulong = 0;
+                ptrace(
+                    libc::PTRACE_GETEVENTMSG,
+                    tid,
+                    0,
+                    &mut msg as *mut libc::c_ulong as usize,
+                );
+                self.on_task_exit(tid, msg as i32);
+                ptrace(libc::PTRACE_CONT, tid, 0, 0);
+            }
+            _ => {
+                ptrace(libc::PTRACE_CONT, tid, 0, 0);
+            }
+        }
+    }
+
+    /// A new task: which descriptor table it uses. Threads (and clone with
+    /// CLONE_FILES) share their parent's; fork copies it. kcmp(KCMP_FILES)
+    /// says which, whatever flags the program passed to clone.
+    fn adopt(&mut self, tid: i32, parent: Option<i32>) {
+        let tgid = proc_status_field(tid, "Tgid:").unwrap_or(tid);
+        let parent = parent
+            .or_else(|| (tgid != tid).then_some(tgid))
+            .or_else(|| proc_status_field(tid, "PPid:"))
+            .filter(|p| self.tasks.contains_key(p));
+        let table = match parent {
+            Some(p) => {
+                let ptable = self.tasks[&p].table;
+                // SAFETY: kcmp only compares two tasks we trace.
+                let same = unsafe {
+                    libc::syscall(libc::SYS_kcmp, p, tid, 2 /* KCMP_FILES */, 0, 0)
+                } == 0;
+                if same {
+                    self.fds.share(ptable);
+                    ptable
+                } else {
+                    self.fds.fork_table(ptable)
+                }
+            }
+            None => self.fds.new_table(),
+        };
+        self.tasks.insert(
+            tid,
+            Task {
+                tgid,
+                table,
+                expect_sigstop: false,
+                pending: None,
+            },
+        );
+        self.alive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tgid);
+    }
+
+    /// exec: the task may take over the thread-group leader's id; its
+    /// descriptor table becomes its own, without the close-on-exec ones.
+    fn on_exec(&mut self, tid: i32, former: i32) {
+        if former != tid {
+            if let Some(old) = self.tasks.remove(&tid) {
+                for (_, s) in self.fds.release(old.table) {
+                    self.copies.remove(&s);
+                }
+            }
+            if let Some(t) = self.tasks.remove(&former) {
+                self.tasks.insert(tid, t);
+            }
+            self.pidfds.remove(&former);
+        }
+        self.pidfds.remove(&tid);
+        let Some(task) = self.tasks.get(&tid) else {
+            return;
+        };
+        let (old, tgid) = (task.table, task.tgid);
+        let table = self.fds.fork_table(old);
+        for (fd, s) in self.fds.release(old) {
+            self.synthetic_close(tid, tgid, fd, s, "execve: close-on-exec");
+        }
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.table = table;
+        }
+        let open: HashSet<i32> = std::fs::read_dir(format!("/proc/{tid}/fd"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for fd in self.fds.fds(table) {
+            if !open.contains(&fd) {
+                if let Some((s, true)) = self.fds.remove(table, fd) {
+                    self.synthetic_close(tid, tgid, fd, s, "execve: close-on-exec");
+                }
+            }
+        }
+    }
+
+    /// PTRACE_EVENT_EXIT: the task is about to go; its descriptors are still
+    /// open, so sockets closed by the exit get a call of their own, stamped
+    /// before the kernel sends what the closing causes.
+    fn on_task_exit(&mut self, tid: i32, st: i32) {
+        let why = match status_of(st) {
+            ExitStatus::Signal(s) if self.timed_out.load(Ordering::SeqCst) => format!(
+                "killed by {} from hc-trace at --timeout {}",
+                signal_name(s),
+                secs(self.timeout)
+            ),
+            s => s.describe(),
+        };
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let (tgid, table) = (task.tgid, task.table);
+        if let Some(p) = task.pending.take() {
+            let note = format!("did not return: the process ended ({why}) during this call");
+            self.record_unfinished(tid, tgid, p, note);
+        }
+        // Release the table now (the kernel closes the files right after this
+        // stop); mark the task so gone() does not release it twice.
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.table = usize::MAX;
+        }
+        for (fd, s) in self.fds.release(table) {
+            let text = format!("process exit ({why})");
+            self.synthetic_close(tid, tgid, fd, s, &text);
+        }
+    }
+
+    fn gone(&mut self, tid: i32, _st: Option<i32>) {
+        if let Some(t) = self.tasks.remove(&tid) {
+            if t.table != usize::MAX {
+                for (_, s) in self.fds.release(t.table) {
+                    self.copies.remove(&s);
+                }
+            }
+            if t.tgid == tid {
+                self.alive
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&tid);
+            }
+        }
+        self.pidfds.remove(&tid);
+    }
+
+    fn synthetic_close(&mut self, tid: i32, tgid: i32, fd: i32, s: SockId, why: &str) {
+        self.copies.remove(&s);
+        let now = now_ns();
+        let sock = &self.fds.socks[s];
+        // The kernel closes the descriptors right after this stop: any
+        // state read now would be the state before the close.
+        let state = StateObs::Unknown;
+        let _ = tid;
+        self.calls.push(Traced {
+            call: Call {
+                side: Side::Client,
+                kind: CallKind::Close,
+                text: format!("close({fd}) by the kernel: {why}"),
+                args: "exit".into(),
+                pid: Some(tgid as u32),
+                fd: Some(fd),
+                ret: None,
+                errno: None,
+                note: Some(
+                    "the program never closed it; its last descriptor went with the process".into(),
+                ),
+                start: now,
+                end: now,
+                local: sock.local,
+                peer: sock.peer,
+                stream: None,
+                state_after: state,
+                line: None,
+            },
+            sock: Some(s),
+        });
+    }
+
+    /// At a close() of socket `s`: whether other descriptors keep it open.
+    /// If none does, our own copy goes first, or the FIN would wait for it.
+    fn closing(&mut self, s: SockId) -> bool {
+        let shared = self.fds.refs(s) > 1;
+        if !shared {
+            self.copies.remove(&s);
+        }
+        shared
+    }
+
+    fn pidfd(&mut self, tid: i32) -> Option<RawFd> {
+        if let Some(fd) = self.pidfds.get(&tid) {
+            return Some(fd.as_raw_fd());
+        }
+        // SAFETY: pidfd_open on a task we trace; the result is checked.
+        let mut fd = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_open,
+                tid,
+                libc::PIDFD_THREAD as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            // SAFETY: as above, for kernels without PIDFD_THREAD (leaders only).
+            fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, 0) };
+        }
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        let raw = owned.as_raw_fd();
+        self.pidfds.insert(tid, owned);
+        Some(raw)
+    }
+
+    /// A copy of the program's descriptor `fd`, closed when dropped.
+    fn remote(&mut self, tid: i32, fd: i32) -> Option<OwnedFd> {
+        let pfd = self.pidfd(tid)?;
+        // SAFETY: pidfd_getfd returns a new descriptor or -1.
+        let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pfd, fd, 0) };
+        // SAFETY: a fresh descriptor that nothing else owns.
+        (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+    }
+
+    fn probe(&mut self, tid: i32, fd: i32) -> Probe {
+        let Some(copy) = self.remote(tid, fd) else {
+            return Probe::NotOpen;
+        };
+        let raw = copy.as_raw_fd();
+        // SAFETY: stat is plain data fstat fills in.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on our copy.
+        if unsafe { libc::fstat(raw, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Probe::Other;
+        }
+        let get = |opt| {
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: an int option into our int.
+            let r = unsafe {
+                libc::getsockopt(
+                    raw,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&mut v as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            (r == 0).then_some(v)
+        };
+        let tcp = matches!(get(libc::SO_DOMAIN), Some(libc::AF_INET | libc::AF_INET6))
+            && get(libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+            && get(libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP);
+        if !tcp {
+            return Probe::Other;
+        }
+        Probe::Tcp(Remote {
+            copy,
+            ino: st.st_ino,
+            listening: get(libc::SO_ACCEPTCONN) == Some(1),
+            local: crate::driver::sock_name(raw, false).filter(|a| a.port() != 0),
+            peer: crate::driver::sock_name(raw, true),
+            state: sockstate::tcp_info_state(raw),
+        })
+    }
+
+    /// The slot of `fd`, probing descriptors the trace has not seen created
+    /// (inherited ones). None: not open.
+    fn slot(&mut self, tid: i32, fd: i32) -> Option<Slot> {
+        let table = self.tasks.get(&tid)?.table;
+        if let Some(s) = self.fds.get(table, fd) {
+            return Some(s);
+        }
+        let slot = match self.probe(tid, fd) {
+            Probe::NotOpen => return None,
+            Probe::Other => Slot::Other,
+            Probe::Tcp(r) => {
+                let role = if r.listening {
+                    Role::Listening
+                } else if r.peer.is_some() && self.is_listening_port(r.local) {
+                    Role::Accepted
+                } else {
+                    Role::Connecting
+                };
+                Slot::Sock(self.register(r, role))
+            }
+        };
+        self.fds.set(table, fd, slot);
+        Some(slot)
+    }
+
+    fn is_listening_port(&self, local: Option<SocketAddr>) -> bool {
+        local.is_some_and(|l| {
+            self.fds
+                .socks
+                .iter()
+                .any(|s| s.role == Role::Listening && s.local.is_some_and(|a| a.port() == l.port()))
+        })
+    }
+
+    fn register(&mut self, r: Remote, role: Role) -> SockId {
+        let id = self.fds.sock_for(r.ino, role);
+        self.copies.entry(id).or_insert(r.copy);
+        let s = &mut self.fds.socks[id];
+        s.local = r.local.or(s.local);
+        s.peer = r.peer.or(s.peer);
+        id
+    }
+
+    fn read_mem(&self, tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
+        if addr == 0 || len == 0 || len > 4096 {
+            return None;
+        }
+        let mut buf = vec![0u8; len];
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: len,
+        };
+        // SAFETY: reads the tracee's memory into our buffer of `len` bytes.
+        let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
+        (n == len as isize).then_some(buf)
+    }
+
+    /// At the seccomp stop: decide whether this call is shown and whether
+    /// the tracer needs to see it return.
+    fn on_seccomp(&mut self, tid: i32) -> bool {
+        let Some(info) = syscall_info(tid) else {
+            return false;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_SECCOMP {
+            return false;
+        }
+        // SAFETY: op says the seccomp member of the union is filled in.
+        let sc = unsafe { info.u.seccomp };
+        let Some(sys) = self.dec.get(sc.nr) else {
+            return false;
+        };
+        let args = sc.args;
+        let Some(table) = self.tasks.get(&tid).map(|t| t.table) else {
+            return false;
+        };
+        let fd = args[0] as i32;
+        let mut p = Pending {
+            sys,
+            args,
+            start: now_ns(),
+            fd,
+            sock: None,
+            addr: None,
+            opt: None,
+            shared: false,
+        };
+        match sys {
+            Sys::Socket => {
+                if !syscalls::is_tcp_socket(args[0], args[1], args[2]) {
+                    // Its descriptor still needs to be known as "not TCP";
+                    // the first call on it will probe it.
+                    return false;
+                }
+            }
+            Sys::CloseRange => {
+                let (first, last) = (args[0].min(i32::MAX as u64), args[1].min(i32::MAX as u64));
+                if args[2] & 4 == 0 {
+                    for fd in self.fds.fds(table) {
+                        if (first..=last).contains(&(fd as u64)) {
+                            if let Some((s, true)) = self.fds.remove(table, fd) {
+                                self.copies.remove(&s);
+                            }
+                        }
+                    }
+                }
+                return false;
+            }
+            Sys::Close => match self.fds.get(table, fd) {
+                Some(Slot::Sock(s)) => {
+                    p.sock = Some(s);
+                    p.shared = self.closing(s);
+                }
+                Some(Slot::Other) => {
+                    self.fds.remove(table, fd);
+                    return false;
+                }
+                // Never seen: probe it, it may be an inherited socket.
+                None => match self.slot(tid, fd) {
+                    Some(Slot::Sock(s)) => {
+                        p.sock = Some(s);
+                        p.shared = self.closing(s);
+                    }
+                    _ => {
+                        self.fds.remove(table, fd);
+                        return false;
+                    }
+                },
+            },
+            Sys::Fcntl if !matches!(args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) => {
+                return false
+            }
+            Sys::Dup2 | Sys::Dup3 => {
+                match self.slot(tid, fd) {
+                    Some(Slot::Sock(s)) => p.sock = Some(s),
+                    _ => {
+                        // A non-socket lands on newfd: forget what newfd was.
+                        if let Some((s, true)) = self.fds.remove(table, args[1] as i32) {
+                            self.copies.remove(&s);
+                        }
+                        return false;
+                    }
+                }
+            }
+            _ => match self.slot(tid, fd) {
+                Some(Slot::Sock(s)) => p.sock = Some(s),
+                _ => return false,
+            },
+        }
+        match sys {
+            Sys::Bind | Sys::Connect => {
+                p.addr = self
+                    .read_mem(tid, args[1], args[2] as usize)
+                    .and_then(|b| syscalls::sockaddr_from_bytes(&b));
+            }
+            Sys::Setsockopt => {
+                p.opt = self.decode_sockopt(tid, &args);
+                if p.opt.is_none() {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.pending = Some(p);
+        }
+        true
+    }
+
+    /// SO_LINGER, TCP_CORK and TCP_NODELAY change what goes on the wire; other options are not shown.
+    fn decode_sockopt(&self, tid: i32, a: &[u64; 6]) -> Option<(String, String)> {
+        let (level, name) = (a[1] as i32, a[2] as i32);
+        let fd = a[0];
+        let int = |b: &[u8]| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_LINGER) => {
+                let v = self
+                    .read_mem(tid, a[3], 8)
+                    .map(|b| (int(&b[0..4]), int(&b[4..8])));
+                let (on, secs) = v.unwrap_or((-1, -1));
+                Some((
+                    format!("setsockopt({fd}, SOL_SOCKET, SO_LINGER, {{l_onoff={on}, l_linger={secs}}})"),
+                    format!("SO_LINGER {{l_onoff={on}, l_linger={secs}}}"),
+                ))
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK | libc::TCP_NODELAY) => {
+                let n = if name == libc::TCP_CORK {
+                    "TCP_CORK"
+                } else {
+                    "TCP_NODELAY"
+                };
+                let v = self.read_mem(tid, a[3], 4).map_or(-1, |b| int(&b));
+                Some((
+                    format!("setsockopt({fd}, IPPROTO_TCP, {n}, {v})"),
+                    format!("{n} {v}"),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// At the syscall-exit stop: the call's result, recorded.
+    fn on_exit(&mut self, tid: i32) {
+        let Some(p) = self.tasks.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        let Some(info) = syscall_info(tid) else {
+            return;
+        };
+        if info.op != libc::PTRACE_SYSCALL_INFO_EXIT {
+            return;
+        }
+        // SAFETY: op says the exit member of the union is filled in.
+        let ex = unsafe { info.u.exit };
+        let end = now_ns();
+        let (ret, err) = if ex.is_error != 0 {
+            (-1i64, -ex.sval)
+        } else {
+            (ex.sval, 0)
+        };
+        let tgid = self.tasks.get(&tid).map_or(tid, |t| t.tgid);
+        if syscalls::is_restart(err) {
+            let note = if self.timed_out.load(Ordering::SeqCst) {
+                format!(
+                    "interrupted: hc-trace signalled the program at --timeout {}",
+                    secs(self.timeout)
+                )
+            } else {
+                "interrupted by a signal".to_string()
+            };
+            self.record_unfinished(tid, tgid, p, note);
+            return;
+        }
+        self.record(tid, tgid, p, ret, err as i32, end);
+    }
+
+    fn record_unfinished(&mut self, tid: i32, tgid: i32, p: Pending, note: String) {
+        let end = now_ns();
+        let (text, args) = self.describe(&p, None);
+        let sock = p.sock;
+        let (local, peer) = self.addrs(sock);
+        let _ = tid;
+        self.calls.push(Traced {
+            call: Call {
+                side: Side::Client,
+                kind: kind_of(p.sys),
+                text,
+                args,
+                pid: Some(tgid as u32),
+                fd: Some(p.fd),
+                ret: None,
+                errno: None,
+                note: Some(note),
+                start: p.start,
+                end,
+                local,
+                peer,
+                stream: None,
+                state_after: StateObs::Unknown,
+                line: None,
+            },
+            sock,
+        });
+    }
+
+    fn addrs(&self, sock: Option<SockId>) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        sock.and_then(|s| self.fds.socks.get(s))
+            .map_or((None, None), |k| (k.local, k.peer))
+    }
+
+    /// The call as a C programmer writes it, and its short argument form.
+    fn describe(&self, p: &Pending, ret: Option<i64>) -> (String, String) {
+        let a = &p.args;
+        let fd = p.fd;
+        let addr = p.addr.map_or_else(|| "?".to_string(), |x| x.to_string());
+        let newfd = |t: String| match ret {
+            Some(r) if r >= 0 => format!("{t} = {r}"),
+            _ => t,
+        };
+        match p.sys {
+            Sys::Socket => (
+                format!(
+                    "socket({}, {}, {})",
+                    syscalls::family_name(a[0]),
+                    syscalls::type_name(a[1]),
+                    a[2]
+                ),
+                syscalls::family_name(a[0]),
+            ),
+            Sys::Bind => (format!("bind({fd}, {addr})"), addr),
+            Sys::Listen => (
+                format!("listen({fd}, {})", a[1] as i32),
+                (a[1] as i32).to_string(),
+            ),
+            Sys::Connect => (format!("connect({fd}, {addr})"), addr),
+            Sys::Accept => (newfd(format!("accept({fd})")), String::new()),
+            Sys::Accept4 => (newfd(format!("accept4({fd})")), String::new()),
+            Sys::Shutdown => (
+                format!("shutdown({fd}, {})", syscalls::shut_name(a[1])),
+                syscalls::shut_name(a[1]),
+            ),
+            Sys::Close | Sys::CloseRange => (format!("close({fd})"), String::new()),
+            Sys::Write => (format!("write({fd}, buf, {})", a[2]), a[2].to_string()),
+            Sys::Read => (format!("read({fd}, buf, {})", a[2]), a[2].to_string()),
+            Sys::Writev => (format!("writev({fd}, iov, {})", a[2]), "iov".into()),
+            Sys::Readv => (format!("readv({fd}, iov, {})", a[2]), "iov".into()),
+            Sys::Sendto => {
+                let name = if a[4] == 0 { "send" } else { "sendto" };
+                (
+                    format!("{name}({fd}, buf, {}, {})", a[2], syscalls::msg_flags(a[3])),
+                    a[2].to_string(),
+                )
+            }
+            Sys::Recvfrom => {
+                let name = if a[4] == 0 { "recv" } else { "recvfrom" };
+                (
+                    format!("{name}({fd}, buf, {}, {})", a[2], syscalls::msg_flags(a[3])),
+                    a[2].to_string(),
+                )
+            }
+            Sys::Sendmsg => (
+                format!("sendmsg({fd}, msg, {})", syscalls::msg_flags(a[2])),
+                "msg".into(),
+            ),
+            Sys::Recvmsg => (
+                format!("recvmsg({fd}, msg, {})", syscalls::msg_flags(a[2])),
+                "msg".into(),
+            ),
+            Sys::Setsockopt => p.opt.clone().unwrap_or_default(),
+            Sys::Dup => (newfd(format!("dup({fd})")), String::new()),
+            Sys::Dup2 => (
+                format!("dup2({fd}, {})", a[1] as i32),
+                (a[1] as i32).to_string(),
+            ),
+            Sys::Dup3 => (
+                format!("dup3({fd}, {})", a[1] as i32),
+                (a[1] as i32).to_string(),
+            ),
+            Sys::Fcntl => (
+                newfd(format!("fcntl({fd}, F_DUPFD, {})", a[2] as i32)),
+                String::new(),
+            ),
+        }
+    }
+
+    /// TCP_INFO of the descriptor; when it says CLOSE the kernel may have
+    /// handed the connection to a TIME_WAIT socket, so the table is asked too
+    /// (as the scenario driver does).
+    fn tcp_state(&mut self, tid: i32, fd: i32, sock: Option<SockId>) -> StateObs {
+        let state = match sock.and_then(|s| self.copies.get(&s)) {
+            Some(c) => sockstate::tcp_info_state(c.as_raw_fd()),
+            None => self
+                .remote(tid, fd)
+                .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd())),
+        };
+        match (state, self.addrs(sock)) {
+            (Some(TcpState::CLOSE), (Some(l), Some(p))) => match self.diag.lookup(l, Some(p)) {
+                StateObs::ProcNet { state: table } if table != TcpState::CLOSE => {
+                    StateObs::Handed {
+                        descriptor: TcpState::CLOSE,
+                        table,
+                    }
+                }
+                _ => StateObs::TcpInfo {
+                    state: TcpState::CLOSE,
+                },
+            },
+            (Some(state), _) => StateObs::TcpInfo { state },
+            (None, _) => StateObs::Unknown,
+        }
+    }
+
+    fn record(&mut self, tid: i32, tgid: i32, p: Pending, ret: i64, err: i32, end: Nanos) {
+        let Some(table) = self.tasks.get(&tid).map(|t| t.table) else {
+            return;
+        };
+        let ok = ret >= 0;
+        let mut sock = p.sock;
+        let mut fd = p.fd;
+        let mut note = None;
+        let mut stream = None;
+        let mut state = None;
+        match p.sys {
+            Sys::Socket if ok => {
+                let new = ret as i32;
+                if let Probe::Tcp(r) = self.probe(tid, new) {
+                    state = r.state.map(|state| StateObs::TcpInfo { state });
+                    let id = self.register(r, Role::Fresh);
+                    self.fds.socks[id].role = Role::Fresh;
+                    self.fds.set(table, new, Slot::Sock(id));
+                    sock = Some(id);
+                }
+                fd = new;
+            }
+            Sys::Bind | Sys::Listen | Sys::Connect => {
+                if let Some(s) = sock {
+                    if p.sys == Sys::Listen && ok {
+                        self.fds.socks[s].role = Role::Listening;
+                    }
+                    if p.sys == Sys::Connect {
+                        if self.fds.socks[s].role == Role::Fresh {
+                            self.fds.socks[s].role = Role::Connecting;
+                        }
+                        self.fds.socks[s].peer = self.fds.socks[s].peer.or(p.addr);
+                    }
+                    // Our copy answers without another pidfd_getfd.
+                    let copy = self.copies.get(&s).map(|c| c.as_raw_fd());
+                    let (local, peer, st) = match copy {
+                        Some(c) => (
+                            crate::driver::sock_name(c, false).filter(|a| a.port() != 0),
+                            crate::driver::sock_name(c, true),
+                            sockstate::tcp_info_state(c),
+                        ),
+                        None => match self.probe(tid, fd) {
+                            Probe::Tcp(r) => (r.local, r.peer, r.state),
+                            _ => (None, None, None),
+                        },
+                    };
+                    state = st.map(|state| StateObs::TcpInfo { state });
+                    let k = &mut self.fds.socks[s];
+                    k.local = local.or(k.local);
+                    k.peer = peer.or(k.peer);
+                }
+                if p.sys == Sys::Connect && err == libc::EINPROGRESS {
+                    note = Some("non-blocking: the handshake goes on after the call".into());
+                }
+            }
+            Sys::Accept | Sys::Accept4 => {
+                if ok {
+                    let new = ret as i32;
+                    if let Probe::Tcp(r) = self.probe(tid, new) {
+                        state = r.state.map(|state| StateObs::TcpInfo { state });
+                        let id = self.register(r, Role::Accepted);
+                        self.fds.socks[id].role = Role::Accepted;
+                        self.fds.set(table, new, Slot::Sock(id));
+                        sock = Some(id);
+                        // The call is about the new connection, as in scenario runs.
+                        fd = new;
+                    }
+                } else if err == libc::EAGAIN {
+                    note = Some("no connection waiting (non-blocking)".into());
+                }
+            }
+            Sys::Close => {
+                if ok || err != libc::EBADF {
+                    // Linux releases the descriptor even when close() reports an error.
+                    self.fds.remove(table, fd);
+                }
+                if p.shared {
+                    note = Some(
+                        "another descriptor (dup, fork) still refers to this socket, so nothing is sent"
+                            .into(),
+                    );
+                }
+                let (l, pe) = self.addrs(sock);
+                state = Some(match l {
+                    Some(l) => self.diag.lookup(l, pe),
+                    None => StateObs::Unknown,
+                });
+            }
+            Sys::Dup | Sys::Dup2 | Sys::Dup3 | Sys::Fcntl if ok => {
+                if let Some(s) = sock {
+                    if let Some(dropped) = self.fds.set(table, ret as i32, Slot::Sock(s)) {
+                        self.copies.remove(&dropped);
+                    }
+                }
+            }
+            s if s.is_write() => {
+                if let Some(k) = sock.and_then(|s| self.fds.socks.get_mut(s)) {
+                    if ret > 0 {
+                        stream = Some((k.written, k.written + ret as u64));
+                        k.written += ret as u64;
+                    }
+                }
+                if err == libc::EAGAIN {
+                    note = Some("send buffer full (non-blocking)".into());
+                }
+            }
+            s if s.is_read() => {
+                note = match (ret, err) {
+                    (0, _) => Some("end of file".into()),
+                    (_, libc::EAGAIN) => {
+                        Some("would block: no data (non-blocking or SO_RCVTIMEO)".into())
+                    }
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+        if sock.is_none() {
+            // A call on a socket that never was TCP (a failed socket() of ours included).
+            if p.sys != Sys::Socket {
+                return;
+            }
+        }
+        let state = match state {
+            Some(s) => s,
+            None if ok || p.sys != Sys::Socket => self.tcp_state(tid, fd, sock),
+            None => StateObs::Unknown,
+        };
+        let (text, args) = self.describe(&p, Some(ret));
+        let (local, peer) = self.addrs(sock);
+        self.calls.push(Traced {
+            call: Call {
+                side: Side::Client,
+                kind: kind_of(p.sys),
+                text,
+                args,
+                pid: Some(tgid as u32),
+                fd: Some(fd),
+                ret: Some(ret),
+                errno: (!ok).then(|| errno::name(err)),
+                note,
+                start: p.start,
+                end,
+                local,
+                peer,
+                stream,
+                state_after: state,
+                line: None,
+            },
+            sock,
+        });
+    }
+}
+
+fn kind_of(s: Sys) -> CallKind {
+    match s {
+        Sys::Socket => CallKind::Socket,
+        Sys::Bind => CallKind::Bind,
+        Sys::Listen => CallKind::Listen,
+        Sys::Connect => CallKind::Connect,
+        Sys::Accept | Sys::Accept4 => CallKind::Accept,
+        Sys::Shutdown => CallKind::Shutdown,
+        Sys::Close | Sys::CloseRange => CallKind::Close,
+        Sys::Setsockopt => CallKind::Setsockopt,
+        Sys::Dup | Sys::Dup2 | Sys::Dup3 | Sys::Fcntl => CallKind::Dup,
+        s if s.is_write() => CallKind::Write,
+        _ => CallKind::Read,
+    }
+}
+
+pub fn secs(t: Option<Duration>) -> String {
+    t.map_or_else(|| "-".into(), |d| format!("{} s", d.as_secs_f64()))
+}
+
+fn syscall_info(tid: i32) -> Option<libc::ptrace_syscall_info> {
+    // SAFETY: plain data the kernel fills in.
+    let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
+    let n = ptrace(
+        libc::PTRACE_GET_SYSCALL_INFO,
+        tid,
+        std::mem::size_of::<libc::ptrace_syscall_info>(),
+        &mut info as *mut libc::ptrace_syscall_info as usize,
+    );
+    (n > 0).then_some(info)
+}
+
+fn proc_status_field(tid: i32, key: &str) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}

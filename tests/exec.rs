@@ -1,0 +1,235 @@
+//! `hc-trace exec` on the example programs under examples/exec/, traced for
+//! real in a private network namespace.
+//!
+//! The C examples are compiled with `cc` into a temporary directory; without
+//! a C compiler these tests print a notice and pass. Needs root, or a kernel
+//! that allows unprivileged user namespaces (as tests/scenarios.rs).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exec")
+}
+
+/// The compiled server and client, once per test binary; None without cc.
+fn built() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = temp_path("exec-bin");
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for prog in ["server", "client"] {
+            let out = Command::new("cc")
+                .arg("-O1")
+                .arg("-o")
+                .arg(dir.join(prog))
+                .arg(examples().join(format!("{prog}.c")))
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => panic!("cc {prog}.c failed: {}", String::from_utf8_lossy(&o.stderr)),
+                Err(_) => {
+                    eprintln!("notice: no C compiler (cc): the exec tests are skipped");
+                    return None;
+                }
+            }
+        }
+        Some(dir)
+    })
+    .as_deref()
+}
+
+/// Runs `hc-trace exec --format json --no-save OPTS -- PROGRAM...`.
+fn exec(opts: &[&str], program: &[&str]) -> (i32, Value) {
+    let out = Command::new(bin())
+        .arg("exec")
+        .args(["--format", "json", "--no-save"])
+        .args(opts)
+        .arg("--")
+        .args(program)
+        .output()
+        .expect("run hc-trace");
+    let code = out.status.code().unwrap_or(-1);
+    // The program's own output comes first on stdout; the document is the rest.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let start = text.find("{\n").unwrap_or_else(|| {
+        panic!(
+            "no JSON from hc-trace exec {program:?}; exit {code}\nstdout: {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let doc = serde_json::from_str(&text[start..]).expect("JSON document");
+    (code, doc)
+}
+
+fn lab(dir: &Path, client_opts: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        examples().join("lab.sh").display().to_string(),
+        dir.display().to_string(),
+    ];
+    v.extend(client_opts.iter().map(|s| s.to_string()));
+    v
+}
+
+/// The only connection's timeline, checked like a scenario run's.
+fn only_connection(doc: &Value) -> Run {
+    let conns = doc["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), 1, "one connection: {doc:#}");
+    Run::new(conns[0].clone())
+}
+
+#[test]
+fn seed_case_shutdown_wr_sends_the_fin_and_the_answer_comes_back() {
+    let Some(dir) = built() else { return };
+    let prog = lab(dir, &["--shut-wr"]);
+    let args: Vec<&str> = prog.iter().map(String::as_str).collect();
+    let (code, doc) = exec(&[], &args);
+    assert_eq!(code, 0, "the program's exit status: {doc:#}");
+    assert_eq!(doc["exec"]["timed_out"], false);
+    let r = only_connection(&doc);
+    let shut = r.call("client", "shutdown", 0);
+    assert_eq!(shut["args"], "SHUT_WR");
+    let fins: Vec<_> = r
+        .caused(shut)
+        .into_iter()
+        .filter(|s| Run::has_flag(s, "FIN"))
+        .collect();
+    assert_eq!(fins.len(), 1, "shutdown(SHUT_WR) caused the FIN: {shut}");
+    assert_eq!(fins[0]["from"], "client");
+    let reads = r.calls("server", "read");
+    assert_eq!(reads.last().unwrap()["ret"], 0, "the server's read got 0");
+    assert_eq!(
+        r.call("server", "write", 0)["ret"],
+        13,
+        "\"got 12 bytes\\n\""
+    );
+    let got: i64 = r
+        .calls("client", "read")
+        .iter()
+        .filter_map(|c| c["ret"].as_i64())
+        .sum();
+    assert_eq!(got, 13, "the half-closed client receives the answer");
+    // The data segments point at the writes, by stream offset.
+    let w = r.call("client", "write", 0);
+    assert!(
+        r.caused(w).iter().any(|s| s["len"] == 12),
+        "the request's data segment is caused by the write: {w}"
+    );
+    // Each call names the process that made it; client and server differ.
+    let pid = |c: &Value| c["pid"].as_u64().expect("pid");
+    assert_ne!(pid(shut), pid(reads[0]));
+    assert_eq!(r.call("client", "connect", 0)["ret"], 0);
+    assert!(r.caused_flag(r.call("client", "connect", 0), "SYN"));
+}
+
+#[test]
+fn seed_case_without_shutdown_hangs_until_the_timeout_and_says_so() {
+    let Some(dir) = built() else { return };
+    let prog = lab(dir, &[]);
+    let args: Vec<&str> = prog.iter().map(String::as_str).collect();
+    let (code, doc) = exec(&["--timeout", "1"], &args);
+    assert_eq!(code, 143, "SIGTERM at --timeout: 128 + 15: {doc:#}");
+    assert_eq!(doc["exec"]["timed_out"], true);
+    assert!(doc["exec"]["outcome"]
+        .as_str()
+        .unwrap_or("")
+        .contains("--timeout"));
+    let conns = doc["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), 1);
+    assert!(
+        conns[0]["interrupted"]
+            .as_str()
+            .is_some_and(|s| s.contains("--timeout")),
+        "the timeline says the timeout ended it"
+    );
+    let r = only_connection(&doc);
+    assert!(r.calls("client", "shutdown").is_empty());
+    // The server's read never returned: it was blocked when the timeout struck.
+    let last = *r.calls("server", "read").last().expect("server read");
+    assert!(last["ret"].is_null(), "the read did not return: {last}");
+    assert!(
+        last["note"].as_str().unwrap_or("").contains("--timeout"),
+        "{last}"
+    );
+    // No FIN from the client's calls: only the kernel's close at the kill.
+    for c in r.calls("client", "write") {
+        assert!(!r.caused_flag(c, "FIN"));
+    }
+    let exit_close = r
+        .calls("client", "close")
+        .into_iter()
+        .find(|c| c["args"] == "exit")
+        .expect("a close by the kernel when the client was killed");
+    assert!(r.caused_flag(exit_close, "FIN"), "{exit_close}");
+}
+
+#[test]
+fn closing_a_dup_sends_nothing_and_the_original_still_works() {
+    let Some(dir) = built() else { return };
+    let prog = lab(dir, &["--dup-close", "--shut-wr"]);
+    let args: Vec<&str> = prog.iter().map(String::as_str).collect();
+    let (code, doc) = exec(&[], &args);
+    assert_eq!(code, 0, "{doc:#}");
+    let r = only_connection(&doc);
+    let dup = r.call("client", "dup", 0);
+    let copy = dup["fd"].as_i64().expect("dup's fd");
+    let dup_ret = dup["ret"].as_i64().expect("dup's result");
+    assert_ne!(copy, dup_ret, "fd names the socket dup'd, ret the copy");
+    let close_copy = r
+        .calls("client", "close")
+        .into_iter()
+        .find(|c| c["fd"] == dup_ret)
+        .expect("close of the copy");
+    assert_eq!(close_copy["ret"], 0);
+    assert!(
+        r.caused(close_copy).is_empty(),
+        "closing a dup'd descriptor puts nothing on the wire: {close_copy}"
+    );
+    assert!(close_copy["note"]
+        .as_str()
+        .unwrap_or("")
+        .contains("another descriptor"));
+    assert!(r.caused_flag(r.call("client", "shutdown", 0), "FIN"));
+}
+
+#[test]
+fn python_pair_half_closes_too() {
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("notice: no python3: the Python example is skipped");
+        return;
+    }
+    let ex = examples();
+    let script = format!(
+        "python3 {s} 5555 & sleep 1; python3 {c} 5555; wait",
+        s = ex.join("server.py").display(),
+        c = ex.join("client.py").display()
+    );
+    let (code, doc) = exec(&["--timeout", "20"], &["sh", "-c", &script]);
+    assert_eq!(code, 0, "{doc:#}");
+    let r = only_connection(&doc);
+    assert!(r.caused_flag(r.call("client", "shutdown", 0), "FIN"));
+    let last = *r.calls("server", "read").last().expect("server recv");
+    assert_eq!(last["ret"], 0, "recv() returned b'': {last}");
+}
+
+#[test]
+fn the_programs_exit_status_passes_through() {
+    let (code, doc) = exec(&[], &["sh", "-c", "echo out; exit 7"]);
+    assert_eq!(code, 7);
+    assert_eq!(doc["exec"]["status"]["code"], 7);
+    assert_eq!(doc["connections"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_missing_program_is_hc_traces_error() {
+    let out = Command::new(bin())
+        .args(["exec", "--no-save", "--", "/nonexistent/program"])
+        .output()
+        .expect("run hc-trace");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
