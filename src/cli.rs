@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// The scenario file
     pub file: PathBuf,
 
+    /// Check the file (steps and expectations) without running it; exit 0 if valid, 2 if not
+    #[arg(long)]
+    pub check_only: bool,
+
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -167,6 +171,19 @@ pub struct CommonArgs {
     /// Show every segment and read of long transfers instead of folding them into one line
     #[arg(long)]
     pub no_fold: bool,
+
+    /// Predict, then observe: before the run, say what each call that matters will do;
+    /// the run scores each answer (asks at the terminal, or reads --answers)
+    #[arg(long)]
+    pub predict: bool,
+
+    /// With --predict: the answers, one `LINE ANSWER` per line (e.g. `9 FIN`, `11 eof`)
+    #[arg(long, value_name = "FILE", requires = "predict")]
+    pub answers: Option<PathBuf>,
+
+    /// Print the --predict questions (an answer-file template) and exit without running
+    #[arg(long)]
+    pub questions: bool,
 
     /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
     #[arg(long)]

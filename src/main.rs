@@ -8,11 +8,13 @@
 use clap::Parser;
 use hc_trace::cli::{Cli, ColorChoice, Command, CommonArgs, Format, ScenarioArgs, View};
 use hc_trace::interrupt;
+use hc_trace::predict;
 use hc_trace::render;
 use hc_trace::render::text::{summary_table, SummaryRow};
 use hc_trace::run::{run_scenario, RunOptions};
 use hc_trace::sandbox::{self, NetnsChoice, SandboxKind};
 use hc_trace::scenario::{self, Scenario};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -127,6 +129,17 @@ fn main() -> ExitCode {
                 }
             };
             match scenario::parse(&text, &a.file.display().to_string()) {
+                Ok(s) if a.check_only => {
+                    let n: usize =
+                        s.steps.iter().map(|st| st.expects.len()).sum::<usize>() + s.expects.len();
+                    println!(
+                        "{}: valid: scenario {}, {} steps, {n} expectations",
+                        a.file.display(),
+                        s.name,
+                        s.steps.len()
+                    );
+                    ExitCode::SUCCESS
+                }
                 Ok(s) => run_one(s, &a.common),
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -186,6 +199,42 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
+    let questions = predict::questions(&scn);
+    if c.questions {
+        println!("# Predictions for {}: one `LINE ANSWER` per line; give it back with --predict --answers FILE", scn.name);
+        for q in &questions {
+            println!("# {}", q.prompt());
+            println!("{} ", q.line);
+        }
+        return ExitCode::SUCCESS;
+    }
+    // Predictions are taken before anything runs (and before any thread exists).
+    let answers = if c.predict {
+        let got = match &c.answers {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))
+                .and_then(|t| predict::read_answers(&questions, &t, &f.display().to_string())),
+            None if std::io::stdin().is_terminal() => predict::ask(
+                &questions,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stderr(),
+            ),
+            None => Err(
+                "--predict asks at a terminal; without one, give the answers with --answers FILE \
+                         (--questions prints the questions)"
+                    .into(),
+            ),
+        };
+        match got {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -246,6 +295,10 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let mut report = report;
+    if let Some(a) = &answers {
+        report.predictions = predict::score(&questions, a, &report);
+    }
     match render::output(&report, c.format, c.view, !c.no_fold) {
         Ok(text) => {
             if let Err(e) = emit(&text, c.out.as_deref()) {

@@ -67,6 +67,10 @@ pub struct Report {
     pub interrupted: Option<String>,
     /// Whether the kernel's tracepoints were read, or why not.
     pub kernel: KernelSource,
+    /// The scenario's `expect` lines, each with its verdict.
+    pub expectations: Vec<crate::expect::Verdict>,
+    /// A student's predictions (`--predict`), each scored.
+    pub predictions: Vec<crate::predict::Scored>,
 }
 
 /// Where kernel reasons and state changes came from, said once in the footer.
@@ -107,6 +111,7 @@ impl Report {
             && self.capture.dropped() == 0
             && self.interrupted.is_none()
             && !self.streams().iter().any(StreamCheck::missing)
+            && self.expectations.iter().all(|e| e.met)
     }
 
     /// Written against captured bytes, per side and connection.

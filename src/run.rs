@@ -174,7 +174,10 @@ pub async fn run_scenario(
         }
         .map(str::to_string),
         kernel,
+        expectations: Vec::new(),
+        predictions: Vec::new(),
     };
+    report.expectations = crate::expect::evaluate(scenario, &report);
     if let Some(path) = &opts.save {
         let meta = PcapngMeta {
             linktype: result.linktype,

@@ -114,6 +114,8 @@ pub struct Step {
     pub key: bool,
     /// The step as written, for messages.
     pub source: String,
+    /// What this step must show (`expect` lines indented under it).
+    pub expects: Vec<crate::expect::Expectation>,
 }
 
 /// A whole scenario: its name, what it teaches, and its steps.
@@ -122,6 +124,8 @@ pub struct Scenario {
     pub name: String,
     pub teaches: String,
     pub steps: Vec<Step>,
+    /// What the whole run must show (`expect` lines at the left margin).
+    pub expects: Vec<crate::expect::Expectation>,
     /// Where it came from: `built-in` or a file path, for messages.
     pub origin: String,
 }
@@ -238,6 +242,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
     // so a step that uses a name before it is created fails before anything runs.
     let mut fds: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
     let mut key_line = None;
+    let mut expects = Vec::new();
 
     for (i, raw) in text.lines().enumerate() {
         p.line_no = i + 1;
@@ -247,6 +252,31 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
         }
         let ws = words(line);
         let first = &ws[0];
+        if first.text == "expect" {
+            // Indented: it checks the step above; at the margin: the whole run.
+            let step_level = line.starts_with(char::is_whitespace);
+            let rest: Vec<&str> = ws[1..].iter().map(|w| w.text).collect();
+            let check = crate::expect::parse(&rest, step_level).map_err(|(message, hint)| {
+                p.err(ws.get(1).map_or(first.col, |w| w.col), message, Some(hint))
+            })?;
+            let e = crate::expect::Expectation {
+                line: p.line_no,
+                text: line.trim().to_string(),
+                check,
+            };
+            match (step_level, steps.last_mut()) {
+                (true, Some(step)) => step.expects.push(e),
+                (true, None) => {
+                    return Err(p.err(
+                        first.col,
+                        "an indented `expect` before any step",
+                        Some("indent `expect` under the step it checks, or start it at the margin to check the whole run".into()),
+                    ))
+                }
+                (false, _) => expects.push(e),
+            }
+            continue;
+        }
         if let Some(field) = first.text.strip_suffix(':') {
             let value = line[line.find(':').map_or(0, |c| c + 1)..].trim();
             if !steps.is_empty() {
@@ -315,6 +345,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
         name,
         teaches: teaches.unwrap_or_default(),
         steps,
+        expects,
         origin: file.to_string(),
     })
 }
@@ -571,6 +602,7 @@ fn parse_step(
         creates,
         key,
         source: line.trim().to_string(),
+        expects: Vec::new(),
     })
 }
 
@@ -599,6 +631,7 @@ fn parse_wire(p: &Parser<'_>, line: &str, ws: &[&Word<'_>], key: bool) -> Result
         creates: None,
         key,
         source: line.trim().to_string(),
+        expects: Vec::new(),
     })
 }
 

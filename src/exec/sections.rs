@@ -233,6 +233,8 @@ pub fn build(
             key_line: None,
             interrupted: interrupted.clone(),
             kernel: crate::report::KernelSource::None,
+            expectations: Vec::new(),
+            predictions: Vec::new(),
         });
     }
     let unattached = (!rest.is_empty()).then(|| {
@@ -252,6 +254,8 @@ pub fn build(
             key_line: None,
             interrupted: None,
             kernel: crate::report::KernelSource::None,
+            expectations: Vec::new(),
+            predictions: Vec::new(),
         }
     });
     Built {

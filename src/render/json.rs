@@ -57,6 +57,8 @@ pub fn document(r: &Report) -> Value {
             "side": s.side, "conn": s.conn, "written": s.written, "on_wire": s.on_wire,
             "reset": s.reset, "complete": !s.missing(),
         })).collect::<Vec<_>>(),
+        "expectations": r.expectations,
+        "predictions": r.predictions,
         "interrupted": r.interrupted,
         "kernel": match &r.kernel {
             KernelSource::Tracepoints { events } => json!({"available": true, "events": events}),

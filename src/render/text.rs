@@ -48,7 +48,7 @@ pub fn render_with(r: &Report, fold: bool) -> String {
             continue;
         }
         let line = match &events[i] {
-            Event::Call(c) => call_line(i, c, t0, r),
+            Event::Call(c) => call_line(i, c, t0, r) + &verdict_lines(r, i),
             Event::Segment(s) => seg_line(i, s, t0),
             Event::State(st) => state_line(i, st, t0),
             Event::Note(n) => format!(
@@ -401,7 +401,82 @@ pub fn kernel_rst_text(k: &KernelRst) -> String {
     t
 }
 
+/// ✓ / ✗ under a call for each expectation of its step.
+fn verdict_lines(r: &Report, event: usize) -> String {
+    let mut out = String::new();
+    for v in r.expectations.iter().filter(|v| v.event == Some(event)) {
+        out.push_str(&verdict_line(v, 24));
+    }
+    out
+}
+
+fn verdict_line(v: &crate::expect::Verdict, indent: usize) -> String {
+    if v.met {
+        format!(
+            "{}{} {}  {}\n",
+            " ".repeat(indent),
+            "✓".green().bold(),
+            v.expect,
+            format!("(line {}: {})", v.line, v.seen).dimmed()
+        )
+    } else {
+        format!(
+            "{}{} {}  {}\n",
+            " ".repeat(indent),
+            "✗".red().bold(),
+            v.expect.red().bold(),
+            format!("— line {}: saw {}", v.line, v.seen).red()
+        )
+    }
+}
+
 fn footer(out: &mut String, r: &Report) {
+    if !r.predictions.is_empty() {
+        let right = r.predictions.iter().filter(|p| p.right).count();
+        let _ = writeln!(
+            out,
+            "\n{}",
+            format!("Your predictions: {right} of {} right", r.predictions.len()).bold()
+        );
+        for p in &r.predictions {
+            let mark = if p.right {
+                "✓".green().bold()
+            } else {
+                "✗".red().bold()
+            };
+            let at = p.event.map_or(String::new(), |e| format!(" (#{e})"));
+            let _ = writeln!(
+                out,
+                "  {mark} line {:>3}  {:<30} you said {}, it was {}{at}",
+                p.line,
+                p.step,
+                p.answer.bold(),
+                if p.right {
+                    p.observed.green()
+                } else {
+                    p.observed.red()
+                }
+            );
+        }
+    }
+    if !r.expectations.is_empty() {
+        let met = r.expectations.iter().filter(|v| v.met).count();
+        out.push('\n');
+        for v in r.expectations.iter().filter(|v| v.event.is_none()) {
+            out.push_str(&verdict_line(v, 2));
+        }
+        let all = r.expectations.len();
+        let line = format!("expectations: {met} of {all} met");
+        let _ = writeln!(
+            out,
+            "{}",
+            if met == all {
+                line.green().bold()
+            } else {
+                line.red().bold()
+            }
+        );
+    }
     out.push('\n');
     for p in &r.problems {
         let _ = writeln!(
