@@ -13,7 +13,7 @@
 
 use crate::errno;
 use crate::faults::Faults;
-use crate::model::{now_ns, Call, CallKind, Nanos, Note, Side, StateObs, TcpState};
+use crate::model::{now_ns, Call, CallKind, Nanos, Note, Side, StateObs};
 use crate::scenario::{Action, Scenario, SockOpt, Step};
 use crate::sockstate;
 use std::collections::HashMap;
@@ -438,22 +438,13 @@ impl SideState {
             Some(fd) => self.refresh_addrs(fd),
             None => (None, None),
         };
-        let state_after = match (m.fd.and_then(sockstate::tcp_info_state), local, peer) {
-            (Some(TcpState::CLOSE), Some(l), Some(p)) => match sockstate::lookup_closed(l, Some(p))
-            {
-                StateObs::ProcNet { state: table } if table != TcpState::CLOSE => {
-                    StateObs::Handed {
-                        descriptor: TcpState::CLOSE,
-                        table,
-                    }
+        let state_after =
+            sockstate::after_call(m.fd.and_then(sockstate::tcp_info_state), || {
+                match (local, peer) {
+                    (Some(l), Some(p)) => sockstate::lookup_closed(l, Some(p)),
+                    _ => StateObs::Unknown,
                 }
-                _ => StateObs::TcpInfo {
-                    state: TcpState::CLOSE,
-                },
-            },
-            (Some(state), _, _) => StateObs::TcpInfo { state },
-            (None, _, _) => StateObs::Unknown,
-        };
+            });
         self.to_call(m, local, peer, state_after)
     }
 

@@ -63,18 +63,7 @@ fn main() -> ExitCode {
             let name = a.name.clone().unwrap_or_default();
             match scenario::builtin(&name) {
                 Ok(s) => run_one(s, &a.common),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    if let Some(s) = e.suggestion {
-                        eprintln!("  did you mean `{s}`?");
-                    }
-                    eprintln!(
-                        "  the built-in scenarios are: {}",
-                        scenario::names().join(", ")
-                    );
-                    eprintln!("  (`hc-trace list` says what each one teaches; `hc-trace run FILE` runs your own)");
-                    ExitCode::from(EXIT_USAGE)
-                }
+                Err(e) => unknown_scenario(&e),
             }
         }
         Command::Analyze(a)
@@ -158,6 +147,20 @@ fn list() {
     println!("\nEach is a short script of socket calls; `scenarios/NAME.scenario` in the source shows its steps.");
 }
 
+/// A name that is not a built-in scenario: say so, suggest the closest, list them. Exit 2.
+fn unknown_scenario(e: &scenario::UnknownScenario) -> ExitCode {
+    eprintln!("error: {e}");
+    if let Some(s) = &e.suggestion {
+        eprintln!("  did you mean `{s}`?");
+    }
+    eprintln!(
+        "  the built-in scenarios are: {}",
+        scenario::names().join(", ")
+    );
+    eprintln!("  (`hc-trace list` says what each one teaches; `hc-trace run FILE` runs your own)");
+    ExitCode::from(EXIT_USAGE)
+}
+
 /// Prints the theory of a built-in scenario, or says which name was meant.
 fn explain(name: &str) -> ExitCode {
     match hc_trace::explain::explain(name) {
@@ -165,17 +168,7 @@ fn explain(name: &str) -> ExitCode {
             print!("{t}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(s) = e.suggestion {
-                eprintln!("  did you mean `{s}`?");
-            }
-            eprintln!(
-                "  the built-in scenarios are: {}",
-                scenario::names().join(", ")
-            );
-            ExitCode::from(EXIT_USAGE)
-        }
+        Err(e) => unknown_scenario(&e),
     }
 }
 

@@ -27,6 +27,26 @@ pub fn tcp_info_state(fd: RawFd) -> Option<TcpState> {
     (rc == 0 && len >= 1).then_some(TcpState(info.tcpi_state))
 }
 
+/// The state after a call on an open descriptor: TCP_INFO's answer, and when
+/// that is CLOSE while the kernel's table still lists the connection (Linux
+/// hands a connection entering TIME_WAIT to a separate small socket), both.
+/// `table` looks the connection up; it is asked only in that case.
+pub fn after_call(descriptor: Option<TcpState>, table: impl FnOnce() -> StateObs) -> StateObs {
+    match descriptor {
+        Some(TcpState::CLOSE) => match table() {
+            StateObs::ProcNet { state } if state != TcpState::CLOSE => StateObs::Handed {
+                descriptor: TcpState::CLOSE,
+                table: state,
+            },
+            _ => StateObs::TcpInfo {
+                state: TcpState::CLOSE,
+            },
+        },
+        Some(state) => StateObs::TcpInfo { state },
+        None => StateObs::Unknown,
+    }
+}
+
 /// The state of the connection `local`↔`peer` from the kernel's socket table,
 /// for a descriptor that no longer exists.
 pub fn lookup_closed(local: SocketAddr, peer: Option<SocketAddr>) -> StateObs {
