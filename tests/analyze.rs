@@ -141,17 +141,27 @@ fn reference_captures_tell_the_right_story() {
     }
 }
 
+/// Every built-in scenario, by its file under scenarios/.
+fn builtin_names() -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.ok()?.path();
+                (p.extension()? == "scenario")
+                    .then(|| p.file_stem().map(|s| s.to_string_lossy().to_string()))?
+            })
+            .collect();
+    names.sort();
+    names
+}
+
 /// The story inferred from the wire agrees with what the scenario run saw:
 /// who sent each FIN and RST (the run attributes them to calls), the closer.
 #[test]
 fn fresh_scenario_runs_agree_with_analyze() {
-    for name in [
-        "shut-wr",
-        "close-unread",
-        "close-early",
-        "refused",
-        "linger0",
-    ] {
+    for name in builtin_names() {
+        let name = name.as_str();
         let path = temp_path("pcapng");
         let out = Command::new(bin())
             .args(["scenario", name, "--format", "json", "-w"])
@@ -193,7 +203,10 @@ fn fresh_scenario_runs_agree_with_analyze() {
             .find(|s| Run::has_flag(s, "FIN") || (Run::has_flag(s, "RST") && name != "refused"))
             .map(|s| if s["from"] == "client" { "a" } else { "b" });
         assert_eq!(c["active_closer"].as_str(), first_close, "{name}");
-        check_story(name, c);
+        // The detailed story is pinned for the scenarios with a reference capture.
+        if NAMES.contains(&name) {
+            check_story(name, c);
+        }
     }
 }
 
