@@ -7,7 +7,8 @@ pub const EXIT_HELP: &str = "\
 Exit status:
   0    the scenario ran as written and everything was captured
   1    the scenario could not be run as written (a step's descriptor was
-       never created, a step did not finish), or the capture dropped packets
+       never created, a step did not finish, a fault could not be made), an
+       `expect` line was not met, or the capture dropped packets or bytes
   2    usage or environment error (bad arguments, unknown scenario, a bad
        scenario file, no privileges for a network namespace or a capture)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM. What was captured until
