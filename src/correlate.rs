@@ -157,6 +157,18 @@ impl Timeline {
             _ => None,
         })
     }
+    /// Kernel tracepoint events kept: state changes, and RSTs given a reason.
+    pub fn kernel_events(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| match e {
+                Event::State(_) => true,
+                Event::Segment(s) => s.kernel.is_some(),
+                _ => false,
+            })
+            .count()
+    }
+
     pub fn calls(&self) -> impl Iterator<Item = (usize, &CallEvent)> {
         self.events.iter().enumerate().filter_map(|(i, e)| match e {
             Event::Call(c) => Some((i, c)),

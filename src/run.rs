@@ -132,6 +132,13 @@ pub async fn run_scenario(
         drops,
     };
     let timeline = correlate_with(driven.calls, segments, extra, Some(server));
+    // Count what the timeline kept: tracepoints see the whole machine.
+    let kernel = match kernel {
+        KernelSource::Tracepoints { .. } => KernelSource::Tracepoints {
+            events: timeline.kernel_events(),
+        },
+        other => other,
+    };
     let client = timeline.conns.first().map(|c| c.client).or_else(|| {
         timeline
             .calls()

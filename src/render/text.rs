@@ -570,7 +570,7 @@ fn footer(out: &mut String, r: &Report) {
         KernelSource::Tracepoints { events } => {
             let _ = writeln!(
                 out,
-                "{:<8} {events} events from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
+                "{:<8} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
                 "kernel".bold(),
                 "(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)".dimmed()
             );
