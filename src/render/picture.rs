@@ -180,7 +180,12 @@ fn seg_row(i: usize, s: &SegEvent, r: &Report) -> SegRow {
         label: seg_label(s),
         seq: s.rel_seq,
         ack: s.rel_ack,
-        cause: short_cause(s, r),
+        cause: match &s.tampered {
+            // What hc-trace did to it matters more than the cause here.
+            Some(t) if t.contains("dropped") => "DROPPED by hc-trace".into(),
+            Some(t) if t.contains("held") => "held by hc-trace".into(),
+            _ => short_cause(s, r),
+        },
         kernel,
         retransmission: s.retransmission_of.is_some(),
     }
