@@ -224,6 +224,10 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
 
+    /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
+    #[arg(long)]
+    pub no_kernel: bool,
+
     /// The program and its arguments, after `--`
     #[arg(
         required = true,

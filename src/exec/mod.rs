@@ -20,6 +20,7 @@ pub mod syscalls;
 pub mod tracer;
 
 use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
+use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
 use crate::report::{PcapCounters, Report};
@@ -39,6 +40,9 @@ use tracer::{TraceConfig, TraceError};
 /// capture starts, so a larger one costs time on every run.
 const CAPTURE_BUFFER: i32 = 64 << 20;
 const SNAPLEN: i32 = 65_600;
+/// Tracefs ring per CPU for exec: ~100,000 state changes of 10,000
+/// connections fit without overwriting the first.
+const KTRACE_BUFFER_KB: u32 = 16 << 10;
 
 #[derive(Debug, Error)]
 pub enum ExecError {
@@ -65,6 +69,10 @@ pub struct ExecOptions {
     pub save: Option<PathBuf>,
     /// Where the program ran, in words.
     pub namespace: String,
+    /// Read the kernel's tracepoints (RST reasons, state changes).
+    pub kernel_trace: bool,
+    /// Why not, when kernel_trace is false (said in each footer).
+    pub kernel_trace_off_why: String,
 }
 
 /// One traced run, ready to render.
@@ -138,6 +146,11 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         },
         source,
     })?;
+    // Every port: the program's are known only once it ran. Per CPU; about
+    // ten state changes per connection, read only at the end.
+    let ktrace = opts
+        .kernel_trace
+        .then(|| KernelTrace::start_all(KTRACE_BUFFER_KB));
     let t0 = Instant::now();
     let traced = tracer::trace(&TraceConfig {
         argv: opts.argv.clone(),
@@ -156,6 +169,14 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         source,
         hint: String::new(),
     })?;
+    let kernel = match ktrace {
+        None => sections::Kernel::Off(opts.kernel_trace_off_why.clone()),
+        Some(Err(e)) => sections::Kernel::Off(e.to_string()),
+        Some(Ok(kt)) => match kt.events_by(|tid| traced.tids.contains(&tid)) {
+            Ok(ev) => sections::Kernel::Events(ev),
+            Err(e) => sections::Kernel::Off(e.to_string()),
+        },
+    };
     let t2 = Instant::now();
     let counters = PcapCounters {
         received: result.stats.received,
@@ -182,6 +203,7 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         &traced.socks,
         result.linktype,
         result.packets,
+        kernel,
         &ctx,
     );
     if std::env::var_os("HC_TRACE_TIMING").is_some() {
