@@ -196,7 +196,9 @@ Exit status:
 Privileges: by default the program runs in a private network namespace with
 only `lo` (as root, or rootless where user namespaces are allowed), which
 suits a script that starts both a server and a client. --host runs it in the
-host's network namespace and captures on `any`, which needs root.";
+host's network namespace and captures on `any`, which needs root. As root on
+the host (not in a rootless namespace) each RST carries the kernel's reason
+and the kernel's state changes are shown (tracepoints; --no-kernel: off).";
 
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {

@@ -91,7 +91,7 @@ pub fn build(
     socks: &[Sock],
     linktype: LinkType,
     packets: Vec<RawPacket>,
-    kernel: Kernel,
+    kernel: impl FnOnce() -> Kernel,
     ctx: &Context,
 ) -> Built {
     // Sides are known now that every socket's role is.
@@ -195,7 +195,7 @@ pub fn build(
             tracer::secs(Some(t))
         )
     });
-    let (mut kernel_of, kernel_off) = match kernel {
+    let (mut kernel_of, kernel_off) = match kernel() {
         Kernel::Events(ev) => (Some(distribute(ev, &units)), None),
         Kernel::Off(why) => (None, Some(why)),
     };
