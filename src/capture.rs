@@ -46,6 +46,14 @@ pub struct CaptureConfig {
     /// Kernel ring buffer size; too small and a burst is dropped (see
     /// [`CaptureStats::dropped`]).
     pub buffer_bytes: i32,
+    /// Hand over each packet as it arrives. The scenario driver needs this
+    /// to see the wire go quiet after each step. Off, libpcap fills blocks
+    /// (TPACKET_V3) that are handed over when full or after the read
+    /// timeout: one wakeup per block instead of one per packet, and packets
+    /// packed by their size instead of one snap-length slot each, so a much
+    /// smaller ring holds as many. Best for a long capture read at the end
+    /// (`exec`), where per-packet wakeups compete with the traced program.
+    pub immediate: bool,
 }
 
 impl Default for CaptureConfig {
@@ -55,6 +63,7 @@ impl Default for CaptureConfig {
             filter: "tcp".into(),
             snaplen: 262_144,
             buffer_bytes: 4 << 20,
+            immediate: true,
         }
     }
 }
@@ -168,7 +177,7 @@ impl LiveCapture {
         let open_err = |source: pcap::Error| classify_open_error(&cfg.iface, source);
         let mut cap = Capture::from_device(cfg.iface.as_str())
             .map_err(open_err)?
-            .immediate_mode(true)
+            .immediate_mode(cfg.immediate)
             .precision(Precision::Nano)
             .timeout(READ_TIMEOUT_MS)
             .snaplen(cfg.snaplen)

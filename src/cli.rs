@@ -214,7 +214,9 @@ Exit status:
 Privileges: by default the program runs in a private network namespace with
 only `lo` (as root, or rootless where user namespaces are allowed), which
 suits a script that starts both a server and a client. --host runs it in the
-host's network namespace and captures on `any`, which needs root.";
+host's network namespace and captures on `any`, which needs root. As root on
+the host (not in a rootless namespace) each RST carries the kernel's reason
+and the kernel's state changes are shown (tracepoints; --no-kernel: off).";
 
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
@@ -241,6 +243,10 @@ pub struct ExecArgs {
     /// Stop the program after this many seconds: SIGTERM, then SIGKILL 2 s later
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+
+    /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
+    #[arg(long)]
+    pub no_kernel: bool,
 
     /// The program and its arguments, after `--`
     #[arg(

@@ -73,7 +73,9 @@ pub struct KernelTrace {
     dir: PathBuf,
     /// CLOCK_REALTIME minus the instance's clock (mono), in ns.
     offset: Nanos,
-    port: u16,
+    /// Keep only events on this port; None: every TCP event (exec, whose
+    /// programs use ports nobody knows in advance).
+    port: Option<u16>,
 }
 
 fn tracefs_root() -> Result<PathBuf, KtraceError> {
@@ -131,6 +133,19 @@ fn measure_offset() -> Nanos {
 impl KernelTrace {
     /// Starts a private instance with the TCP events enabled, filtered to `port` where the event allows.
     pub fn start(port: u16) -> Result<KernelTrace, KtraceError> {
+        Self::start_with(Some(port), 4096)
+    }
+
+    /// Starts a private instance that records the TCP events of every port:
+    /// a traced program's ports are known only after it ran, so the caller
+    /// keeps what belongs to its connections. `buffer_kb` is per CPU; a
+    /// program making thousands of connections makes ~10 events each, and
+    /// the trace is read only at the end.
+    pub fn start_all(buffer_kb: u32) -> Result<KernelTrace, KtraceError> {
+        Self::start_with(None, buffer_kb)
+    }
+
+    fn start_with(port: Option<u16>, buffer_kb: u32) -> Result<KernelTrace, KtraceError> {
         let root = tracefs_root()?;
         let dir = root
             .join("instances")
@@ -150,13 +165,13 @@ impl KernelTrace {
         };
         // From here on, Drop cleans up whatever happens.
         fs::write(dir.join("trace_clock"), "mono").map_err(inst)?;
-        let _ = fs::write(dir.join("buffer_size_kb"), "4096");
+        let _ = fs::write(dir.join("buffer_size_kb"), buffer_kb.to_string());
         for e in EVENTS {
             let ev = dir.join("events").join(e);
             if !ev.is_dir() {
                 return Err(KtraceError::MissingEvent(e.replace('/', ":")));
             }
-            if e.ends_with("inet_sock_set_state") {
+            if let (true, Some(port)) = (e.ends_with("inet_sock_set_state"), port) {
                 let _ = fs::write(
                     ev.join("filter"),
                     format!("sport == {port} || dport == {port}"),
@@ -168,19 +183,25 @@ impl KernelTrace {
         Ok(kt)
     }
 
-    /// Every event recorded so far that involves the run's port, on CLOCK_REALTIME.
+    /// Every event recorded so far that involves the run's port, on
+    /// CLOCK_REALTIME; `by_us` says whether it ran in one of this process's threads.
     pub fn events(&self) -> Result<Vec<KernelEvent>, KtraceError> {
+        self.events_by(|tid| Path::new("/proc/self/task").join(tid.to_string()).exists())
+    }
+
+    /// Like [`events`](Self::events), with `ours` deciding which threads
+    /// count as the run's own: for exec, the traced program's, whose calls
+    /// are the ones an event may be matched to by time.
+    pub fn events_by(&self, ours: impl Fn(i32) -> bool) -> Result<Vec<KernelEvent>, KtraceError> {
         let text = fs::read_to_string(self.dir.join("trace")).map_err(KtraceError::Read)?;
-        let ours = |tid: i32| Path::new("/proc/self/task").join(tid.to_string()).exists();
+        let on_port = |a: &SocketAddr, b: &SocketAddr| {
+            self.port.is_none_or(|p| a.port() == p || b.port() == p)
+        };
         Ok(parse_trace(&text, self.offset, ours)
             .into_iter()
             .filter(|e| match e {
-                KernelEvent::State { local, remote, .. } => {
-                    local.port() == self.port || remote.port() == self.port
-                }
-                KernelEvent::SendReset { src, dst, .. } => {
-                    src.port() == self.port || dst.port() == self.port
-                }
+                KernelEvent::State { local, remote, .. } => on_port(local, remote),
+                KernelEvent::SendReset { src, dst, .. } => on_port(src, dst),
             })
             .collect())
     }

@@ -88,6 +88,7 @@ pub async fn run_scenario(
         filter: format!("tcp port {}", opts.port),
         snaplen: snaplen_for(scenario, opts.snaplen),
         buffer_bytes: CAPTURE_BUFFER,
+        immediate: true,
     };
     let capture = LiveCapture::start(&cfg)?;
     let mut dcfg = DriverConfig::new(server);

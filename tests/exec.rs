@@ -22,7 +22,7 @@ fn built() -> Option<&'static Path> {
     DIR.get_or_init(|| {
         let dir = temp_path("exec-bin");
         std::fs::create_dir_all(&dir).expect("temp dir");
-        for prog in ["server", "client"] {
+        for prog in ["server", "client", "close_unread"] {
             let out = Command::new("cc")
                 .arg("-O1")
                 .arg("-o")
@@ -232,4 +232,89 @@ fn a_missing_program_is_hc_traces_error() {
         .expect("run hc-trace");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no failure mode.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// State changes the kernel reported, as (side, old, new).
+fn kernel_states(r: &Run) -> Vec<(String, String, String)> {
+    r.events()
+        .iter()
+        .filter(|e| e["kind"] == "state")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("side"), s("old"), s("new"))
+        })
+        .collect()
+}
+
+#[test]
+fn as_root_a_close_with_unread_data_shows_the_kernels_reason_for_the_rst() {
+    let Some(dir) = built() else { return };
+    if !is_root() {
+        println!("skipped: reading tracepoints needs root");
+        return;
+    }
+    let prog = dir.join("close_unread").display().to_string();
+    let (code, doc) = exec(&[], &[&prog]);
+    assert_eq!(code, 0, "{doc:#}");
+    let conn = &doc["connections"][0];
+    assert_eq!(conn["kernel"]["available"], true, "{}", conn["kernel"]);
+    let r = only_connection(&doc);
+    let close = r.call("client", "close", 0);
+    let rsts: Vec<_> = r
+        .caused(close)
+        .into_iter()
+        .filter(|s| Run::has_flag(s, "RST"))
+        .collect();
+    assert_eq!(
+        rsts.len(),
+        1,
+        "close() with unread data sends an RST: {close}"
+    );
+    assert_eq!(
+        rsts[0]["kernel"]["reason"], "TCP_ABORT_ON_CLOSE",
+        "{}",
+        rsts[0]
+    );
+    assert_ne!(rsts[0]["kernel"]["agrees"], false, "{}", rsts[0]);
+    // Both ends' state changes, the listener's and the port-less
+    // SYN_SENT included, each on its side.
+    let states = kernel_states(&r);
+    let has = |side: &str, old: &str, new: &str| {
+        states
+            .iter()
+            .any(|(s, o, n)| s == side && o == old && n == new)
+    };
+    assert!(has("server", "CLOSE", "LISTEN"), "{states:?}");
+    assert!(has("client", "CLOSE", "SYN_SENT"), "{states:?}");
+    assert!(has("client", "SYN_SENT", "ESTABLISHED"), "{states:?}");
+    assert!(has("server", "SYN_RECV", "ESTABLISHED"), "{states:?}");
+    assert!(has("client", "ESTABLISHED", "CLOSE"), "{states:?}");
+}
+
+#[test]
+fn with_no_kernel_no_reason_and_no_state_line_is_claimed() {
+    let Some(dir) = built() else { return };
+    let prog = dir.join("close_unread").display().to_string();
+    let (code, doc) = exec(&["--no-kernel"], &[&prog]);
+    assert_eq!(code, 0, "{doc:#}");
+    let conn = &doc["connections"][0];
+    assert_eq!(conn["kernel"]["available"], false, "{}", conn["kernel"]);
+    assert!(conn["kernel"]["why"]
+        .as_str()
+        .unwrap_or("")
+        .contains("--no-kernel"));
+    let r = only_connection(&doc);
+    assert!(kernel_states(&r).is_empty(), "{:?}", kernel_states(&r));
+    let close = r.call("client", "close", 0);
+    let rst = r
+        .caused(close)
+        .into_iter()
+        .find(|s| Run::has_flag(s, "RST"))
+        .expect("the RST is on the wire all the same");
+    assert!(rst["kernel"].is_null(), "{rst}");
 }

@@ -3,7 +3,7 @@
 use super::{outcome_line, ExecOptions, ExecRun};
 use crate::cli::{ExecArgs, Format};
 use crate::render::{json, text};
-use crate::sandbox::{self, NetnsChoice};
+use crate::sandbox::{self, NetnsChoice, SandboxKind};
 use colored::Colorize;
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -43,12 +43,16 @@ pub fn command(a: &ExecArgs) -> u8 {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
+    let mut rootless = false;
     let namespace = if a.host {
         "the host's network namespace (--host)".to_string()
     } else {
         // Before any thread: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
         match sandbox::enter(&NetnsChoice::Private) {
-            Ok(s) => s.describe(),
+            Ok(s) => {
+                rootless = matches!(s.kind, SandboxKind::PrivateRootless);
+                s.describe()
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
@@ -70,6 +74,13 @@ pub fn command(a: &ExecArgs) -> u8 {
                 .unwrap_or_else(|| PathBuf::from("captures/exec.pcapng"))
         }),
         namespace,
+        // Root on the host (not root of a user namespace) may read tracefs.
+        kernel_trace: !rootless && !a.no_kernel,
+        kernel_trace_off_why: if a.no_kernel {
+            "switched off with --no-kernel".into()
+        } else {
+            "reading kernel tracepoints needs root (run with sudo); without it the timeline shows what calls and the capture saw".into()
+        },
     };
     let run = match super::run(&opts) {
         Ok(r) => r,

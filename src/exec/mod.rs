@@ -20,6 +20,7 @@ pub mod syscalls;
 pub mod tracer;
 
 use crate::capture::{CaptureConfig, CaptureError, LiveCapture};
+use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
 use crate::report::{PcapCounters, Report};
@@ -33,9 +34,15 @@ pub use tracer::ExitStatus;
 use tracer::{TraceConfig, TraceError};
 
 /// Large enough for the bursts of a program making thousands of short
-/// connections while the collector thread sleeps between reads.
-const CAPTURE_BUFFER: i32 = 256 << 20;
+/// connections while the collector thread sleeps between blocks. Blocks
+/// (not immediate mode) pack packets by size, so this holds tens of
+/// thousands of small segments; the kernel zeroes the whole ring when the
+/// capture starts, so a larger one costs time on every run.
+const CAPTURE_BUFFER: i32 = 64 << 20;
 const SNAPLEN: i32 = 65_600;
+/// Tracefs ring per CPU for exec: ~100,000 state changes of 10,000
+/// connections fit without overwriting the first.
+const KTRACE_BUFFER_KB: u32 = 16 << 10;
 
 #[derive(Debug, Error)]
 pub enum ExecError {
@@ -62,6 +69,10 @@ pub struct ExecOptions {
     pub save: Option<PathBuf>,
     /// Where the program ran, in words.
     pub namespace: String,
+    /// Read the kernel's tracepoints (RST reasons, state changes).
+    pub kernel_trace: bool,
+    /// Why not, when kernel_trace is false (said in each footer).
+    pub kernel_trace_off_why: String,
 }
 
 /// One traced run, ready to render.
@@ -118,6 +129,10 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         filter: "tcp".into(),
         snaplen: SNAPLEN,
         buffer_bytes: CAPTURE_BUFFER,
+        // Nothing waits for single packets during the trace; settle() only
+        // needs the count to stop growing, and blocks are handed over
+        // within the read timeout (20 ms), well inside its quiet period.
+        immediate: false,
     };
     let capture = LiveCapture::start(&cfg).map_err(|source| ExecError::Capture {
         hint: if opts.host {
@@ -131,12 +146,17 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         },
         source,
     })?;
+    // Every port: the program's are known only once it ran. Per CPU; about
+    // ten state changes per connection, read only at the end.
+    let ktrace = opts
+        .kernel_trace
+        .then(|| KernelTrace::start_all(KTRACE_BUFFER_KB));
     let t0 = Instant::now();
     let traced = tracer::trace(&TraceConfig {
         argv: opts.argv.clone(),
         timeout: opts.timeout,
     });
-    let traced = match traced {
+    let mut traced = match traced {
         Ok(t) => t,
         Err(e) => {
             let _ = capture.stop();
@@ -149,6 +169,27 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         source,
         hint: String::new(),
     })?;
+    // Reading and parsing the trace (~0.7 s for 100,000 events: the kernel
+    // formats every line) runs on another thread while the packets are
+    // parsed and cut into connections.
+    let off_why = opts.kernel_trace_off_why.clone();
+    let tids = std::mem::take(&mut traced.tids);
+    let reader = std::thread::Builder::new()
+        .name("hc-trace-ktrace".into())
+        .spawn(move || match ktrace {
+            None => sections::Kernel::Off(off_why),
+            Some(Err(e)) => sections::Kernel::Off(e.to_string()),
+            Some(Ok(kt)) => match kt.events_by(|tid| tids.contains(&tid)) {
+                Ok(ev) => sections::Kernel::Events(ev),
+                Err(e) => sections::Kernel::Off(e.to_string()),
+            },
+        });
+    let kernel = move || match reader {
+        Ok(h) => h.join().unwrap_or_else(|_| {
+            sections::Kernel::Off("the thread reading the trace panicked".into())
+        }),
+        Err(e) => sections::Kernel::Off(format!("cannot start a thread to read the trace: {e}")),
+    };
     let t2 = Instant::now();
     let counters = PcapCounters {
         received: result.stats.received,
@@ -175,11 +216,13 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         &traced.socks,
         result.linktype,
         result.packets,
+        kernel,
         &ctx,
     );
+    // A documented switch (README, "exec performance"): where a slow run spends its time.
     if std::env::var_os("HC_TRACE_TIMING").is_some() {
         eprintln!(
-            "timing: trace {:?}, settle+stop {:?}, build {:?}",
+            "timing: trace {:?}, settle+stop {:?}, build (with the kernel trace) {:?}",
             t1 - t0,
             t2 - t1,
             t2.elapsed()

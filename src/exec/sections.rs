@@ -7,10 +7,11 @@
 
 use super::fdmap::{Role, Sock};
 use super::tracer::{self, Traced};
-use crate::correlate::correlate;
+use crate::correlate::{correlate, correlate_with, Extra};
 use crate::driver::FinalState;
-use crate::model::{CallKind, LinkType, Nanos, RawPacket, Segment, Side};
-use crate::report::{CaptureSummary, PcapCounters, Report};
+use crate::ktrace::KernelEvent;
+use crate::model::{Call, CallKind, LinkType, Nanos, RawPacket, Segment, Side};
+use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
 use crate::wire;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,12 @@ pub struct Context {
     /// Keep every captured packet (the private namespace holds nothing else);
     /// otherwise only those of the program's own connections.
     pub keep_all: bool,
+}
+
+/// The kernel's tracepoint events of the whole run, or why there are none.
+pub enum Kernel {
+    Off(String),
+    Events(Vec<KernelEvent>),
 }
 
 pub struct Built {
@@ -84,6 +91,7 @@ pub fn build(
     socks: &[Sock],
     linktype: LinkType,
     packets: Vec<RawPacket>,
+    kernel: impl FnOnce() -> Kernel,
     ctx: &Context,
 ) -> Built {
     // Sides are known now that every socket's role is.
@@ -187,6 +195,10 @@ pub fn build(
             tracer::secs(Some(t))
         )
     });
+    let (mut kernel_of, kernel_off) = match kernel() {
+        Kernel::Events(ev) => (Some(distribute(ev, &units)), None),
+        Kernel::Off(why) => (None, Some(why)),
+    };
     let diag = super::diag::Diag::open();
     let mut sections = Vec::with_capacity(n);
     for (i, u) in units.into_iter().enumerate() {
@@ -210,7 +222,21 @@ pub fn build(
         let calls: Vec<_> = u.calls.into_iter().map(|t| t.call).collect();
         let segs = u.segs;
         let nsegs = segs.len();
-        let timeline = correlate(calls, segs, Some(k.1));
+        let events = kernel_of
+            .as_mut()
+            .map(|by| std::mem::take(&mut by[i]))
+            .unwrap_or_default();
+        let kernel = match &kernel_off {
+            Some(why) => KernelSource::Unavailable(why.clone()),
+            None => KernelSource::Tracepoints {
+                events: events.len(),
+            },
+        };
+        let extra = Extra {
+            kernel: events,
+            ..Extra::default()
+        };
+        let timeline = correlate_with(calls, segs, extra, Some(k.1));
         sections.push(Report {
             scenario: "exec".into(),
             teaches: format!(
@@ -232,7 +258,7 @@ pub fn build(
             problems: Vec::new(),
             key_line: None,
             interrupted: interrupted.clone(),
-            kernel: crate::report::KernelSource::None,
+            kernel,
             expectations: Vec::new(),
             predictions: Vec::new(),
         });
@@ -263,6 +289,90 @@ pub fn build(
         unattached,
         packets,
     }
+}
+
+/// How far from a call a kernel event may be and still have happened
+/// during it (the correlator's own margin).
+const CALL_SLACK: Nanos = 200_000;
+
+/// Each unit's share of the run's kernel events. Events on a connection's
+/// exact addresses go to that connection (to the one of its reuses that
+/// began last before the event); events on a socket without both ports
+/// yet (a listener, a connect() before the port is chosen) go to the
+/// connection holding a call on that socket during which they ran.
+/// Everything else belongs to someone else and is dropped; the correlator
+/// checks each kept event again against the connection's own segments and calls.
+fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>> {
+    let mut out: Vec<Vec<KernelEvent>> = vec![Vec::new(); units.len()];
+    let mut by_key: HashMap<Key, Vec<(Nanos, usize)>> = HashMap::new();
+    for (i, u) in units.iter().enumerate() {
+        by_key.entry(u.key).or_default().push((u.first_time(), i));
+    }
+    // Calls that may run a port-less state change, by start time.
+    let mut calls: Vec<(Nanos, Nanos, usize, &Call)> = units
+        .iter()
+        .enumerate()
+        .flat_map(|(i, u)| u.calls.iter().map(move |t| (i, &t.call)))
+        .filter(|(_, c)| {
+            matches!(
+                c.kind,
+                CallKind::Connect
+                    | CallKind::Listen
+                    | CallKind::Close
+                    | CallKind::Shutdown
+                    | CallKind::Bind
+            )
+        })
+        .map(|(i, c)| (c.start, c.end, i, c))
+        .collect();
+    calls.sort_unstable_by_key(|c| c.0);
+    let longest = calls.iter().map(|c| c.1 - c.0).max().unwrap_or(0);
+    let unit_at = |k: Key, ts: Nanos| -> Option<usize> {
+        let list = by_key.get(&k).or_else(|| by_key.get(&(k.1, k.0)))?;
+        // A new connection's first state change comes with its connect(),
+        // a hair before the unit's first segment.
+        list.iter()
+            .rev()
+            .find(|(first, _)| *first <= ts + CALL_SLACK)
+            .or(list.first())
+            .map(|(_, i)| *i)
+    };
+    let during_call = |ts: Nanos, local: SocketAddr, remote: SocketAddr| -> Option<usize> {
+        let upto = calls.partition_point(|c| c.0 <= ts + CALL_SLACK);
+        calls[..upto]
+            .iter()
+            .rev()
+            .take_while(|c| c.0 + longest + CALL_SLACK >= ts)
+            .find(|(_, end, _, c)| {
+                ts <= *end + CALL_SLACK
+                    && match (c.local, c.peer) {
+                        (l, Some(p)) if c.kind == CallKind::Connect => {
+                            p == remote && (local.port() == 0 || l == Some(local))
+                        }
+                        (Some(l), _) => l == local && remote.port() == 0,
+                        _ => false,
+                    }
+            })
+            .map(|c| c.2)
+    };
+    for e in events {
+        let unit = match &e {
+            KernelEvent::SendReset { ts, src, dst, .. } => unit_at((*src, *dst), *ts),
+            KernelEvent::State {
+                ts, local, remote, ..
+            } => {
+                if local.port() != 0 && remote.port() != 0 {
+                    unit_at((*local, *remote), *ts)
+                } else {
+                    during_call(*ts, *local, *remote)
+                }
+            }
+        };
+        if let Some(i) = unit {
+            out[i].push(e);
+        }
+    }
+    out
 }
 
 /// One connection: its calls and segments.

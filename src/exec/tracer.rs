@@ -121,6 +121,9 @@ pub struct TraceOutcome {
     pub timed_out: bool,
     /// Stops the tracer handled (seccomp and syscall-exit), for the record.
     pub stops: u64,
+    /// Every thread id the program ran in: kernel events that ran in one of
+    /// them happened during one of its calls, and may be matched by time.
+    pub tids: HashSet<i32>,
 }
 
 /// Finds `prog` on PATH the way a shell does, before forking, so "not found"
@@ -398,6 +401,7 @@ struct Tracer {
     timed_out: Arc<AtomicBool>,
     timeout: Option<Duration>,
     stops: u64,
+    tids: HashSet<i32>,
 }
 
 /// Runs the program to its end under ptrace and returns what it did.
@@ -424,6 +428,7 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         timed_out,
         timeout: cfg.timeout,
         stops: 0,
+        tids: HashSet::from([pid]),
     };
     let table = tr.fds.new_table();
     tr.tasks.insert(
@@ -444,6 +449,7 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         status,
         timed_out: tr.timed_out.load(Ordering::SeqCst),
         stops: tr.stops,
+        tids: tr.tids,
     })
 }
 
@@ -631,6 +637,7 @@ impl Tracer {
                 pending: None,
             },
         );
+        self.tids.insert(tid);
         self.alive
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -1204,21 +1211,11 @@ impl Tracer {
                 .remote(tid, fd)
                 .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd())),
         };
-        match (state, self.addrs(sock)) {
-            (Some(TcpState::CLOSE), (Some(l), Some(p))) => match self.diag.lookup(l, Some(p)) {
-                StateObs::ProcNet { state: table } if table != TcpState::CLOSE => {
-                    StateObs::Handed {
-                        descriptor: TcpState::CLOSE,
-                        table,
-                    }
-                }
-                _ => StateObs::TcpInfo {
-                    state: TcpState::CLOSE,
-                },
-            },
-            (Some(state), _) => StateObs::TcpInfo { state },
-            (None, _) => StateObs::Unknown,
-        }
+        let addrs = self.addrs(sock);
+        sockstate::after_call(state, || match addrs {
+            (Some(l), Some(p)) => self.diag.lookup(l, Some(p)),
+            _ => StateObs::Unknown,
+        })
     }
 
     fn record(&mut self, tid: i32, tgid: i32, p: Pending, ret: i64, err: i32, end: Nanos) {
