@@ -17,6 +17,25 @@ fn tshark_reads(path: &std::path::Path) -> Option<bool> {
     Some(out.success())
 }
 
+/// Waits (at most 5 s) until the process catches SIGINT and SIGTERM, as the
+/// kernel reports in /proc/PID/status (SigCgt, a hex mask, bit N-1 for signal N).
+fn wait_for_handler(pid: i32) {
+    let want: u64 = (1 << (libc::SIGINT - 1)) | (1 << (libc::SIGTERM - 1));
+    for _ in 0..5000 {
+        let caught = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            });
+        if caught.is_some_and(|m| m & want == want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
     let cases: &[(&str, i32)] = &[
@@ -39,6 +58,10 @@ fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
                 .spawn()
                 .unwrap();
             let pid = child.id() as i32;
+            // Count from the moment the handler is installed: before main()
+            // runs, a signal's default action kills any program, and under
+            // load that window can exceed the shortest delay.
+            wait_for_handler(pid);
             std::thread::sleep(Duration::from_millis(delay));
             // SAFETY: signalling our own child.
             unsafe { libc::kill(pid, *sig) };
