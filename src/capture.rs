@@ -292,11 +292,37 @@ fn collect(
         }
     }
     let s = cap.stats().map_err(CaptureError::Stats)?;
+    report_thread_cpu();
     Ok(CaptureStats {
         received: s.received,
         dropped: s.dropped,
         if_dropped: s.if_dropped,
     })
+}
+
+/// Environment variable that makes the collector print its own CPU time.
+///
+/// Hidden on purpose (a benchmark aid, not a feature): the hc-trace process
+/// also makes the scenario's socket calls, so its total CPU time says little
+/// about what capturing costs; only this thread's time compares with
+/// tcpdump's (scripts/bench-capture).
+const CPU_REPORT_ENV: &str = "HC_TRACE_CAPTURE_CPU";
+
+fn report_thread_cpu() {
+    if std::env::var_os(CPU_REPORT_ENV).is_none() {
+        return;
+    }
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return;
+    }
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    eprintln!(
+        "capture-thread-cpu: user_us={} sys_us={}",
+        us(ru.ru_utime),
+        us(ru.ru_stime)
+    );
 }
 
 /// Reads queued packets, at most a batch so a busy wire cannot keep the

@@ -319,12 +319,27 @@ pub fn read_pcapng(path: &Path) -> Result<PcapngContents, PcapngError> {
     }
     drop(file);
     let file = File::open(path).map_err(io_err("cannot open"))?;
+    read_pcapng_from(io::BufReader::new(file), path)
+}
 
+/// Reads a pcapng file held in memory, as [`read_pcapng`] reads one from
+/// disk; `name` only labels errors. For the fuzz targets and their
+/// regression test, which must reach the same parsing code without files.
+pub fn read_pcapng_bytes(data: &[u8], name: &Path) -> Result<PcapngContents, PcapngError> {
+    if data.len() >= 4 && is_classic_pcap_magic([data[0], data[1], data[2], data[3]]) {
+        return Err(PcapngError::ClassicPcap {
+            path: name.to_path_buf(),
+        });
+    }
+    read_pcapng_from(data, name)
+}
+
+fn read_pcapng_from(input: impl io::Read, path: &Path) -> Result<PcapngContents, PcapngError> {
     let format_err = |source| PcapngError::Format {
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = PcapNgReader::new(io::BufReader::new(file)).map_err(format_err)?;
+    let mut reader = PcapNgReader::new(input).map_err(format_err)?;
     let mut out = PcapngContents::default();
     // The first section header is consumed by PcapNgReader::new, not returned as a block.
     out.section_comments

@@ -365,9 +365,19 @@ fn parse_step(
 ) -> Result<Step, ParseError> {
     let mut ws: Vec<&Word<'_>> = ws.iter().collect();
     let mut key = false;
-    if ws.last().is_some_and(|w| w.text == "(key)") {
+    if let Some(mark) = ws.last().copied().filter(|w| w.text == "(key)") {
         key = true;
         ws.pop();
+        // A line that is only `(key)` would leave no step to mark (found by fuzzing).
+        if ws.is_empty() {
+            return Err(p.err(
+                mark.col,
+                "`(key)` with no step before it",
+                Some(
+                    "put `(key)` at the end of a step, e.g. `client shutdown SHUT_WR (key)`".into(),
+                ),
+            ));
+        }
     }
     if ws[0].text == "wire" {
         return parse_wire(p, line, &ws, key);
@@ -799,6 +809,11 @@ mod tests {
 
         let e = err("name: x\nclinet connect\n");
         assert_eq!(e.hint.as_deref(), Some("did you mean `client`?"));
+
+        // Found by fuzzing: a line that is only the key mark used to panic.
+        let e = err("name: x\nserver listen\n  (key)\n");
+        assert_eq!((e.line, e.col), (3, 3));
+        assert!(e.message.contains("no step"));
 
         let e = err("name: x\nclient connect\nclient write 5 10\n");
         assert_eq!((e.line, e.col), (3, 16));

@@ -148,18 +148,43 @@ impl CaptureFile {
         mut f: impl FnMut(Item<'s>),
     ) -> Result<(), ReadError> {
         let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
-        let mut r = Cursor {
+        Cursor {
             data,
             path: &self.path,
             map: self.map.as_ref(),
             released: 0,
             keep_going,
-        };
+        }
+        .run(&mut f)
+    }
+}
+
+/// Reads a capture held in memory, as [`CaptureFile::for_each`] reads a file;
+/// `name` only labels errors. Exists so the fuzz targets and their regression
+/// test reach the same parsing code without a file system round trip.
+pub fn for_each_in_bytes<'s>(
+    data: &'s [u8],
+    name: &'s Path,
+    mut f: impl FnMut(Item<'s>),
+) -> Result<(), ReadError> {
+    Cursor {
+        data,
+        path: name,
+        map: None,
+        released: 0,
+        keep_going: &|| true,
+    }
+    .run(&mut f)
+}
+
+impl<'a> Cursor<'a> {
+    fn run(&mut self, f: &mut impl FnMut(Item<'a>)) -> Result<(), ReadError> {
+        let (data, r) = (self.data, self);
         match data.get(..4) {
-            Some(m) if PcapHeader::magic(m).is_some() => r.pcap(&mut f),
-            Some([0x0a, 0x0d, 0x0d, 0x0a]) => r.pcapng(&mut f),
+            Some(m) if PcapHeader::magic(m).is_some() => r.pcap(f),
+            Some([0x0a, 0x0d, 0x0d, 0x0a]) => r.pcapng(f),
             _ => Err(ReadError::NotACapture {
-                path: self.path.clone(),
+                path: r.path.to_path_buf(),
                 magic: data
                     .iter()
                     .take(4)

@@ -1,0 +1,119 @@
+//! What each fuzz target does with one input, shared by the libFuzzer targets
+//! (fuzz/fuzz_targets/*.rs) and the plain `cargo test` that replays the
+//! committed corpus and every saved crash (tests/fuzz_regressions.rs), so CI
+//! checks the very code the fuzzer ran without needing the fuzzer.
+//!
+//! The rule checked: no input makes a parser panic; bad input comes back as
+//! an error value whose message names a position.
+#![allow(dead_code)]
+
+use hc_trace::analyze::decode::{decode, Decoded, Seg};
+use hc_trace::analyze::reader::{for_each_in_bytes, Item};
+use hc_trace::model::{LinkType, RawPacket};
+use hc_trace::wire::{self, linktype};
+use std::path::Path;
+
+/// The link types the first byte of a `frame` input picks from; the last
+/// entry is one the parser does not support, to exercise that error too.
+pub const LINKTYPES: [LinkType; 11] = [
+    linktype::NULL,
+    linktype::ETHERNET,
+    linktype::RAW_BSD,
+    linktype::RAW_OPENBSD,
+    linktype::RAW,
+    linktype::LOOP,
+    linktype::LINUX_SLL,
+    linktype::IPV4,
+    linktype::IPV6,
+    linktype::LINUX_SLL2,
+    147, // LINKTYPE_USER0: unsupported
+];
+
+/// `frame` input layout: byte 0 picks the link type (modulo the table),
+/// bytes 1..5 are the original length (little endian; captures may claim
+/// any value), the rest is the captured frame.
+pub fn frame(input: &[u8]) {
+    let Some((&sel, rest)) = input.split_first() else {
+        return;
+    };
+    let lt = LINKTYPES[sel as usize % LINKTYPES.len()];
+    let (orig_len, data) = match rest.split_first_chunk::<4>() {
+        Some((len, data)) => (u32::from_le_bytes(*len), data),
+        None => (rest.len() as u32, rest),
+    };
+    check_frame(lt, orig_len, data);
+}
+
+/// Both frame parsers: the reference one and the analyze fast path. Where
+/// both read a segment they must read the same fields (decode.rs promises
+/// the fast path only takes frames the reference parser reads alike).
+fn check_frame(lt: LinkType, orig_len: u32, data: &[u8]) {
+    let pkt = RawPacket {
+        ts: 1,
+        orig_len,
+        data: data.to_vec(),
+    };
+    let reference = wire::parse_frame(lt, 0, &pkt);
+    if let Err(e) = &reference {
+        // Formatting is part of the error path: it must not panic either.
+        let _ = e.to_string();
+    }
+    let fast = decode(lt, 0, 1, orig_len, data);
+    if let (Ok(Some(seg)), Ok(Decoded::Tcp(f))) = (&reference, &fast) {
+        assert_eq!(
+            Seg::from_segment(seg),
+            *f,
+            "fast path and reference parser disagree"
+        );
+    }
+}
+
+/// Reads the input as a pcap or pcapng file with the analyze reader, and
+/// parses every packet it yields as `analyze` does.
+pub fn capture_reader(input: &[u8]) {
+    let name = Path::new("fuzz-input");
+    let r = for_each_in_bytes(input, name, |item| match item {
+        Item::Packet(rec) => {
+            assert!(rec.data.len() <= input.len(), "record larger than the file");
+            check_frame(rec.linktype, rec.orig_len, rec.data);
+        }
+        Item::Damaged { error, .. } => {
+            let _ = error.to_string();
+        }
+    });
+    if let Err(e) = r {
+        let _ = e.to_string();
+    }
+}
+
+/// Reads the input with the pcapng reader used for our own annotated files.
+pub fn pcapng_read(input: &[u8]) {
+    match hc_trace::pcapng::read_pcapng_bytes(input, Path::new("fuzz-input")) {
+        Ok(contents) => {
+            if let Some(lt) = contents.linktype {
+                for (pkt, _) in &contents.packets {
+                    let _ = wire::parse_frame(lt, 0, pkt);
+                }
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// Parses the input as a scenario file (lossily decoded: the CLI reads
+/// files with `read_to_string`, so only UTF-8 ever reaches the parser, but
+/// lossy decoding lets the fuzzer's byte mutations still reach it).
+pub fn scenario_parse(input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    match hc_trace::scenario::parse(&text, "fuzz.scenario") {
+        Ok(s) => {
+            let _ = hc_trace::scenario::faults(&s);
+            let _ = s.key_step();
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
