@@ -50,6 +50,15 @@ const BULK_BYTES: u64 = 4 << 20;
 /// The snap length for a scenario: the user's choice, or whole packets
 /// unless the scenario writes enough to overflow the ring with them.
 pub fn snaplen_for(scenario: &Scenario, chosen: Option<i32>) -> i32 {
+    chosen.unwrap_or(if is_bulk(scenario) {
+        SNAPLEN_HEADERS
+    } else {
+        SNAPLEN_WHOLE
+    })
+}
+
+/// The scenario writes more than [`BULK_BYTES`] in all.
+fn is_bulk(scenario: &Scenario) -> bool {
     let written: u64 = scenario
         .steps
         .iter()
@@ -58,11 +67,7 @@ pub fn snaplen_for(scenario: &Scenario, chosen: Option<i32>) -> i32 {
             _ => 0,
         })
         .sum();
-    chosen.unwrap_or(if written > BULK_BYTES {
-        SNAPLEN_HEADERS
-    } else {
-        SNAPLEN_WHOLE
-    })
+    written > BULK_BYTES
 }
 
 struct Activity<'a>(&'a LiveCapture);
@@ -88,7 +93,10 @@ pub async fn run_scenario(
         filter: format!("tcp port {}", opts.port),
         snaplen: snaplen_for(scenario, opts.snaplen),
         buffer_bytes: CAPTURE_BUFFER,
-        immediate: true,
+        // Large transfers: blocks of packets, one wakeup per block, instead of
+        // one per packet (blocks are handed over at most READ_TIMEOUT_MS late,
+        // well within the settle time the driver waits for).
+        immediate: !is_bulk(scenario) || opts.settle < Duration::from_millis(50),
     };
     let capture = LiveCapture::start(&cfg)?;
     let mut dcfg = DriverConfig::new(server);
