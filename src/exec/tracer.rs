@@ -853,6 +853,43 @@ impl Tracer {
         })
     }
 
+    /// A descriptor the program just got from socket() or accept() on a
+    /// TCP socket: known to be TCP and not listening, so fewer questions
+    /// than [`Self::probe`]. A fresh socket has no addresses yet (`fresh`).
+    /// TCP_INFO failing means the descriptor is something else after all
+    /// (another thread replaced it before this stop): then the full probe.
+    fn probe_new(&mut self, tid: i32, fd: i32, fresh: bool) -> Probe {
+        let Some(copy) = self.remote(tid, fd) else {
+            return Probe::NotOpen;
+        };
+        let raw = copy.as_raw_fd();
+        // SAFETY: stat is plain data fstat fills in.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on our copy.
+        if unsafe { libc::fstat(raw, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Probe::Other;
+        }
+        let Some(state) = sockstate::tcp_info_state(raw) else {
+            return self.probe(tid, fd);
+        };
+        let (local, peer) = if fresh {
+            (None, None)
+        } else {
+            (
+                crate::driver::sock_name(raw, false).filter(|a| a.port() != 0),
+                crate::driver::sock_name(raw, true),
+            )
+        };
+        Probe::Tcp(Remote {
+            copy,
+            ino: st.st_ino,
+            listening: false,
+            local,
+            peer,
+            state: Some(state),
+        })
+    }
+
     /// The slot of `fd`, probing descriptors the trace has not seen created
     /// (inherited ones). None: not open.
     fn slot(&mut self, tid: i32, fd: i32) -> Option<Slot> {
@@ -1231,7 +1268,7 @@ impl Tracer {
         match p.sys {
             Sys::Socket if ok => {
                 let new = ret as i32;
-                if let Probe::Tcp(r) = self.probe(tid, new) {
+                if let Probe::Tcp(r) = self.probe_new(tid, new, true) {
                     state = r.state.map(|state| StateObs::TcpInfo { state });
                     let id = self.register(r, Role::Fresh);
                     self.fds.socks[id].role = Role::Fresh;
@@ -1276,7 +1313,7 @@ impl Tracer {
             Sys::Accept | Sys::Accept4 => {
                 if ok {
                     let new = ret as i32;
-                    if let Probe::Tcp(r) = self.probe(tid, new) {
+                    if let Probe::Tcp(r) = self.probe_new(tid, new, false) {
                         state = r.state.map(|state| StateObs::TcpInfo { state });
                         let id = self.register(r, Role::Accepted);
                         self.fds.socks[id].role = Role::Accepted;
