@@ -93,11 +93,7 @@ fn seed_case_shutdown_wr_sends_the_fin_and_the_answer_comes_back() {
     let r = only_connection(&doc);
     let shut = r.call("client", "shutdown", 0);
     assert_eq!(shut["args"], "SHUT_WR");
-    let fins: Vec<_> = r
-        .caused(shut)
-        .into_iter()
-        .filter(|s| Run::has_flag(s, "FIN"))
-        .collect();
+    let fins: Vec<_> = r.caused_with(shut, "FIN");
     assert_eq!(fins.len(), 1, "shutdown(SHUT_WR) caused the FIN: {shut}");
     assert_eq!(fins[0]["from"], "client");
     let reads = r.calls("server", "read");
@@ -265,11 +261,7 @@ fn as_root_a_close_with_unread_data_shows_the_kernels_reason_for_the_rst() {
     assert_eq!(conn["kernel"]["available"], true, "{}", conn["kernel"]);
     let r = only_connection(&doc);
     let close = r.call("client", "close", 0);
-    let rsts: Vec<_> = r
-        .caused(close)
-        .into_iter()
-        .filter(|s| Run::has_flag(s, "RST"))
-        .collect();
+    let rsts: Vec<_> = r.caused_with(close, "RST");
     assert_eq!(
         rsts.len(),
         1,

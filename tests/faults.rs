@@ -21,11 +21,7 @@ fn kernel_states(r: &Run, side: &str) -> Vec<String> {
 fn fin_lost_the_retransmitted_fin_comes_from_the_same_shutdown() {
     let r = scenario("fin-lost");
     let shut = r.call("client", "shutdown", 0);
-    let fins: Vec<_> = r
-        .caused(shut)
-        .into_iter()
-        .filter(|s| Run::has_flag(s, "FIN"))
-        .collect();
+    let fins: Vec<_> = r.caused_with(shut, "FIN");
     assert_eq!(
         fins.len(),
         2,
@@ -57,11 +53,7 @@ fn fin_lost_the_retransmitted_fin_comes_from_the_same_shutdown() {
 
     // Negative control: without the fault, one FIN and no retransmission.
     let r2 = scenario_text(&builtin_text("fin-lost").replace("wire drop client FIN\n", ""));
-    let fins2: Vec<_> = r2
-        .caused(r2.call("client", "shutdown", 0))
-        .into_iter()
-        .filter(|s| Run::has_flag(s, "FIN"))
-        .collect();
+    let fins2: Vec<_> = r2.caused_with(r2.call("client", "shutdown", 0), "FIN");
     assert_eq!(fins2.len(), 1);
     assert!(fins2[0]["tampered"].is_null());
 }

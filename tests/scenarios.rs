@@ -12,11 +12,7 @@ use common::*;
 fn shut_wr_half_close_fin_then_the_server_still_answers() {
     let r = scenario("shut-wr");
     let shut = r.call("client", "shutdown", 0);
-    let fins: Vec<_> = r
-        .caused(shut)
-        .into_iter()
-        .filter(|s| Run::has_flag(s, "FIN"))
-        .collect();
+    let fins: Vec<_> = r.caused_with(shut, "FIN");
     assert_eq!(fins.len(), 1, "shutdown(SHUT_WR) caused one FIN: {shut}");
     assert_eq!(fins[0]["from"], "client");
     let reads = r.calls("server", "read");

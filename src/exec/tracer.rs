@@ -154,6 +154,19 @@ fn last_err() -> String {
     std::io::Error::last_os_error().to_string()
 }
 
+/// PTRACE_GETEVENTMSG: the new task's id after a fork/clone event, the
+/// former thread id after exec, the exit status at exit.
+fn event_msg(tid: i32) -> libc::c_ulong {
+    let mut msg: libc::c_ulong = 0;
+    ptrace(
+        libc::PTRACE_GETEVENTMSG,
+        tid,
+        0,
+        &mut msg as *mut libc::c_ulong as usize,
+    );
+    msg
+}
+
 fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> libc::c_long {
     // SAFETY: ptrace requests on our own tracees; memory arguments (when
     // any) point at buffers owned by the caller.
@@ -559,13 +572,7 @@ impl Tracer {
                 ptrace(req, tid, 0, 0);
             }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
-                let mut msg: libc::c_ulong = 0;
-                ptrace(
-                    libc::PTRACE_GETEVENTMSG,
-                    tid,
-                    0,
-                    &mut msg as *mut libc::c_ulong as usize,
-                );
+                let msg = event_msg(tid);
                 let child = msg as i32;
                 if child > 0 && !self.tasks.contains_key(&child) {
                     self.adopt(child, Some(tid));
@@ -576,24 +583,12 @@ impl Tracer {
                 ptrace(libc::PTRACE_CONT, tid, 0, 0);
             }
             libc::PTRACE_EVENT_EXEC => {
-                let mut msg: libc::c_ulong = 0;
-                ptrace(
-                    libc::PTRACE_GETEVENTMSG,
-                    tid,
-                    0,
-                    &mut msg as *mut libc::c_ulong as usize,
-                );
+                let msg = event_msg(tid);
                 self.on_exec(tid, msg as i32);
                 ptrace(libc::PTRACE_CONT, tid, 0, 0);
             }
             libc::PTRACE_EVENT_EXIT => {
-                let mut msg: libc::c_ulong = 0;
-                ptrace(
-                    libc::PTRACE_GETEVENTMSG,
-                    tid,
-                    0,
-                    &mut msg as *mut libc::c_ulong as usize,
-                );
+                let msg = event_msg(tid);
                 self.on_task_exit(tid, msg as i32);
                 ptrace(libc::PTRACE_CONT, tid, 0, 0);
             }

@@ -118,6 +118,14 @@ impl Run {
             .collect()
     }
 
+    /// The segments a call caused that carry `flag`.
+    pub fn caused_with(&self, call: &Value, flag: &str) -> Vec<&Value> {
+        self.caused(call)
+            .into_iter()
+            .filter(|s| Self::has_flag(s, flag))
+            .collect()
+    }
+
     pub fn caused_flag(&self, call: &Value, flag: &str) -> bool {
         self.caused(call).iter().any(|s| Self::has_flag(s, flag))
     }
