@@ -312,3 +312,43 @@ fn list_and_help_teach() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a bad option is a usage error");
 }
+
+#[test]
+fn colour_follows_the_terminal_no_color_and_clicolor_force() {
+    if !have("script") {
+        println!("skipped: `script` (util-linux) is needed for a pseudo-terminal");
+        return;
+    }
+    // Lines with a colour escape, running on a pseudo-terminal.
+    let on_tty = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-q",
+            "-c",
+            &format!("{} scenario refused --no-save", bin()),
+            "/dev/null",
+        ])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("\u{1b}["))
+            .count()
+    };
+    assert!(on_tty(&[]) > 0, "a terminal gets colour");
+    assert_eq!(on_tty(&[("NO_COLOR", "1")]), 0, "NO_COLOR turns it off");
+    let piped = Command::new(bin())
+        .args(["scenario", "refused", "--no-save"])
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&piped.stdout).contains("\u{1b}["),
+        "CLICOLOR_FORCE colours a pipe"
+    );
+}
