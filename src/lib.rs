@@ -35,4 +35,6 @@ pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod sockstate;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod wire;

@@ -2,134 +2,10 @@
 
 use super::*;
 use crate::ktrace::KernelEvent;
-use crate::model::{StateObs, TcpFlags, TcpState};
+use crate::model::{TcpFlags, TcpState};
+use crate::testkit::{addr, Script, A, C, F, MS, P, R, S};
 
-const C: &str = "127.0.0.1:40000";
-const S: &str = "127.0.0.1:5555";
-const MS: Nanos = 1_000_000;
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-/// A small script of a connection: calls and segments at given milliseconds.
-#[derive(Default)]
-struct Script {
-    calls: Vec<Call>,
-    segs: Vec<Segment>,
-    /// Next absolute sequence number of each side; ISNs are 1000 (client) and 5000 (server).
-    next: [u32; 2],
-    written: [u64; 2],
-}
-
-fn idx(side: Side) -> usize {
-    match side {
-        Side::Client => 0,
-        Side::Server => 1,
-    }
-}
-
-impl Script {
-    fn new() -> Self {
-        Script {
-            next: [1000, 5000],
-            ..Default::default()
-        }
-    }
-
-    fn call(&mut self, t_ms: i64, side: Side, kind: CallKind, args: &str, ret: i64) -> &mut Self {
-        let (local, peer) = match side {
-            Side::Client => (addr(C), Some(addr(S))),
-            Side::Server if kind == CallKind::Listen => (addr(S), None),
-            Side::Server => (addr(S), Some(addr(C))),
-        };
-        let mut stream = None;
-        if kind == CallKind::Write && ret > 0 {
-            let w = &mut self.written[idx(side)];
-            stream = Some((*w, *w + ret as u64));
-            *w += ret as u64;
-        }
-        self.calls.push(Call {
-            side,
-            kind,
-            text: format!("{}({args})", kind.name()),
-            args: args.to_string(),
-            pid: None,
-            fd: Some(3),
-            ret: Some(ret),
-            errno: None,
-            note: None,
-            start: t_ms * MS,
-            end: t_ms * MS + 10_000,
-            local: Some(local),
-            peer,
-            stream,
-            state_after: StateObs::TcpInfo {
-                state: TcpState::ESTABLISHED,
-            },
-            line: None,
-        });
-        self
-    }
-
-    /// A segment from `side`; `len` bytes of payload; SYN/FIN advance the sequence.
-    fn seg(&mut self, t_ms: i64, side: Side, flags: u8, len: u32) -> &mut Self {
-        let (src, dst) = match side {
-            Side::Client => (addr(C), addr(S)),
-            Side::Server => (addr(S), addr(C)),
-        };
-        let seq = self.next[idx(side)];
-        let ack = self.next[idx(side.other())];
-        let f = TcpFlags(flags);
-        self.segs.push(Segment {
-            frame: self.segs.len(),
-            ts: t_ms * MS + 50_000,
-            src,
-            dst,
-            flags: f,
-            seq,
-            ack: if f.ack() { ack } else { 0 },
-            win: 512,
-            len,
-            options: vec![],
-        });
-        self.next[idx(side)] = seq.wrapping_add(len + u32::from(f.syn()) + u32::from(f.fin()));
-        self
-    }
-
-    /// Sends again the segment at position `i` of the segments so far.
-    fn resend(&mut self, t_ms: i64, i: usize) -> &mut Self {
-        let mut s = self.segs[i].clone();
-        s.ts = t_ms * MS + 50_000;
-        s.frame = self.segs.len();
-        self.segs.push(s);
-        self
-    }
-
-    fn handshake(&mut self) -> &mut Self {
-        self.call(0, Side::Server, CallKind::Listen, "8", 0)
-            .call(1, Side::Client, CallKind::Connect, S, 0)
-            .seg(1, Side::Client, TcpFlags::SYN, 0)
-            .seg(1, Side::Server, TcpFlags::SYN | TcpFlags::ACK, 0)
-            .seg(1, Side::Client, TcpFlags::ACK, 0)
-            .call(2, Side::Server, CallKind::Accept, "", 4)
-    }
-
-    fn clone_parts(&mut self) -> (Vec<Call>, Vec<Segment>) {
-        (self.calls.clone(), self.segs.clone())
-    }
-
-    fn run(&self) -> Timeline {
-        correlate(self.calls.clone(), self.segs.clone(), Some(addr(S)))
-    }
-}
-
-const A: u8 = TcpFlags::ACK;
-const F: u8 = TcpFlags::FIN;
-const P: u8 = TcpFlags::PSH;
-const R: u8 = TcpFlags::RST;
-
-fn seg_at(t: &Timeline, n: usize) -> (usize, &SegEvent) {
+fn nth_seg(t: &Timeline, n: usize) -> (usize, &SegEvent) {
     t.segments()
         .nth(n)
         .unwrap_or_else(|| panic!("no segment {n}"))
@@ -153,13 +29,13 @@ fn cause(s: &SegEvent, part: Part) -> &Cause {
 fn handshake_syn_to_connect_synack_and_ack_to_kernel() {
     let t = Script::new().handshake().run();
     let (connect, ce) = call_of(&t, CallKind::Connect, Side::Client, 0);
-    let (syn_i, syn) = seg_at(&t, 0);
+    let (syn_i, syn) = nth_seg(&t, 0);
     assert_eq!(cause(syn, Part::Syn).event, Some(connect));
     assert_eq!(ce.caused, vec![syn_i]);
-    let (_, sa) = seg_at(&t, 1);
+    let (_, sa) = nth_seg(&t, 1);
     let c = cause(sa, Part::SynAck);
     assert_eq!((c.event, c.answers), (None, Some(syn_i)));
-    let (_, ack) = seg_at(&t, 2);
+    let (_, ack) = nth_seg(&t, 2);
     assert!(
         cause(ack, Part::Ack).why.contains("ACK of server SYN-ACK"),
         "{:?}",
@@ -177,24 +53,24 @@ fn handshake_syn_to_connect_synack_and_ack_to_kernel() {
 fn fin_attributed_to_the_shutdown_and_its_ack_to_the_kernel() {
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Write, "100", 100)
-        .seg(3, Side::Client, P | A, 100)
-        .seg(3, Side::Server, A, 0)
-        .call(4, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
-        .seg(4, Side::Client, F | A, 0)
-        .seg(4, Side::Server, A, 0)
+        .call_at(3, Side::Client, CallKind::Write, "100", 100)
+        .seg_at(3, Side::Client, P | A, 100)
+        .seg_at(3, Side::Server, A, 0)
+        .call_at(4, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(4, Side::Client, F | A, 0)
+        .seg_at(4, Side::Server, A, 0)
         .run();
     let (write, _) = call_of(&t, CallKind::Write, Side::Client, 0);
     let (shut, sh) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
-    let (data_i, data) = seg_at(&t, 3);
+    let (data_i, data) = nth_seg(&t, 3);
     assert_eq!(cause(data, Part::Data).event, Some(write));
-    assert!(cause(seg_at(&t, 4).1, Part::Ack)
+    assert!(cause(nth_seg(&t, 4).1, Part::Ack)
         .why
         .contains("client data"));
-    let (fin_i, fin) = seg_at(&t, 5);
+    let (fin_i, fin) = nth_seg(&t, 5);
     assert_eq!(cause(fin, Part::Fin).event, Some(shut));
     assert_eq!(sh.caused, vec![fin_i]);
-    let (_, fin_ack) = seg_at(&t, 6);
+    let (_, fin_ack) = nth_seg(&t, 6);
     let c = cause(fin_ack, Part::Ack);
     assert_eq!(c.answers, Some(fin_i));
     assert!(c.why.contains("client FIN"), "{}", c.why);
@@ -205,16 +81,16 @@ fn fin_attributed_to_the_shutdown_and_its_ack_to_the_kernel() {
 fn shutdown_rd_and_a_dup_close_put_nothing_on_the_wire() {
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Shutdown, "SHUT_RD", 0)
-        .call(4, Side::Client, CallKind::Close, "", 0)
-        .call(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
-        .seg(5, Side::Client, F | A, 0)
+        .call_at(3, Side::Client, CallKind::Shutdown, "SHUT_RD", 0)
+        .call_at(4, Side::Client, CallKind::Close, "", 0)
+        .call_at(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(5, Side::Client, F | A, 0)
         .run();
     let (_, rd) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
     let (_, close) = call_of(&t, CallKind::Close, Side::Client, 0);
     let (wr, _) = call_of(&t, CallKind::Shutdown, Side::Client, 1);
     assert!(rd.caused.is_empty() && close.caused.is_empty());
-    assert_eq!(cause(seg_at(&t, 3).1, Part::Fin).event, Some(wr));
+    assert_eq!(cause(nth_seg(&t, 3).1, Part::Fin).event, Some(wr));
 }
 
 #[test]
@@ -222,14 +98,14 @@ fn fin_piggybacked_on_data_has_two_causes() {
     // TCP_CORK: the write's bytes wait and leave with the FIN after shutdown().
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Setsockopt, "TCP_CORK 1", 0)
-        .call(4, Side::Client, CallKind::Write, "100", 100)
-        .call(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
-        .seg(5, Side::Client, F | P | A, 100)
+        .call_at(3, Side::Client, CallKind::Setsockopt, "TCP_CORK 1", 0)
+        .call_at(4, Side::Client, CallKind::Write, "100", 100)
+        .call_at(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(5, Side::Client, F | P | A, 100)
         .run();
     let (write, w) = call_of(&t, CallKind::Write, Side::Client, 0);
     let (shut, _) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
-    let (seg_i, s) = seg_at(&t, 3);
+    let (seg_i, s) = nth_seg(&t, 3);
     assert_eq!(
         cause(s, Part::Data).event,
         Some(write),
@@ -244,14 +120,14 @@ fn fin_piggybacked_on_data_has_two_causes() {
 fn retransmitted_fin_has_the_same_cause_as_the_first() {
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
-        .seg(3, Side::Client, F | A, 0)
-        .resend(210, 3)
-        .seg(210, Side::Server, A, 0)
+        .call_at(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(3, Side::Client, F | A, 0)
+        .resend_at(210, 3)
+        .seg_at(210, Side::Server, A, 0)
         .run();
     let (shut, sh) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
-    let (first, _) = seg_at(&t, 3);
-    let (again_i, again) = seg_at(&t, 4);
+    let (first, _) = nth_seg(&t, 3);
+    let (again_i, again) = nth_seg(&t, 4);
     assert_eq!(again.retransmission_of, Some(first));
     let c = cause(again, Part::Fin);
     assert_eq!(c.event, Some(shut));
@@ -262,21 +138,23 @@ fn retransmitted_fin_has_the_same_cause_as_the_first() {
     );
     assert_eq!(sh.caused, vec![first, again_i]);
     // The ACK acknowledges the FIN once, whichever copy arrived.
-    assert!(cause(seg_at(&t, 5).1, Part::Ack).why.contains("client FIN"));
+    assert!(cause(nth_seg(&t, 5).1, Part::Ack)
+        .why
+        .contains("client FIN"));
 }
 
 #[test]
 fn rst_after_close_with_unread_data_is_the_close() {
     let t = Script::new()
         .handshake()
-        .call(3, Side::Server, CallKind::Write, "100", 100)
-        .seg(3, Side::Server, P | A, 100)
-        .seg(3, Side::Client, A, 0)
-        .call(4, Side::Client, CallKind::Close, "", 0)
-        .seg(4, Side::Client, R | A, 0)
+        .call_at(3, Side::Server, CallKind::Write, "100", 100)
+        .seg_at(3, Side::Server, P | A, 100)
+        .seg_at(3, Side::Client, A, 0)
+        .call_at(4, Side::Client, CallKind::Close, "", 0)
+        .seg_at(4, Side::Client, R | A, 0)
         .run();
     let (close, ce) = call_of(&t, CallKind::Close, Side::Client, 0);
-    let (rst_i, rst) = seg_at(&t, 5);
+    let (rst_i, rst) = nth_seg(&t, 5);
     assert_eq!(cause(rst, Part::Rst).event, Some(close));
     assert_eq!(ce.caused, vec![rst_i]);
 }
@@ -286,16 +164,16 @@ fn rst_after_fin_answers_the_late_data() {
     // close-early: the client closed (FIN), then the server's data arrives.
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Close, "", 0)
-        .seg(3, Side::Client, F | A, 0)
-        .seg(3, Side::Server, A, 0)
-        .call(4, Side::Server, CallKind::Write, "200", 200)
-        .seg(4, Side::Server, P | A, 200)
-        .seg(4, Side::Client, R, 0)
+        .call_at(3, Side::Client, CallKind::Close, "", 0)
+        .seg_at(3, Side::Client, F | A, 0)
+        .seg_at(3, Side::Server, A, 0)
+        .call_at(4, Side::Server, CallKind::Write, "200", 200)
+        .seg_at(4, Side::Server, P | A, 200)
+        .seg_at(4, Side::Client, R, 0)
         .run();
     let (close, ce) = call_of(&t, CallKind::Close, Side::Client, 0);
-    let (data_i, _) = seg_at(&t, 5);
-    let (_, rst) = seg_at(&t, 6);
+    let (data_i, _) = nth_seg(&t, 5);
+    let (_, rst) = nth_seg(&t, 6);
     let c = cause(rst, Part::Rst);
     assert_eq!((c.event, c.answers), (None, Some(data_i)));
     assert!(
@@ -309,12 +187,12 @@ fn rst_after_fin_answers_the_late_data() {
 #[test]
 fn rst_answering_a_syn_when_nobody_listens() {
     let t = Script::new()
-        .call(1, Side::Client, CallKind::Connect, S, -1)
-        .seg(1, Side::Client, TcpFlags::SYN, 0)
-        .seg(1, Side::Server, R | A, 0)
+        .call_at(1, Side::Client, CallKind::Connect, S, -1)
+        .seg_at(1, Side::Client, TcpFlags::SYN, 0)
+        .seg_at(1, Side::Server, R | A, 0)
         .run();
-    let (syn_i, _) = seg_at(&t, 0);
-    let (_, rst) = seg_at(&t, 1);
+    let (syn_i, _) = nth_seg(&t, 0);
+    let (_, rst) = nth_seg(&t, 1);
     let c = cause(rst, Part::Rst);
     assert_eq!(c.answers, Some(syn_i));
     assert!(
@@ -326,8 +204,10 @@ fn rst_answering_a_syn_when_nobody_listens() {
 
 #[test]
 fn a_segment_before_any_call_says_so() {
-    let t = Script::new().seg(0, Side::Client, TcpFlags::SYN, 0).run();
-    let (_, s) = seg_at(&t, 0);
+    let t = Script::new()
+        .seg_at(0, Side::Client, TcpFlags::SYN, 0)
+        .run();
+    let (_, s) = nth_seg(&t, 0);
     let c = cause(s, Part::Syn);
     assert_eq!(c.event, None);
     assert!(c.why.contains("no connect()"));
@@ -339,15 +219,15 @@ fn ambiguous_timing_data_goes_to_the_write_that_holds_the_bytes() {
     // from the calls: offsets decide, not times.
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Write, "100", 100)
-        .call(3, Side::Client, CallKind::Write, "100", 100)
-        .seg(3, Side::Client, P | A, 150)
-        .seg(3, Side::Client, P | A, 50)
+        .call_at(3, Side::Client, CallKind::Write, "100", 100)
+        .call_at(3, Side::Client, CallKind::Write, "100", 100)
+        .seg_at(3, Side::Client, P | A, 150)
+        .seg_at(3, Side::Client, P | A, 50)
         .run();
     let (w1, c1) = call_of(&t, CallKind::Write, Side::Client, 0);
     let (w2, c2) = call_of(&t, CallKind::Write, Side::Client, 1);
-    let (s1, first) = seg_at(&t, 3);
-    let (s2, second) = seg_at(&t, 4);
+    let (s1, first) = nth_seg(&t, 3);
+    let (s2, second) = nth_seg(&t, 4);
     let events: Vec<_> = first.causes.iter().map(|c| c.event).collect();
     assert_eq!(events, vec![Some(w1), Some(w2)]);
     assert_eq!(
@@ -364,12 +244,12 @@ fn ambiguous_timing_data_goes_to_the_write_that_holds_the_bytes() {
 fn fin_ack_carried_by_the_peers_next_data_is_noted() {
     let t = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
-        .seg(3, Side::Client, F | A, 0)
-        .call(4, Side::Server, CallKind::Write, "200", 200)
-        .seg(4, Side::Server, P | A, 200)
+        .call_at(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(3, Side::Client, F | A, 0)
+        .call_at(4, Side::Server, CallKind::Write, "200", 200)
+        .seg_at(4, Side::Server, P | A, 200)
         .run();
-    let (_, data) = seg_at(&t, 4);
+    let (_, data) = nth_seg(&t, 4);
     assert!(
         data.also_acks
             .as_deref()
@@ -382,13 +262,13 @@ fn fin_ack_carried_by_the_peers_next_data_is_noted() {
 #[test]
 fn without_calls_every_segment_still_has_a_cause() {
     let mut s = Script::new();
-    s.seg(0, Side::Client, TcpFlags::SYN, 0)
-        .seg(0, Side::Server, TcpFlags::SYN | A, 0)
-        .seg(0, Side::Client, A, 0)
-        .seg(1, Side::Client, P | A, 10)
-        .seg(1, Side::Client, F | A, 0)
-        .seg(1, Side::Server, R, 0);
-    let t = correlate(vec![], s.segs.clone(), None);
+    s.seg_at(0, Side::Client, TcpFlags::SYN, 0)
+        .seg_at(0, Side::Server, TcpFlags::SYN | A, 0)
+        .seg_at(0, Side::Client, A, 0)
+        .seg_at(1, Side::Client, P | A, 10)
+        .seg_at(1, Side::Client, F | A, 0)
+        .seg_at(1, Side::Server, R, 0);
+    let t = correlate(vec![], s.parts().1, None);
     assert_eq!(t.conns.len(), 1);
     assert_eq!(t.conns[0].client, addr(C), "the SYN's sender is the client");
     for (_, seg) in t.segments() {
@@ -416,7 +296,7 @@ fn state_ev(
 
 #[test]
 fn kernel_events_of_other_namespaces_are_left_out() {
-    let s = Script::new().handshake().clone_parts();
+    let s = Script::new().handshake().parts();
     let kernel = vec![
         // Ours: the connection in the capture, and our listen() in our thread.
         state_ev(1, S, C, TcpState::SYN_RECV, TcpState::ESTABLISHED, false),
@@ -459,9 +339,9 @@ fn kernel_events_of_other_namespaces_are_left_out() {
 fn rst_gets_the_kernel_reason_even_when_the_tracepoint_fires_after_the_packet() {
     let s = Script::new()
         .handshake()
-        .call(3, Side::Client, CallKind::Close, "", 0)
-        .seg(3, Side::Client, R | A, 0)
-        .clone_parts();
+        .call_at(3, Side::Client, CallKind::Close, "", 0)
+        .seg_at(3, Side::Client, R | A, 0)
+        .parts();
     let reset = KernelEvent::SendReset {
         ts: 3 * MS + 90_000, // 40 µs after the packet was captured
         src: addr(C),
@@ -474,7 +354,7 @@ fn rst_gets_the_kernel_reason_even_when_the_tracepoint_fires_after_the_packet() 
         ..Default::default()
     };
     let t = correlate_with(s.0, s.1, extra, Some(addr(S)));
-    let (_, rst) = seg_at(&t, 3);
+    let (_, rst) = nth_seg(&t, 3);
     let k = rst.kernel.as_ref().expect("reason attached");
     assert_eq!(
         (k.reason.as_str(), k.agrees),

@@ -258,9 +258,9 @@ fn footer(out: &mut String, r: &Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::picture::testing::{shut_wr, worst};
     use super::*;
     use crate::correlate::Event;
+    use crate::testkit::{shut_wr, worst};
 
     fn plain(r: &Report) -> String {
         colored::control::set_override(false);

@@ -129,8 +129,8 @@ fn escape_with_breaks(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::picture::testing::{shut_wr, worst};
     use super::*;
+    use crate::testkit::{shut_wr, worst};
 
     /// What a line says once the entities and our line breaks are taken out.
     fn bare(line: &str) -> String {

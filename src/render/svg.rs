@@ -278,8 +278,8 @@ pub fn esc(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::picture::testing::{shut_wr, worst};
     use super::*;
+    use crate::testkit::{shut_wr, worst};
 
     /// A small well-formedness check: tags balance, attributes are quoted,
     /// `&` only starts an entity. Enough to catch what hand-written XML gets wrong.
