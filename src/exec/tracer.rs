@@ -806,17 +806,27 @@ impl Tracer {
         (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as RawFd) })
     }
 
-    fn probe(&mut self, tid: i32, fd: i32) -> Probe {
-        let Some(copy) = self.remote(tid, fd) else {
-            return Probe::NotOpen;
-        };
-        let raw = copy.as_raw_fd();
+    /// Our copy of the program's descriptor and its stat, when it is a
+    /// socket; otherwise what the probe should say (not open, or not a socket).
+    fn socket_copy(&mut self, tid: i32, fd: i32) -> Result<(OwnedFd, libc::stat), Probe> {
+        let copy = self.remote(tid, fd).ok_or(Probe::NotOpen)?;
         // SAFETY: stat is plain data fstat fills in.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat on our copy.
-        if unsafe { libc::fstat(raw, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return Probe::Other;
+        if unsafe { libc::fstat(copy.as_raw_fd(), &mut st) } < 0
+            || st.st_mode & libc::S_IFMT != libc::S_IFSOCK
+        {
+            return Err(Probe::Other);
         }
+        Ok((copy, st))
+    }
+
+    fn probe(&mut self, tid: i32, fd: i32) -> Probe {
+        let (copy, st) = match self.socket_copy(tid, fd) {
+            Ok(c) => c,
+            Err(p) => return p,
+        };
+        let raw = copy.as_raw_fd();
         let get = |opt| {
             let mut v: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -854,16 +864,11 @@ impl Tracer {
     /// TCP_INFO failing means the descriptor is something else after all
     /// (another thread replaced it before this stop): then the full probe.
     fn probe_new(&mut self, tid: i32, fd: i32, fresh: bool) -> Probe {
-        let Some(copy) = self.remote(tid, fd) else {
-            return Probe::NotOpen;
+        let (copy, st) = match self.socket_copy(tid, fd) {
+            Ok(c) => c,
+            Err(p) => return p,
         };
         let raw = copy.as_raw_fd();
-        // SAFETY: stat is plain data fstat fills in.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat on our copy.
-        if unsafe { libc::fstat(raw, &mut st) } < 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-            return Probe::Other;
-        }
         let Some(state) = sockstate::tcp_info_state(raw) else {
             return self.probe(tid, fd);
         };
