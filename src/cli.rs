@@ -193,6 +193,10 @@ pub struct CommonArgs {
     /// (internal) write a one-line summary of the run here, for `--all`
     #[arg(long, hide = true, value_name = "FILE")]
     pub summary_to: Option<PathBuf>,
+
+    /// (internal) write everything the run observed here (JSON), to replay it in tests
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 pub const EXEC_HELP: &str = "\
@@ -247,6 +251,10 @@ pub struct ExecArgs {
     /// Do not read the kernel's tracepoints (RST reasons, state changes), even as root
     #[arg(long)]
     pub no_kernel: bool,
+
+    /// (internal) write everything the run observed here (JSON), to replay it in tests
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 
     /// The program and its arguments, after `--`
     #[arg(

@@ -63,7 +63,7 @@ pub trait WireActivity: Send + Sync {
 
 /// A step that could not be made as written (its descriptor was never
 /// created because an earlier call failed, say). The run then exits 1.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepProblem {
     pub line: usize,
     pub step: String,
@@ -71,7 +71,7 @@ pub struct StepProblem {
 }
 
 /// The state of one socket when the run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FinalState {
     pub side: Side,
     pub local: SocketAddr,

@@ -78,7 +78,7 @@ impl FaultError {
 }
 
 /// What hc-trace did to one segment, for the timeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tampered {
     pub src: SocketAddr,
     pub dst: SocketAddr,

@@ -34,6 +34,7 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
+pub mod session;
 pub mod sockstate;
 #[cfg(test)]
 pub(crate) mod testkit;

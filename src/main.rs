@@ -265,6 +265,7 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> ExitCode {
         } else {
             "reading kernel tracepoints needs root (run with sudo); without it the timeline shows what calls and the capture saw".into()
         },
+        record: c.record.clone(),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

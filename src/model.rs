@@ -5,7 +5,7 @@
 //! the pcapng writer consume them), so they hold observations only: nothing in
 //! here encodes what the kernel is expected to do.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -27,7 +27,7 @@ pub fn now_ns() -> Nanos {
 }
 
 /// Which of the two programs of a scenario made a call or sent a segment.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Client,
@@ -56,8 +56,8 @@ impl fmt::Display for Side {
 }
 
 /// The TCP header flag bits, as they appear in byte 13 of the header.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(into = "Vec<&'static str>")]
+#[derive(Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "Vec<&'static str>", try_from = "Vec<String>")]
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
@@ -102,6 +102,21 @@ impl TcpFlags {
             .filter(|(bit, _)| self.has(*bit))
             .map(|(_, n)| *n)
             .collect()
+    }
+}
+
+impl TryFrom<Vec<String>> for TcpFlags {
+    type Error = String;
+    fn try_from(names: Vec<String>) -> Result<Self, String> {
+        let mut bits = 0;
+        for n in &names {
+            let (bit, _) = Self::NAMES
+                .iter()
+                .find(|(_, name)| name == n)
+                .ok_or_else(|| format!("unknown TCP flag {n:?}"))?;
+            bits |= bit;
+        }
+        Ok(TcpFlags(bits))
     }
 }
 
@@ -177,12 +192,42 @@ impl Segment {
 }
 
 /// A frame as libpcap delivered it: kept whole so the pcapng holds the real bytes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RawPacket {
     pub ts: Nanos,
     /// Length on the wire; `data` may be shorter when the snap length cut it.
     pub orig_len: u32,
+    #[serde(with = "hex_bytes")]
     pub data: Vec<u8>,
+}
+
+/// Bytes as one lower-case hex string, so a recorded packet stays readable in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::fmt::Write;
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(b.len() * 2);
+        for x in b {
+            let _ = write!(out, "{x:02x}");
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd number of hex digits"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("not a hex digit"))
+            })
+            .collect()
+    }
 }
 
 /// The link-layer type of a capture (DLT_* / LINKTYPE_* number).
@@ -192,8 +237,31 @@ pub type LinkType = u32;
 ///
 /// Kept as the kernel's number so that a state this tool does not know yet is
 /// still shown (as its number) instead of being guessed.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct TcpState(pub u8);
+
+impl From<TcpState> for String {
+    fn from(s: TcpState) -> String {
+        s.name()
+    }
+}
+
+impl TryFrom<String> for TcpState {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        if let Some(n) = name.strip_prefix("STATE_") {
+            return n
+                .parse()
+                .map(TcpState)
+                .map_err(|_| format!("bad state {name:?}"));
+        }
+        (1..=13)
+            .map(TcpState)
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("unknown TCP state {name:?}"))
+    }
+}
 
 impl TcpState {
     pub const ESTABLISHED: TcpState = TcpState(1);
@@ -231,27 +299,19 @@ impl TcpState {
 }
 
 /// What the kernel said about a socket after a call, and how we know.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "source")]
 pub enum StateObs {
     /// getsockopt(TCP_INFO) on the descriptor: tcpi_state.
-    TcpInfo {
-        #[serde(serialize_with = "ser_state")]
-        state: TcpState,
-    },
+    TcpInfo { state: TcpState },
     /// The descriptor is gone (closed); the connection was found in the
     /// namespace's /proc/net/tcp{,6} by its addresses.
-    ProcNet {
-        #[serde(serialize_with = "ser_state")]
-        state: TcpState,
-    },
+    ProcNet { state: TcpState },
     /// The descriptor's socket says CLOSE, but the kernel's table holds the
     /// connection under another state: Linux hands a connection entering
     /// TIME_WAIT to a separate small socket, so both are observations.
     Handed {
-        #[serde(serialize_with = "ser_state")]
         descriptor: TcpState,
-        #[serde(serialize_with = "ser_state")]
         table: TcpState,
     },
     /// The descriptor is gone and no socket with these addresses is left in
@@ -259,10 +319,6 @@ pub enum StateObs {
     Gone,
     /// The socket never had addresses to look it up by (e.g. closed before connect).
     Unknown,
-}
-
-fn ser_state<S: serde::Serializer>(s: &TcpState, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(&s.name())
 }
 
 impl StateObs {
@@ -299,7 +355,7 @@ impl StateObs {
 
 /// Something hc-trace itself did during a run (a fault it made on the wire),
 /// shown in the timeline so nothing it changed is hidden.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
     pub ts: Nanos,
     pub text: String,
@@ -308,7 +364,7 @@ pub struct Note {
 }
 
 /// The kind of socket call, as named in timelines and JSON.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum CallKind {
     Socket,
@@ -349,7 +405,7 @@ impl CallKind {
 ///
 /// Everything here was measured around the real system call; the correlator
 /// adds what the call put on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     pub side: Side,
     pub kind: CallKind,

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// libpcap's own counters, shown as they are, beside our own packet count.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PcapCounters {
     /// libpcap's `received`: on `lo` it counts both copies of each packet, so
     /// it is shown as libpcap's figure, never as "packets captured".

@@ -3,15 +3,14 @@
 //! free of presentation so every front end (scenario, run FILE, --all) shares it.
 
 use crate::capture::{CaptureConfig, LiveCapture};
-use crate::correlate::{correlate_with, Extra};
 use crate::driver::{self, DriverConfig, WireActivity};
 use crate::faults::Faults;
 use crate::ktrace::KernelTrace;
 use crate::pcapng::{write_pcapng, PcapngMeta};
 use crate::render::annotations;
-use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
+use crate::report::{PcapCounters, Report};
 use crate::scenario::Scenario;
-use crate::wire;
+use crate::session::{assemble, KernelRecord, Recording, RECORDING_VERSION};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -33,6 +32,17 @@ pub struct RunOptions {
     pub kernel_trace: bool,
     /// Why not, when kernel_trace is false (said in the footer).
     pub kernel_trace_off_why: String,
+    /// Write everything the run observed here (a [`Recording`], JSON), for replay in tests.
+    pub record: Option<PathBuf>,
+}
+
+/// The name a scenario's text is parsed under again on replay.
+fn scenario_file(s: &Scenario) -> String {
+    if s.origin == "built-in" {
+        format!("scenarios/{}.scenario", s.name)
+    } else {
+        s.origin.clone()
+    }
 }
 
 /// Kernel buffer for the capture: big enough that a burst of full-size
@@ -116,84 +126,56 @@ pub async fn run_scenario(
     driver::settle(&Activity(&capture), dcfg.settle, dcfg.settle_max).await;
     let result = capture.stop()?;
 
-    let (segments, unparsed) = wire::parse_all(result.linktype, &result.packets);
-    let (kernel_events, kernel) = match ktrace {
-        None => (
-            Vec::new(),
-            KernelSource::Unavailable(opts.kernel_trace_off_why.clone()),
-        ),
-        Some(Err(e)) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+    let kernel = match ktrace {
+        None => KernelRecord::Off(opts.kernel_trace_off_why.clone()),
+        Some(Err(e)) => KernelRecord::Off(e.to_string()),
         Some(Ok(kt)) => match kt.events() {
-            Ok(ev) => {
-                let n = ev.len();
-                (ev, KernelSource::Tracepoints { events: n })
-            }
-            Err(e) => (Vec::new(), KernelSource::Unavailable(e.to_string())),
+            Ok(ev) => KernelRecord::Events(ev),
+            Err(e) => KernelRecord::Off(e.to_string()),
         },
     };
     // Read the trace while the sides' threads still exist (above): only
     // events that ran in our threads may be matched to our calls by time.
     drop(std::mem::take(&mut driven.open));
-    let extra = Extra {
-        kernel: kernel_events,
+    let rec = Recording {
+        version: RECORDING_VERSION,
+        scenario_text: scenario.text.clone(),
+        scenario_file: scenario_file(scenario),
+        origin: scenario.origin.clone(),
+        server,
+        namespace: opts.namespace.clone(),
+        read_wait_ms: dcfg.read_wait.as_millis() as u64,
+        settle_ms: dcfg.settle.as_millis() as u64,
+        iface: cfg.iface.clone(),
+        filter: cfg.filter.clone(),
+        snaplen: result.snaplen,
+        linktype: result.linktype,
+        packets: result.packets,
+        counters: PcapCounters {
+            received: result.stats.received,
+            dropped: result.stats.dropped,
+            if_dropped: result.stats.if_dropped,
+        },
+        calls: std::mem::take(&mut driven.calls),
+        kernel,
         notes: std::mem::take(&mut driven.notes),
         held,
         drops,
-    };
-    let timeline = correlate_with(driven.calls, segments, extra, Some(server));
-    // Count what the timeline kept: tracepoints see the whole machine.
-    let kernel = match kernel {
-        KernelSource::Tracepoints { .. } => KernelSource::Tracepoints {
-            events: timeline.kernel_events(),
-        },
-        other => other,
-    };
-    let client = timeline.conns.first().map(|c| c.client).or_else(|| {
-        timeline
-            .calls()
-            .find_map(|(_, c)| c.call.conn().map(|k| k.0))
-    });
-    let mut report = Report {
-        scenario: scenario.name.clone(),
-        teaches: scenario.teaches.clone(),
-        origin: scenario.origin.clone(),
-        client,
-        server: Some(server),
-        namespace: opts.namespace.clone(),
-        pacing: format!(
-            "After each step the driver waited for {} ms without a segment; reads give up after {} ms.",
-            dcfg.settle.as_millis(),
-            dcfg.read_wait.as_millis()
-        ),
-        timeline,
-        capture: CaptureSummary {
-            iface: cfg.iface.clone(),
-            filter: cfg.filter.clone(),
-            snaplen: result.snaplen,
-            packets: result.packets.len(),
-            unparsed: unparsed.len(),
-            counters: Some(PcapCounters {
-                received: result.stats.received,
-                dropped: result.stats.dropped,
-                if_dropped: result.stats.if_dropped,
-            }),
-            file: None,
-            file_error: None,
-        },
         final_states: driven.final_states,
         problems: driven.problems,
-        key_line: scenario.key_step().map(|s| s.line),
         interrupted: if driven.interrupted {
             *interrupted_by.borrow()
         } else {
             None
         }
         .map(str::to_string),
-        kernel,
-        expectations: Vec::new(),
-        predictions: Vec::new(),
     };
-    report.expectations = crate::expect::evaluate(scenario, &report);
+    if let Some(path) = &opts.record {
+        let json = serde_json::to_string_pretty(&rec)?;
+        std::fs::write(path, json + "\n")?;
+    }
+    let mut report = assemble(&rec, scenario);
+    let result = rec;
     if let Some(path) = &opts.save {
         let meta = PcapngMeta {
             linktype: result.linktype,

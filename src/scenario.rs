@@ -128,6 +128,8 @@ pub struct Scenario {
     pub expects: Vec<crate::expect::Expectation>,
     /// Where it came from: `built-in` or a file path, for messages.
     pub origin: String,
+    /// The text it was parsed from, so a recorded run can be replayed.
+    pub text: String,
 }
 
 impl Scenario {
@@ -347,6 +349,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
         steps,
         expects,
         origin: file.to_string(),
+        text: text.to_string(),
     })
 }
 

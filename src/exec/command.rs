@@ -81,6 +81,7 @@ pub fn command(a: &ExecArgs) -> u8 {
         } else {
             "reading kernel tracepoints needs root (run with sudo); without it the timeline shows what calls and the capture saw".into()
         },
+        record: a.record.clone(),
     };
     let run = match super::run(&opts) {
         Ok(r) => r,

@@ -14,7 +14,7 @@ pub type SockId = usize;
 pub type TableId = usize;
 
 /// How the socket came to be, which decides which end of a connection it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// socket() returned it; it has not connected or listened yet.
     Fresh,
@@ -27,7 +27,7 @@ pub enum Role {
 }
 
 /// One TCP socket of the traced program.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Sock {
     pub ino: u64,
     pub role: Role,

@@ -48,6 +48,8 @@ const KTRACE_BUFFER_KB: u32 = 16 << 10;
 pub enum ExecError {
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error("cannot write the recording: {0}")]
+    Record(#[from] std::io::Error),
     #[error("{source}{hint}")]
     Capture {
         #[source]
@@ -73,6 +75,8 @@ pub struct ExecOptions {
     pub kernel_trace: bool,
     /// Why not, when kernel_trace is false (said in each footer).
     pub kernel_trace_off_why: String,
+    /// Write everything the run observed here (JSON), for replay in tests.
+    pub record: Option<PathBuf>,
 }
 
 /// One traced run, ready to render.
@@ -93,8 +97,88 @@ pub struct ExecRun {
     pub kept: usize,
     pub counters: PcapCounters,
     pub iface: String,
+    pub linktype: crate::model::LinkType,
+    pub snaplen: u32,
     pub file: Option<PathBuf>,
     pub file_error: Option<String>,
+}
+
+/// Everything one traced run observed, before any of it was interpreted
+/// (see [`crate::session`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ExecRecording {
+    pub version: u32,
+    pub command: Vec<String>,
+    pub pid: u32,
+    pub status: ExitStatus,
+    pub timed_out: bool,
+    pub timeout: Option<Duration>,
+    pub stops: u64,
+    pub namespace: String,
+    pub iface: String,
+    /// Every captured packet belongs to the program (a private namespace).
+    pub keep_all: bool,
+    pub counters: PcapCounters,
+    pub snaplen: u32,
+    pub linktype: crate::model::LinkType,
+    pub packets: Vec<crate::model::RawPacket>,
+    pub calls: Vec<tracer::Traced>,
+    pub socks: Vec<fdmap::Sock>,
+    /// Each socket's state in the kernel's table when the program had ended.
+    pub states: Vec<Option<crate::model::StateObs>>,
+    pub kernel: sections::Kernel,
+}
+
+/// The run of a recording: one report per connection, and the packets kept.
+pub fn assemble(rec: ExecRecording) -> (ExecRun, Vec<crate::model::RawPacket>) {
+    let kernel = rec.kernel.clone();
+    assemble_with(rec, move || kernel)
+}
+
+/// As [`assemble`], with the kernel's events read by `kernel` (on another
+/// thread, while the packets are parsed).
+fn assemble_with(
+    rec: ExecRecording,
+    kernel: impl FnOnce() -> sections::Kernel,
+) -> (ExecRun, Vec<crate::model::RawPacket>) {
+    let ctx = sections::Context {
+        command: rec.command.join(" "),
+        namespace: rec.namespace.clone(),
+        iface: rec.iface.clone(),
+        counters: rec.counters,
+        snaplen: rec.snaplen,
+        timed_out: rec.timed_out.then_some(rec.timeout).flatten(),
+        keep_all: rec.keep_all,
+    };
+    let total = rec.packets.len();
+    let built = sections::build(
+        rec.calls,
+        &rec.socks,
+        &rec.states,
+        rec.linktype,
+        rec.packets,
+        kernel,
+        &ctx,
+    );
+    let run = ExecRun {
+        command: rec.command,
+        pid: rec.pid,
+        status: rec.status,
+        timed_out: rec.timed_out,
+        timeout: rec.timeout,
+        sections: built.sections,
+        unattached: built.unattached,
+        stops: rec.stops,
+        packets: total,
+        kept: built.packets.len(),
+        counters: rec.counters,
+        iface: rec.iface,
+        linktype: rec.linktype,
+        snaplen: rec.snaplen,
+        file: None,
+        file_error: None,
+    };
+    (run, built.packets)
 }
 
 impl ExecRun {
@@ -201,24 +285,36 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let ctx = sections::Context {
-        command: command.join(" "),
+    let states = sections::final_states(&traced.socks);
+    let mut rec = ExecRecording {
+        version: crate::session::RECORDING_VERSION,
+        command,
+        pid: traced.pid,
+        status: traced.status,
+        timed_out: traced.timed_out,
+        timeout: opts.timeout,
+        stops: traced.stops,
         namespace: opts.namespace.clone(),
         iface: cfg.iface.clone(),
+        keep_all: !opts.host,
         counters,
         snaplen: result.snaplen,
-        timed_out: traced.timed_out.then_some(opts.timeout).flatten(),
-        keep_all: !opts.host,
+        linktype: result.linktype,
+        packets: result.packets,
+        calls: traced.calls,
+        socks: traced.socks,
+        states,
+        kernel: sections::Kernel::Off(String::new()),
     };
-    let total = result.packets.len();
-    let built = sections::build(
-        traced.calls,
-        &traced.socks,
-        result.linktype,
-        result.packets,
-        kernel,
-        &ctx,
-    );
+    let (mut run, packets) = match &opts.record {
+        Some(path) => {
+            rec.kernel = kernel();
+            let json = serde_json::to_string_pretty(&rec).map_err(std::io::Error::other)?;
+            std::fs::write(path, json + "\n")?;
+            assemble(rec)
+        }
+        None => assemble_with(rec, kernel),
+    };
     // A documented switch (README, "exec performance"): where a slow run spends its time.
     if std::env::var_os("HC_TRACE_TIMING").is_some() {
         eprintln!(
@@ -228,35 +324,21 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
             t2.elapsed()
         );
     }
-    let mut run = ExecRun {
-        command,
-        pid: traced.pid,
-        status: traced.status,
-        timed_out: traced.timed_out,
-        timeout: opts.timeout,
-        sections: built.sections,
-        unattached: built.unattached,
-        stops: traced.stops,
-        packets: total,
-        kept: built.packets.len(),
-        counters,
-        iface: cfg.iface.clone(),
-        file: None,
-        file_error: None,
-    };
+    let result_linktype = run.linktype;
+    let result_snaplen = run.snaplen;
     if let Some(path) = &opts.save {
         let meta = PcapngMeta {
-            linktype: result.linktype,
-            snaplen: result.snaplen,
+            linktype: result_linktype,
+            snaplen: result_snaplen,
             iface: cfg.iface.clone(),
             iface_description: opts.namespace.clone(),
             section_comment: section_comment(&run),
             application: format!("hc-trace {}", env!("CARGO_PKG_VERSION")),
         };
-        let mut comments = vec![None; built.packets.len()];
+        let mut comments = vec![None; packets.len()];
         let several = run.sections.len() > 1;
         for (n, r) in run.sections.iter().enumerate() {
-            for (i, c) in annotations::frame_comments(r, built.packets.len())
+            for (i, c) in annotations::frame_comments(r, packets.len())
                 .into_iter()
                 .enumerate()
             {
@@ -269,7 +351,7 @@ pub fn run(opts: &ExecOptions) -> Result<ExecRun, ExecError> {
                 }
             }
         }
-        match write_pcapng(path, &meta, &built.packets, &comments) {
+        match write_pcapng(path, &meta, &packets, &comments) {
             Ok(p) => run.file = Some(p),
             Err(e) => run.file_error = Some(e.to_string()),
         }

@@ -10,7 +10,7 @@ use super::tracer::{self, Traced};
 use crate::correlate::{correlate, correlate_with, Extra};
 use crate::driver::FinalState;
 use crate::ktrace::KernelEvent;
-use crate::model::{Call, CallKind, LinkType, Nanos, RawPacket, Segment, Side};
+use crate::model::{Call, CallKind, LinkType, Nanos, RawPacket, Segment, Side, StateObs};
 use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
 use crate::wire;
 use std::collections::HashMap;
@@ -34,10 +34,7 @@ pub struct Context {
 }
 
 /// The kernel's tracepoint events of the whole run, or why there are none.
-pub enum Kernel {
-    Off(String),
-    Events(Vec<KernelEvent>),
-}
+pub use crate::session::KernelRecord as Kernel;
 
 pub struct Built {
     pub sections: Vec<Report>,
@@ -86,9 +83,23 @@ fn seg_key(s: &Segment, known: &HashMap<Key, usize>, listeners: &[SocketAddr]) -
     }
 }
 
+/// The final state of every socket that had a connection, by socket id,
+/// looked up in the kernel's table once the program has ended.
+pub fn final_states(socks: &[Sock]) -> Vec<Option<StateObs>> {
+    let diag = super::diag::Diag::open();
+    socks
+        .iter()
+        .map(|s| {
+            s.conn()?;
+            Some(diag.lookup(s.local?, s.peer))
+        })
+        .collect()
+}
+
 pub fn build(
     mut calls: Vec<Traced>,
     socks: &[Sock],
+    states: &[Option<StateObs>],
     linktype: LinkType,
     packets: Vec<RawPacket>,
     kernel: impl FnOnce() -> Kernel,
@@ -199,7 +210,6 @@ pub fn build(
         Kernel::Events(ev) => (Some(distribute(ev, &units)), None),
         Kernel::Off(why) => (None, Some(why)),
     };
-    let diag = super::diag::Diag::open();
     let mut sections = Vec::with_capacity(n);
     for (i, u) in units.into_iter().enumerate() {
         let k = u.key;
@@ -208,14 +218,14 @@ pub fn build(
         ids.dedup();
         let final_states = ids
             .into_iter()
-            .filter_map(|id| socks.get(id))
-            .filter(|s| s.conn() == Some(k))
-            .filter_map(|s| {
+            .filter_map(|id| Some((socks.get(id)?, states.get(id)?.clone()?)))
+            .filter(|(s, _)| s.conn() == Some(k))
+            .filter_map(|(s, state)| {
                 Some(FinalState {
                     side: side_of(s.role),
                     local: s.local?,
                     peer: s.peer,
-                    state: diag.lookup(s.local?, s.peer),
+                    state,
                 })
             })
             .collect();

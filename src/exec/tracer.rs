@@ -67,7 +67,7 @@ pub struct TraceConfig {
 }
 
 /// How the program ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ExitStatus {
     Code(i32),
     Signal(i32),
@@ -104,7 +104,7 @@ pub fn signal_name(sig: i32) -> String {
 
 /// One recorded call and the socket it acted on. `call.side` is filled in
 /// once the trace is over, when every socket's role is known.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Traced {
     pub call: Call,
     pub sock: Option<SockId>,

@@ -1,0 +1,242 @@
+//! Golden outputs: every renderer on recordings of real runs.
+//!
+//! `tests/fixtures/recordings/` holds what real runs observed (packets,
+//! calls, kernel events, faults: `--record FILE`); each is replayed through
+//! the same assembly a live run uses and drawn by every renderer. No
+//! privileges needed. A changed output fails here until it is accepted
+//! (`INSTA_UPDATE=always cargo test --test snapshots`, or `cargo insta
+//! review`), and the commit that accepts it says why the new one is truer.
+
+use hc_trace::exec::{self, ExecRecording};
+use hc_trace::render::{self, annotations, text};
+use hc_trace::session::{assemble, Recording};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn plain() {
+    colored::control::set_override(false);
+}
+
+/// Recordings of scenario runs, by name, sorted.
+fn scenario_recordings() -> Vec<(String, Recording)> {
+    let mut out: Vec<(String, Recording)> = std::fs::read_dir(fixtures().join("recordings"))
+        .expect("recordings")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_stem()?.to_str()?.to_string();
+            if name.starts_with("exec-") {
+                return None;
+            }
+            let text = std::fs::read_to_string(&p).ok()?;
+            let rec: Recording =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            Some((name, rec))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 15, "the recordings are there");
+    out
+}
+
+fn report(rec: &Recording) -> hc_trace::report::Report {
+    let scn = rec.scenario().expect("the recorded scenario parses");
+    assemble(rec, &scn)
+}
+
+/// A picture too large to read in a diff: its size and a digest stand in.
+fn digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "{} bytes, {} lines, fnv1a64 {h:016x}",
+        text.len(),
+        text.lines().count()
+    )
+}
+
+/// Big outputs are pinned by digest, with their first and last lines shown.
+fn pin(text: String) -> String {
+    const MAX: usize = 200_000;
+    if text.len() <= MAX {
+        return text;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    format!(
+        "{}\n{}\n⋯\n{}\n",
+        digest(&text),
+        lines[..60].join("\n"),
+        lines[lines.len() - 30..].join("\n")
+    )
+}
+
+fn comments(r: &hc_trace::report::Report) -> String {
+    let mut s = annotations::section_comment(r);
+    s.push_str("--- packet comments ---\n");
+    for (i, c) in annotations::frame_comments(r, r.capture.packets)
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(c) = c {
+            s.push_str(&format!("frame {i}: {c}\n"));
+        }
+    }
+    s
+}
+
+#[test]
+fn scenario_runs_in_every_renderer() {
+    plain();
+    for (name, rec) in scenario_recordings() {
+        let r = report(&rec);
+        insta::assert_snapshot!(format!("{name}.timeline"), pin(text::render_with(&r, true)));
+        let unfolded = text::render_with(&r, false);
+        if unfolded != text::render_with(&r, true) {
+            insta::assert_snapshot!(format!("{name}.timeline-no-fold"), pin(unfolded));
+        }
+        insta::assert_snapshot!(format!("{name}.ladder"), pin(render::ladder::render(&r)));
+        insta::assert_snapshot!(format!("{name}.mermaid"), pin(render::mermaid::render(&r)));
+        insta::assert_snapshot!(format!("{name}.svg"), pin(render::svg::render(&r)));
+        let json = serde_json::to_string_pretty(&render::json::document(&r)).expect("json");
+        insta::assert_snapshot!(format!("{name}.json"), pin(json));
+        insta::assert_snapshot!(format!("{name}.pcapng-comments"), pin(comments(&r)));
+    }
+}
+
+#[test]
+fn the_all_table() {
+    plain();
+    let builtin = hc_trace::scenario::names();
+    let rows: Vec<text::SummaryRow> = scenario_recordings()
+        .iter()
+        .filter(|(n, _)| builtin.contains(&n.as_str()))
+        .map(|(_, rec)| text::SummaryRow::from_report(&report(rec)))
+        .collect();
+    assert_eq!(rows.len(), builtin.len());
+    insta::assert_snapshot!("all-table", text::summary_table(&rows));
+    insta::assert_snapshot!(
+        "all-table.json",
+        serde_json::to_string_pretty(&rows).expect("json")
+    );
+}
+
+#[test]
+fn predictions_are_scored_in_the_timeline_and_json() {
+    plain();
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "shut-wr")
+        .expect("shut-wr");
+    let scn = rec.scenario().expect("parses");
+    let mut r = assemble(&rec, &scn);
+    let qs = hc_trace::predict::questions(&scn);
+    let text_in =
+        std::fs::read_to_string(fixtures().join("answers/shut-wr.answers")).expect("answers");
+    let answers = hc_trace::predict::read_answers(&qs, &text_in, "shut-wr.answers").expect("valid");
+    r.predictions = hc_trace::predict::score(&qs, &answers, &r);
+    assert!(
+        r.predictions.iter().any(|p| !p.right),
+        "the answers hold a wrong one"
+    );
+    insta::assert_snapshot!("shut-wr.predicted.timeline", text::render_with(&r, true));
+    insta::assert_snapshot!(
+        "shut-wr.predicted.json",
+        serde_json::to_string_pretty(&render::json::document(&r)).expect("json")
+    );
+}
+
+fn exec_recordings() -> Vec<(String, ExecRecording)> {
+    let mut out: Vec<(String, ExecRecording)> = std::fs::read_dir(fixtures().join("recordings"))
+        .expect("recordings")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_stem()?.to_str()?.to_string();
+            if !name.starts_with("exec-") {
+                return None;
+            }
+            let text = std::fs::read_to_string(&p).ok()?;
+            Some((
+                name,
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 5, "the exec recordings are there");
+    out
+}
+
+#[test]
+fn exec_runs_as_text_and_json() {
+    plain();
+    for (name, rec) in exec_recordings() {
+        let (run, _packets) = exec::assemble(rec);
+        insta::assert_snapshot!(format!("{name}.text"), exec::command::render_text(&run));
+        let json = serde_json::to_string_pretty(&exec::command::document(&run)).expect("json");
+        insta::assert_snapshot!(format!("{name}.json"), json);
+    }
+}
+
+/// `hc-trace analyze` as a user runs it, on the reference captures.
+fn analyze(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hc-trace"))
+        .arg("--color=never")
+        .arg("analyze")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run hc-trace analyze");
+    format!(
+        "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn analyze_on_the_reference_captures() {
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/reference"))
+            .expect("reference captures")
+            .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_string()))
+            .collect();
+    names.sort();
+    for n in &names {
+        let f = format!("captures/reference/{n}");
+        let stem = n.trim_end_matches(".pcapng");
+        insta::assert_snapshot!(format!("analyze.{stem}.table"), analyze(&[&f]));
+        insta::assert_snapshot!(
+            format!("analyze.{stem}.json"),
+            analyze(&["--format", "json", &f])
+        );
+        insta::assert_snapshot!(
+            format!("analyze.{stem}.conn1"),
+            analyze(&["--conn", "1", &f])
+        );
+        insta::assert_snapshot!(
+            format!("analyze.{stem}.conn1.json"),
+            analyze(&["--conn", "1", "--format", "json", &f])
+        );
+        insta::assert_snapshot!(
+            format!("analyze.{stem}.conn1.mermaid"),
+            analyze(&["--conn", "1", "--format", "mermaid", &f])
+        );
+    }
+    let all: Vec<String> = names
+        .iter()
+        .map(|n| format!("captures/reference/{n}"))
+        .collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    insta::assert_snapshot!("analyze.all.table", analyze(&all));
+    insta::assert_snapshot!(
+        "analyze.only-rst",
+        analyze(&[&["--only", "rst"][..], &all].concat())
+    );
+}
