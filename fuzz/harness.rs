@@ -7,10 +7,10 @@
 //! an error value whose message names a position.
 #![allow(dead_code)]
 
-use hc_trace::analyze::decode::{decode, Decoded, Seg};
-use hc_trace::analyze::reader::{for_each_in_bytes, Item};
-use hc_trace::model::{LinkType, RawPacket};
-use hc_trace::wire::{self, linktype};
+use hc_core::capfile::read::{for_each_in_bytes, Item};
+use hc_core::decode::fast::{decode, Decoded, Seg};
+use hc_core::decode::frame::{self as wire, linktype};
+use hc_core::model::{LinkType, RawPacket};
 use std::path::Path;
 
 /// The link types the first byte of a `frame` input picks from; the last
@@ -77,6 +77,7 @@ pub fn capture_reader(input: &[u8]) {
             assert!(rec.data.len() <= input.len(), "record larger than the file");
             check_frame(rec.linktype, rec.orig_len, rec.data);
         }
+        Item::Section { .. } | Item::Interface { .. } => {}
         Item::Damaged { error, .. } => {
             let _ = error.to_string();
         }
@@ -86,30 +87,14 @@ pub fn capture_reader(input: &[u8]) {
     }
 }
 
-/// Reads the input with the pcapng reader used for our own annotated files.
-pub fn pcapng_read(input: &[u8]) {
-    match hc_trace::pcapng::read_pcapng_bytes(input, Path::new("fuzz-input")) {
-        Ok(contents) => {
-            if let Some(lt) = contents.linktype {
-                for (pkt, _) in &contents.packets {
-                    let _ = wire::parse_frame(lt, 0, pkt);
-                }
-            }
-        }
-        Err(e) => {
-            let _ = e.to_string();
-        }
-    }
-}
-
 /// Parses the input as a scenario file (lossily decoded: the CLI reads
 /// files with `read_to_string`, so only UTF-8 ever reaches the parser, but
 /// lossy decoding lets the fuzzer's byte mutations still reach it).
 pub fn scenario_parse(input: &[u8]) {
     let text = String::from_utf8_lossy(input);
-    match hc_trace::scenario::parse(&text, "fuzz.scenario") {
+    match hc_core::scenario::parse(&text, "fuzz.scenario") {
         Ok(s) => {
-            let _ = hc_trace::scenario::faults(&s);
+            let _ = hc_core::scenario::faults(&s);
             let _ = s.key_step();
         }
         Err(e) => {

@@ -66,9 +66,6 @@ pub enum Command {
     /// Live: print each connection's close story as it completes; the summary table on Ctrl-C
     #[command(after_help = WATCH_EXIT_HELP)]
     Watch(WatchArgs),
-    /// (internal) write a synthetic capture for the analyze benchmark
-    #[command(hide = true)]
-    GenCapture(GenCaptureArgs),
     /// Trace a program's socket calls and show the segments each one put on the wire
     #[command(after_help = EXEC_HELP)]
     Exec(ExecArgs),
@@ -121,7 +118,7 @@ pub struct RunArgs {
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
     /// Output format: text (for the terminal, see --view), json (one document, schema 1, see
-    /// README), mermaid (a sequenceDiagram to paste into Markdown) or svg (a ladder diagram to hand in)
+    /// docs/json.md), mermaid (a sequenceDiagram to paste into Markdown) or svg (a ladder diagram to hand in)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -225,8 +222,8 @@ and the kernel's state changes are shown (tracepoints; --no-kernel: off).";
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
     /// Output format: text (one annotated timeline per connection) or json
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = StreamFormat::Text)]
+    pub format: StreamFormat,
 
     /// Save the annotated capture here (default: captures/exec.pcapng)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -266,6 +263,7 @@ pub struct ExecArgs {
     pub program: Vec<std::ffi::OsString>,
 }
 
+/// How a run or a connection is drawn.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -274,10 +272,38 @@ pub enum Format {
     Svg,
 }
 
+impl Format {
+    pub fn to_render(self) -> hc_render::Format {
+        match self {
+            Format::Text => hc_render::Format::Text,
+            Format::Json => hc_render::Format::Json,
+            Format::Mermaid => hc_render::Format::Mermaid,
+            Format::Svg => hc_render::Format::Svg,
+        }
+    }
+}
+
+/// Output of the commands that print many connections as they go (exec,
+/// watch): text or JSON; a picture draws one connection (`analyze --conn`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFormat {
+    Text,
+    Json,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Timeline,
     Ladder,
+}
+
+impl View {
+    pub fn to_render(self) -> hc_render::View {
+        match self {
+            View::Timeline => hc_render::View::Timeline,
+            View::Ladder => hc_render::View::Ladder,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,8 +342,10 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ID")]
     pub conn: Option<u64>,
 
-    /// Output format: text (summary table) or json (schema 1, see README)
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// Output format: text (summary table) or json (schema 1, see docs/json.md); mermaid and
+    /// svg draw the connection picked with --conn
+    #[arg(long, value_enum, default_value_t = Format::Text,
+          requires_if("mermaid", "conn"), requires_if("svg", "conn"))]
     pub format: Format,
 
     /// Write a pcapng copy of the input in which every FIN and RST carries its explanation as a packet comment
@@ -337,15 +365,34 @@ pub struct AnalyzeFilter {
 
     /// Only connections with an RST, a half-close, an abortive close or a refused connect
     #[arg(long, value_enum)]
-    pub only: Option<crate::analyze::story::Only>,
+    pub only: Option<Only>,
+}
+
+/// `--only`: which connections to show.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Only {
+    /// Any RST
+    Rst,
+    /// Data flowed after the first FIN
+    HalfClose,
+    /// An RST inferred as an abortive close
+    Abortive,
+    /// An RST answering a SYN
+    Refused,
 }
 
 impl AnalyzeFilter {
-    pub fn to_filter(&self) -> crate::analyze::story::Filter {
-        crate::analyze::story::Filter {
+    pub fn to_filter(&self) -> hc_core::analyze::story::Filter {
+        use hc_core::analyze::story::Only as O;
+        hc_core::analyze::story::Filter {
             port: self.port,
             host: self.host,
-            only: self.only,
+            only: self.only.map(|o| match o {
+                Only::Rst => O::Rst,
+                Only::HalfClose => O::HalfClose,
+                Only::Abortive => O::Abortive,
+                Only::Refused => O::Refused,
+            }),
         }
     }
 }
@@ -364,21 +411,6 @@ pub struct WatchArgs {
     pub only: AnalyzeFilter,
 
     /// Output format of the stories and the final summary
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct GenCaptureArgs {
-    /// Where to write the classic pcap file
-    #[arg(long, short = 'o')]
-    pub out: PathBuf,
-
-    /// Approximate size in MiB
-    #[arg(long, default_value_t = 1024)]
-    pub mib: u64,
-
-    /// Seed of the generator (same seed, same file)
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = StreamFormat::Text)]
+    pub format: StreamFormat,
 }

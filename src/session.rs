@@ -1,128 +1,178 @@
-//! One session, as data: everything a run observed (packets, calls, kernel
-//! events, what hc-trace did to the wire) in a [`Recording`], and the one
-//! function that turns a recording into the finished [`Report`].
+//! The one pipeline every live run goes through, whatever its source:
 //!
-//! A live run records, then assembles; a test replays a recording made on a
-//! real run and assembles it the same way, so the whole story-telling part
-//! of the tool can be checked without privileges.
+//! ```text
+//! capture on → kernel trace on → source runs → wire settles → capture off
+//!   → kernel events read → Captured (packets, counters, kernel events, the source's own output)
+//! ```
+//!
+//! The caller then turns a [`Captured`] into a recording (`hc_core::session`,
+//! `hc_core::exec`), assembles the report and saves the annotated capture
+//! ([`save`]). Sources: the scenario driver ([`crate::sources::scenario`]) and
+//! the exec tracer ([`crate::sources::exec`]).
 
-use crate::correlate::{correlate_with, Extra};
-use crate::driver::{FinalState, StepProblem};
-use crate::faults::Tampered;
-use crate::ktrace::KernelEvent;
-use crate::model::{Call, LinkType, Nanos, Note, RawPacket, Side};
-use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
-use crate::scenario::Scenario;
-use crate::wire;
-use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use crate::error::AppError;
+use crate::sources::capture::{CaptureConfig, LiveCapture};
+use crate::sources::files::{write_pcapng, SaveError};
+use crate::sources::ktrace::KernelTrace;
+use hc_core::capfile::pcapng::PcapngMeta;
+use hc_core::model::{LinkType, RawPacket};
+use hc_core::report::PcapCounters;
+use hc_core::session::KernelRecord;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// The format version of [`Recording`] files.
-pub const RECORDING_VERSION: u32 = 1;
-
-/// The kernel's tracepoint events of a run, or why there are none.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KernelRecord {
-    Off(String),
-    Events(Vec<KernelEvent>),
+/// What a source may ask of the capture: how many segments it has seen, so
+/// it can tell when the wire has gone quiet.
+pub trait WireActivity: Send + Sync {
+    fn packets_seen(&self) -> usize;
 }
 
-/// Everything one scenario run observed, before any of it was interpreted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Recording {
-    pub version: u32,
-    /// The scenario's text and the name it was parsed under.
-    pub scenario_text: String,
-    pub scenario_file: String,
-    /// `built-in` or the file's path.
-    pub origin: String,
-    pub server: SocketAddr,
-    pub namespace: String,
-    pub read_wait_ms: u64,
-    pub settle_ms: u64,
-    pub iface: String,
-    pub filter: String,
-    pub snaplen: u32,
-    pub linktype: LinkType,
-    pub packets: Vec<RawPacket>,
-    pub counters: PcapCounters,
-    pub calls: Vec<Call>,
-    pub kernel: KernelRecord,
-    pub notes: Vec<Note>,
-    pub held: Vec<Tampered>,
-    pub drops: Vec<(Side, Nanos)>,
-    pub final_states: Vec<FinalState>,
-    pub problems: Vec<StepProblem>,
-    pub interrupted: Option<String>,
+/// Tells when the wire has gone quiet: no new segment for `quiet`, or
+/// `max` passed since it started looking. The one settle rule of every
+/// source (between steps, after the last one, after a traced program).
+pub struct Quiet {
+    quiet: Duration,
+    max: Duration,
+    start: Instant,
+    last: usize,
+    since: Instant,
 }
 
-impl Recording {
-    /// The scenario the recording ran, parsed again from its text.
-    pub fn scenario(&self) -> Result<Scenario, crate::scenario::ParseError> {
-        let mut s = crate::scenario::parse(&self.scenario_text, &self.scenario_file)?;
-        s.origin = self.origin.clone();
-        Ok(s)
+impl Quiet {
+    pub fn new(wire: &dyn WireActivity, quiet: Duration, max: Duration) -> Quiet {
+        let now = Instant::now();
+        Quiet {
+            quiet,
+            max,
+            start: now,
+            last: wire.packets_seen(),
+            since: now,
+        }
+    }
+
+    /// Looks at the wire again: true once it has been quiet long enough, or
+    /// the longest wait is over.
+    pub fn done(&mut self, wire: &dyn WireActivity) -> bool {
+        let now = wire.packets_seen();
+        if now != self.last {
+            self.last = now;
+            self.since = Instant::now();
+        } else if self.since.elapsed() >= self.quiet {
+            return true;
+        }
+        self.start.elapsed() >= self.max
     }
 }
 
-/// The report of a recorded run: frames decoded, calls and segments
-/// correlated, expectations graded.
-pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
-    let (segments, unparsed) = wire::parse_all(rec.linktype, &rec.packets);
-    let (kernel_events, kernel) = match &rec.kernel {
-        KernelRecord::Off(why) => (Vec::new(), KernelSource::Unavailable(why.clone())),
-        KernelRecord::Events(ev) => (ev.clone(), KernelSource::Tracepoints { events: ev.len() }),
+/// Waits (on this thread) until the wire is quiet, see [`Quiet`].
+pub fn settle(wire: &dyn WireActivity, quiet: Duration, max: Duration) {
+    let mut q = Quiet::new(wire, quiet, max);
+    loop {
+        std::thread::sleep(Duration::from_millis(5));
+        if q.done(wire) {
+            return;
+        }
+    }
+}
+
+/// Which kernel events to record, and in how large a buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelPlan {
+    /// Keep only events on this port; None: every TCP event.
+    pub port: Option<u16>,
+    /// The tracing ring's size per CPU.
+    pub buffer_kb: u32,
+}
+
+/// How one live run is captured.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub capture: CaptureConfig,
+    /// Read the kernel's tracepoints, or why not.
+    pub kernel: Result<KernelPlan, String>,
+    /// After the source ends, wait for this much quiet (at most `quiet_max`).
+    pub quiet: Duration,
+    pub quiet_max: Duration,
+}
+
+/// Something that makes socket calls while the capture runs.
+pub trait Source {
+    type Output;
+    /// Runs to its end. Errors are the environment's (nothing could be
+    /// run); whatever the calls returned is part of the output.
+    fn run(&mut self, wire: &dyn WireActivity) -> Result<Self::Output, AppError>;
+    /// Whether a kernel event that ran in thread `tid` ran during one of
+    /// this source's calls (only such events may be matched to calls by time).
+    fn ours(&self, out: &Self::Output, tid: i32) -> bool;
+}
+
+/// Everything a live run captured, with the source's own output.
+pub struct Captured<O> {
+    pub out: O,
+    pub linktype: LinkType,
+    pub snaplen: u32,
+    pub packets: Vec<RawPacket>,
+    pub counters: PcapCounters,
+    pub kernel: KernelRecord,
+}
+
+/// Runs `source` with the capture (and, where planned, the kernel trace) on.
+pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>, AppError> {
+    let capture = LiveCapture::start(&plan.capture).map_err(AppError::capture)?;
+    let ktrace = plan
+        .kernel
+        .as_ref()
+        .map(|k| KernelTrace::start_with(k.port, k.buffer_kb));
+    let out = match source.run(&capture) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = capture.stop();
+            return Err(e);
+        }
     };
-    let extra = Extra {
-        kernel: kernel_events,
-        notes: rec.notes.clone(),
-        held: rec.held.clone(),
-        drops: rec.drops.clone(),
-    };
-    let timeline = correlate_with(rec.calls.clone(), segments, extra, Some(rec.server));
-    // Count what the timeline kept: tracepoints see the whole machine.
-    let kernel = match kernel {
-        KernelSource::Tracepoints { .. } => KernelSource::Tracepoints {
-            events: timeline.kernel_events(),
+    settle(&capture, plan.quiet, plan.quiet_max);
+    let result = capture.stop().map_err(AppError::capture)?;
+    // Read while the source's threads still exist: `ours` may ask about them.
+    let kernel = match ktrace {
+        Err(why) => KernelRecord::Off(why.clone()),
+        Ok(Err(e)) => KernelRecord::Off(e.to_string()),
+        Ok(Ok(kt)) => match kt.events_by(|tid| source.ours(&out, tid)) {
+            Ok(ev) => KernelRecord::Events(ev),
+            Err(e) => KernelRecord::Off(e.to_string()),
         },
-        other => other,
     };
-    let client = timeline.conns.first().map(|c| c.client).or_else(|| {
-        timeline
-            .calls()
-            .find_map(|(_, c)| c.call.conn().map(|k| k.0))
-    });
-    let mut report = Report {
-        scenario: scenario.name.clone(),
-        teaches: scenario.teaches.clone(),
-        origin: scenario.origin.clone(),
-        client,
-        server: Some(rec.server),
-        namespace: rec.namespace.clone(),
-        pacing: format!(
-            "After each step the driver waited for {} ms without a segment; reads give up after {} ms.",
-            rec.settle_ms, rec.read_wait_ms
-        ),
-        timeline,
-        capture: CaptureSummary {
-            iface: rec.iface.clone(),
-            filter: rec.filter.clone(),
-            snaplen: rec.snaplen,
-            packets: rec.packets.len(),
-            unparsed: unparsed.len(),
-            counters: Some(rec.counters),
-            file: None,
-            file_error: None,
+    Ok(Captured {
+        out,
+        linktype: result.linktype,
+        snaplen: result.snaplen,
+        counters: PcapCounters {
+            received: result.stats.received,
+            dropped: result.stats.dropped,
+            if_dropped: result.stats.if_dropped,
         },
-        final_states: rec.final_states.clone(),
-        problems: rec.problems.clone(),
-        key_line: scenario.key_step().map(|s| s.line),
-        interrupted: rec.interrupted.clone(),
+        packets: result.packets,
         kernel,
-        expectations: Vec::new(),
-        predictions: Vec::new(),
-    };
-    report.expectations = crate::expect::evaluate(scenario, &report);
-    report
+    })
+}
+
+/// Writes `value` as pretty JSON to `path` (a `--record` file).
+pub fn record(path: &Path, value: &impl serde::Serialize) -> Result<(), AppError> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| {
+        AppError::io(
+            format!("cannot write the recording {}", path.display()),
+            e.into(),
+        )
+    })?;
+    std::fs::write(path, json + "\n")
+        .map_err(|e| AppError::io(format!("cannot write the recording {}", path.display()), e))
+}
+
+/// Saves the annotated capture; the file's name, or why it was not written.
+pub fn save(
+    path: &Path,
+    meta: &PcapngMeta,
+    packets: &[RawPacket],
+    comments: &[Option<String>],
+) -> Result<PathBuf, SaveError> {
+    write_pcapng(path, meta, packets, comments)
 }

@@ -45,11 +45,6 @@ fn capture_reader_inputs_do_not_panic() {
 }
 
 #[test]
-fn pcapng_read_inputs_do_not_panic() {
-    replay("pcapng_read", harness::pcapng_read);
-}
-
-#[test]
 fn scenario_parse_inputs_do_not_panic() {
     replay("scenario_parse", harness::scenario_parse);
 }
@@ -71,12 +66,12 @@ fn frame_seeds_parse_as_segments() {
         }
         let d = std::fs::read(&p).unwrap();
         let lt = harness::LINKTYPES[d[0] as usize % harness::LINKTYPES.len()];
-        let pkt = hc_trace::model::RawPacket {
+        let pkt = hc_core::model::RawPacket {
             ts: 0,
             orig_len: u32::from_le_bytes([d[1], d[2], d[3], d[4]]),
             data: d[5..].to_vec(),
         };
-        let r = hc_trace::wire::parse_frame(lt, 0, &pkt);
+        let r = hc_core::decode::frame::parse_frame(lt, 0, &pkt);
         assert!(matches!(r, Ok(Some(_))), "{}: {r:?}", p.display());
     }
 }

@@ -4,8 +4,8 @@
 //! would put the packets millennia ahead and only a real reader notices).
 
 use etherparse::PacketBuilder;
-use hc_trace::model::{now_ns, Nanos, RawPacket};
-use hc_trace::pcapng::{write_pcapng, PcapngMeta};
+use hc_core::capfile::pcapng::{self, PcapngMeta};
+use hc_core::model::{Nanos, RawPacket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,7 +34,32 @@ fn meta() -> PcapngMeta {
         iface_description: "loopback of a private network namespace".into(),
         section_comment: "scenario: test\nhc-trace 0.1.0".into(),
         application: "hc-trace 0.1.0".into(),
+        os: Some("Linux".into()),
     }
+}
+
+fn now_ns() -> Nanos {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    d.as_nanos() as Nanos
+}
+
+/// The file as hc-trace writes it: the core's blocks, one after another.
+fn write_pcapng(
+    path: &Path,
+    meta: &PcapngMeta,
+    packets: &[RawPacket],
+    comments: &[Option<String>],
+) -> std::io::Result<()> {
+    let mut bytes = pcapng::header(meta);
+    for (p, c) in packets.iter().zip(comments) {
+        bytes.extend(pcapng::packet(p, c.as_deref()).expect("encodes"));
+    }
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(path, bytes)
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -7,9 +7,9 @@
 //! (`INSTA_UPDATE=always cargo test --test snapshots`, or `cargo insta
 //! review`), and the commit that accepts it says why the new one is truer.
 
-use hc_trace::exec::{self, ExecRecording};
-use hc_trace::render::{self, annotations, text};
-use hc_trace::session::{assemble, Recording};
+use hc_core::exec::{self, ExecRecording};
+use hc_core::session::{assemble, Recording};
+use hc_render::{self as render, annotations, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,7 +42,7 @@ fn scenario_recordings() -> Vec<(String, Recording)> {
     out
 }
 
-fn report(rec: &Recording) -> hc_trace::report::Report {
+fn report(rec: &Recording) -> hc_core::report::Report {
     let scn = rec.scenario().expect("the recorded scenario parses");
     assemble(rec, &scn)
 }
@@ -76,7 +76,7 @@ fn pin(text: String) -> String {
     )
 }
 
-fn comments(r: &hc_trace::report::Report) -> String {
+fn comments(r: &hc_core::report::Report) -> String {
     let mut s = annotations::section_comment(r);
     s.push_str("--- packet comments ---\n");
     for (i, c) in annotations::frame_comments(r, r.capture.packets)
@@ -112,14 +112,14 @@ fn scenario_runs_in_every_renderer() {
 #[test]
 fn the_all_table() {
     plain();
-    let builtin = hc_trace::scenario::names();
-    let rows: Vec<text::SummaryRow> = scenario_recordings()
+    let builtin = hc_core::scenario::names();
+    let rows: Vec<render::table::SummaryRow> = scenario_recordings()
         .iter()
         .filter(|(n, _)| builtin.contains(&n.as_str()))
-        .map(|(_, rec)| text::SummaryRow::from_report(&report(rec)))
+        .map(|(_, rec)| render::table::SummaryRow::from_report(&report(rec)))
         .collect();
     assert_eq!(rows.len(), builtin.len());
-    insta::assert_snapshot!("all-table", text::summary_table(&rows));
+    insta::assert_snapshot!("all-table", render::table::summary_table(&rows));
     insta::assert_snapshot!(
         "all-table.json",
         serde_json::to_string_pretty(&rows).expect("json")
@@ -135,11 +135,12 @@ fn predictions_are_scored_in_the_timeline_and_json() {
         .expect("shut-wr");
     let scn = rec.scenario().expect("parses");
     let mut r = assemble(&rec, &scn);
-    let qs = hc_trace::predict::questions(&scn);
+    let qs = hc_core::scenario::predict::questions(&scn);
     let text_in =
         std::fs::read_to_string(fixtures().join("answers/shut-wr.answers")).expect("answers");
-    let answers = hc_trace::predict::read_answers(&qs, &text_in, "shut-wr.answers").expect("valid");
-    r.predictions = hc_trace::predict::score(&qs, &answers, &r);
+    let answers =
+        hc_core::scenario::predict::read_answers(&qs, &text_in, "shut-wr.answers").expect("valid");
+    r.predictions = hc_core::scenario::predict::score(&qs, &answers, &r);
     assert!(
         r.predictions.iter().any(|p| !p.right),
         "the answers hold a wrong one"
@@ -177,8 +178,8 @@ fn exec_runs_as_text_and_json() {
     plain();
     for (name, rec) in exec_recordings() {
         let (run, _packets) = exec::assemble(rec);
-        insta::assert_snapshot!(format!("{name}.text"), exec::command::render_text(&run));
-        let json = serde_json::to_string_pretty(&exec::command::document(&run)).expect("json");
+        insta::assert_snapshot!(format!("{name}.text"), render::exec::render_text(&run));
+        let json = serde_json::to_string_pretty(&render::exec::document(&run)).expect("json");
         insta::assert_snapshot!(format!("{name}.json"), json);
     }
 }

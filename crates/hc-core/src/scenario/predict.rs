@@ -1,0 +1,307 @@
+//! Predict, then observe: a student says what each call that matters will
+//! do before the run, and the run scores each prediction against what it saw.
+//!
+//! The questions come from the scenario's steps: for shutdown, close and
+//! write, what will it put on the wire; for read and read-all, what will
+//! the (last) read return. Answers come from a terminal, one prompt each, or
+//! from a file of `LINE ANSWER` lines so a teacher can collect and grade them.
+
+use crate::report::Report;
+use crate::scenario::expect::Wire;
+use crate::scenario::{Action, Scenario};
+use serde::Serialize;
+use std::io::{BufRead, Write};
+
+/// What a question asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asks {
+    /// What the step will put on the wire.
+    Wire,
+    /// What the step's (last) read will return.
+    Read,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub line: usize,
+    pub step: String,
+    pub asks: Asks,
+}
+
+impl Question {
+    pub fn prompt(&self) -> String {
+        match self.asks {
+            Asks::Wire => format!(
+                "line {:>3}  {:<32} what will it put on the wire? [nothing, data, FIN, RST, or e.g. data+FIN]",
+                self.line, self.step
+            ),
+            Asks::Read => format!(
+                "line {:>3}  {:<32} what will the read return? [data, eof, block, or an errno such as ECONNRESET]",
+                self.line, self.step
+            ),
+        }
+    }
+}
+
+/// The questions for a scenario, in step order.
+pub fn questions(s: &Scenario) -> Vec<Question> {
+    s.steps
+        .iter()
+        .filter_map(|st| {
+            let asks = match st.action {
+                Action::Shutdown(_) | Action::Close | Action::Write(_) => Asks::Wire,
+                Action::Read | Action::ReadAll => Asks::Read,
+                _ => return None,
+            };
+            let step = st.source.trim_end_matches("(key)").trim().to_string();
+            Some(Question {
+                line: st.line,
+                step,
+                asks,
+            })
+        })
+        .collect()
+}
+
+/// A normalised answer, comparable with an observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Segment kinds, sorted; empty: nothing on the wire.
+    Wire(Vec<Wire>),
+    Data,
+    Eof,
+    Block,
+    /// An errno by name, or `error` for any errno but EAGAIN.
+    Errno(String),
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        match self {
+            Answer::Wire(k) if k.is_empty() => "nothing".into(),
+            Answer::Wire(k) => k
+                .iter()
+                .map(|w| format!("{w:?}").to_uppercase().replace("DATA", "data"))
+                .collect::<Vec<_>>()
+                .join("+"),
+            Answer::Data => "data".into(),
+            Answer::Eof => "eof".into(),
+            Answer::Block => "block".into(),
+            Answer::Errno(e) => e.clone(),
+        }
+    }
+}
+
+/// Reads an answer to `q`, or says what is wrong with it.
+pub fn parse_answer(q: &Question, text: &str) -> Result<Answer, String> {
+    let t = text.trim();
+    match q.asks {
+        Asks::Wire => {
+            if t.eq_ignore_ascii_case("nothing") {
+                return Ok(Answer::Wire(Vec::new()));
+            }
+            let kinds: Option<Vec<Wire>> = t.split('+').map(|k| Wire::parse(k.trim())).collect();
+            let mut kinds = kinds.ok_or_else(|| {
+                format!(
+                    "`{t}`: answer nothing, data, FIN, RST, SYN, or a combination such as data+FIN"
+                )
+            })?;
+            kinds.sort_by_key(|k| *k as u8);
+            kinds.dedup();
+            Ok(Answer::Wire(kinds))
+        }
+        Asks::Read => match t.to_ascii_lowercase().as_str() {
+            "data" => Ok(Answer::Data),
+            "eof" | "0" | "end of file" => Ok(Answer::Eof),
+            "block" | "would block" | "eagain" | "timeout" => Ok(Answer::Block),
+            "error" => Ok(Answer::Errno("error".into())),
+            e if e.starts_with('e') && e.len() > 2 => Ok(Answer::Errno(t.to_ascii_uppercase())),
+            _ => Err(format!(
+                "`{t}`: answer data, eof, block, or an errno such as ECONNRESET"
+            )),
+        },
+    }
+}
+
+/// Asks every question at the terminal (prompts on stderr, answers on stdin).
+pub fn ask(
+    qs: &[Question],
+    input: &mut dyn BufRead,
+    prompt_to: &mut dyn Write,
+) -> Result<Vec<Answer>, String> {
+    let _ = writeln!(
+        prompt_to,
+        "Predict, then observe: answer each question, then the run shows what happened.\n"
+    );
+    let mut out = Vec::new();
+    for q in qs {
+        loop {
+            let _ = write!(prompt_to, "{}\n  > ", q.prompt());
+            let _ = prompt_to.flush();
+            let mut line = String::new();
+            if input.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("no more input: the questions were not all answered".into());
+            }
+            match parse_answer(q, &line) {
+                Ok(a) => {
+                    out.push(a);
+                    break;
+                }
+                Err(e) => {
+                    let _ = writeln!(prompt_to, "  {e}");
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `LINE ANSWER` lines (`#` comments allowed); every question must be answered.
+pub fn read_answers(qs: &[Question], text: &str, file: &str) -> Result<Vec<Answer>, String> {
+    let mut given: Vec<(usize, usize, String)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        let (n, a) = l
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| format!("{file}:{}: expected `LINE ANSWER`, e.g. `9 FIN`", i + 1))?;
+        let n: usize = n
+            .trim_start_matches("line")
+            .parse()
+            .map_err(|_| format!("{file}:{}: `{n}` is not a scenario line number", i + 1))?;
+        given.push((n, i + 1, a.trim().to_string()));
+    }
+    qs.iter()
+        .map(|q| {
+            let (_, at, a) = given.iter().find(|(n, _, _)| *n == q.line).ok_or_else(|| {
+                format!(
+                    "{file}: no answer for line {} ({}); `--questions` prints every question",
+                    q.line, q.step
+                )
+            })?;
+            parse_answer(q, a).map_err(|e| format!("{file}:{at}: {e}"))
+        })
+        .collect()
+}
+
+/// A prediction with what was observed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Scored {
+    pub line: usize,
+    pub step: String,
+    pub answer: String,
+    pub observed: String,
+    pub right: bool,
+    /// The call the observation comes from.
+    pub event: Option<usize>,
+}
+
+/// Scores each answer against the run.
+pub fn score(qs: &[Question], answers: &[Answer], r: &Report) -> Vec<Scored> {
+    qs.iter()
+        .zip(answers)
+        .map(|(q, a)| {
+            let calls: Vec<(usize, &crate::correlate::CallEvent)> = r
+                .timeline
+                .calls()
+                .filter(|(_, c)| c.call.line == Some(q.line))
+                .collect();
+            let event = calls.last().map(|(i, _)| *i);
+            let observed = match (q.asks, calls.last()) {
+                (_, None) => None,
+                (Asks::Wire, Some(_)) => {
+                    let segs: Vec<usize> = calls
+                        .iter()
+                        .flat_map(|(_, c)| c.caused.iter().copied())
+                        .collect();
+                    Some(Answer::Wire(crate::scenario::expect::kinds_of(r, &segs)))
+                }
+                (Asks::Read, Some((_, c))) => Some(match (&c.call.errno, c.call.ret) {
+                    (Some(e), _) if e == "EAGAIN" => Answer::Block,
+                    (Some(e), _) => Answer::Errno(e.clone()),
+                    (None, Some(0)) => Answer::Eof,
+                    _ => Answer::Data,
+                }),
+            };
+            let right = match (&observed, a) {
+                (Some(Answer::Errno(_)), Answer::Errno(g)) if g == "error" => true,
+                (Some(o), a) => o == a,
+                (None, _) => false,
+            };
+            Scored {
+                line: q.line,
+                step: q.step.clone(),
+                answer: a.text(),
+                observed: observed.map_or("the step made no call".into(), |o| o.text()),
+                right,
+                event,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(asks: Asks) -> Question {
+        Question {
+            line: 9,
+            step: "client shutdown SHUT_WR".into(),
+            asks,
+        }
+    }
+
+    #[test]
+    fn answers_are_normalised() {
+        assert_eq!(
+            parse_answer(&q(Asks::Wire), "fin"),
+            Ok(Answer::Wire(vec![Wire::Fin]))
+        );
+        assert_eq!(
+            parse_answer(&q(Asks::Wire), "FIN+data"),
+            Ok(Answer::Wire(vec![Wire::Data, Wire::Fin]))
+        );
+        assert_eq!(
+            parse_answer(&q(Asks::Wire), "Nothing"),
+            Ok(Answer::Wire(vec![]))
+        );
+        assert!(parse_answer(&q(Asks::Wire), "a FIN I think").is_err());
+        assert_eq!(parse_answer(&q(Asks::Read), "EOF"), Ok(Answer::Eof));
+        assert_eq!(
+            parse_answer(&q(Asks::Read), "econnreset"),
+            Ok(Answer::Errno("ECONNRESET".into()))
+        );
+        assert!(parse_answer(&q(Asks::Read), "maybe").is_err());
+    }
+
+    #[test]
+    fn answer_files_name_what_is_missing() {
+        let qs = vec![
+            q(Asks::Wire),
+            Question {
+                line: 11,
+                step: "server read-all".into(),
+                asks: Asks::Read,
+            },
+        ];
+        let ok = read_answers(&qs, "# mine\n9 FIN\nline11 eof\n", "a.txt").unwrap();
+        assert_eq!(ok, vec![Answer::Wire(vec![Wire::Fin]), Answer::Eof]);
+        let e = read_answers(&qs, "9 FIN\n", "a.txt").unwrap_err();
+        assert!(e.contains("no answer for line 11"), "{e}");
+        let e = read_answers(&qs, "9 FNI\n11 eof\n", "a.txt").unwrap_err();
+        assert!(e.starts_with("a.txt:1:"), "{e}");
+    }
+
+    #[test]
+    fn interactive_asks_again_after_a_bad_answer() {
+        let qs = vec![q(Asks::Wire)];
+        let mut input = std::io::Cursor::new(b"what\nFIN\n".to_vec());
+        let mut prompts = Vec::new();
+        let a = ask(&qs, &mut input, &mut prompts).unwrap();
+        assert_eq!(a, vec![Answer::Wire(vec![Wire::Fin])]);
+        assert!(String::from_utf8_lossy(&prompts).contains("answer nothing, data, FIN"));
+    }
+}

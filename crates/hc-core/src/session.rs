@@ -1,0 +1,128 @@
+//! One session, as data: everything a run observed (packets, calls, kernel
+//! events, what hc-trace did to the wire) in a [`Recording`], and the one
+//! function that turns a recording into the finished [`Report`].
+//!
+//! A live run records, then assembles; a test replays a recording made on a
+//! real run and assembles it the same way, so the whole story-telling part
+//! of the tool can be checked without privileges.
+
+use crate::correlate::{correlate_with, Extra};
+use crate::decode::frame as wire;
+use crate::model::fault::Tampered;
+use crate::model::kernel::KernelEvent;
+use crate::model::{Call, LinkType, Nanos, Note, RawPacket, Side};
+use crate::model::{FinalState, StepProblem};
+use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
+use crate::scenario::Scenario;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// The format version of [`Recording`] files.
+pub const RECORDING_VERSION: u32 = 1;
+
+/// The kernel's tracepoint events of a run, or why there are none.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelRecord {
+    Off(String),
+    Events(Vec<KernelEvent>),
+}
+
+/// Everything one scenario run observed, before any of it was interpreted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recording {
+    pub version: u32,
+    /// The scenario's text and the name it was parsed under.
+    pub scenario_text: String,
+    pub scenario_file: String,
+    /// `built-in` or the file's path.
+    pub origin: String,
+    pub server: SocketAddr,
+    pub namespace: String,
+    pub read_wait_ms: u64,
+    pub settle_ms: u64,
+    pub iface: String,
+    pub filter: String,
+    pub snaplen: u32,
+    pub linktype: LinkType,
+    pub packets: Vec<RawPacket>,
+    pub counters: PcapCounters,
+    pub calls: Vec<Call>,
+    pub kernel: KernelRecord,
+    pub notes: Vec<Note>,
+    pub held: Vec<Tampered>,
+    pub drops: Vec<(Side, Nanos)>,
+    pub final_states: Vec<FinalState>,
+    pub problems: Vec<StepProblem>,
+    pub interrupted: Option<String>,
+}
+
+impl Recording {
+    /// The scenario the recording ran, parsed again from its text.
+    pub fn scenario(&self) -> Result<Scenario, crate::scenario::ParseError> {
+        let mut s = crate::scenario::parse(&self.scenario_text, &self.scenario_file)?;
+        s.origin = self.origin.clone();
+        Ok(s)
+    }
+}
+
+/// The report of a recorded run: frames decoded, calls and segments
+/// correlated, expectations graded.
+pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
+    let (segments, unparsed) = wire::parse_all(rec.linktype, &rec.packets);
+    let (kernel_events, kernel) = match &rec.kernel {
+        KernelRecord::Off(why) => (Vec::new(), KernelSource::Unavailable(why.clone())),
+        KernelRecord::Events(ev) => (ev.clone(), KernelSource::Tracepoints { events: ev.len() }),
+    };
+    let extra = Extra {
+        kernel: kernel_events,
+        notes: rec.notes.clone(),
+        held: rec.held.clone(),
+        drops: rec.drops.clone(),
+    };
+    let timeline = correlate_with(rec.calls.clone(), segments, extra, Some(rec.server));
+    // Count what the timeline kept: tracepoints see the whole machine.
+    let kernel = match kernel {
+        KernelSource::Tracepoints { .. } => KernelSource::Tracepoints {
+            events: timeline.kernel_events(),
+        },
+        other => other,
+    };
+    let client = timeline.conns.first().map(|c| c.client).or_else(|| {
+        timeline
+            .calls()
+            .find_map(|(_, c)| c.call.conn().map(|k| k.0))
+    });
+    let mut report = Report {
+        scenario: scenario.name.clone(),
+        teaches: scenario.teaches.clone(),
+        origin: scenario.origin.clone(),
+        client,
+        server: Some(rec.server),
+        namespace: rec.namespace.clone(),
+        pacing: format!(
+            "After each step the driver waited for {} ms without a segment; reads give up after {} ms.",
+            rec.settle_ms, rec.read_wait_ms
+        ),
+        timeline,
+        capture: CaptureSummary {
+            iface: rec.iface.clone(),
+            filter: rec.filter.clone(),
+            snaplen: rec.snaplen,
+            packets: rec.packets.len(),
+            unparsed: unparsed.len(),
+            counters: Some(rec.counters),
+            file: None,
+            file_error: None,
+        },
+        final_states: rec.final_states.clone(),
+        problems: rec.problems.clone(),
+        key_line: scenario.key_step().map(|s| s.line),
+        interrupted: rec.interrupted.clone(),
+        kernel,
+        expectations: Vec::new(),
+        predictions: Vec::new(),
+    };
+    report.expectations = crate::scenario::expect::evaluate(scenario, &report);
+    report
+}

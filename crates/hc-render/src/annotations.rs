@@ -1,0 +1,152 @@
+//! The timeline as pcapng comments: Wireshark shows each packet's cause in
+//! `frame.comment`, and the section comment tells the whole run, including
+//! the calls that put nothing on the wire (they have no packet of their own).
+
+use super::{causes_text, seg_label};
+use hc_core::correlate::Event;
+use hc_core::exec::ExecRun;
+use hc_core::report::Report;
+use std::fmt::Write;
+
+/// One comment per captured frame (indexed by frame number), None for frames
+/// that are not in the timeline. Calls made since the previous packet are
+/// listed in the comment of the next one, so Wireshark shows them in order.
+pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
+    let mut out = vec![None; frames];
+    let mut pending: Vec<String> = Vec::new();
+    for (i, e) in r.timeline.events.iter().enumerate() {
+        match e {
+            Event::Call(_) => pending.push(format!("#{i} {}", call_summary(r, i))),
+            Event::Note(n) => pending.push(format!("#{i} {}", n.text)),
+            Event::State(st) => pending.push(format!(
+                "#{i} {} kernel state {} → {}",
+                st.side,
+                st.old.name(),
+                st.new.name()
+            )),
+            Event::Segment(s) => {
+                let mut text = format!(
+                    "#{i} {} {} → {}: {}",
+                    seg_label(s),
+                    s.from,
+                    s.from.other(),
+                    causes_text(s)
+                );
+                if let Some(t) = &s.tampered {
+                    let _ = write!(text, "; {t}");
+                }
+                if let Some(k) = &s.kernel {
+                    let _ = write!(text, "; {}", crate::text::kernel_rst_text(k));
+                }
+                if !pending.is_empty() {
+                    let _ = write!(text, "\nbefore this packet: {}", pending.join(" | "));
+                    pending.clear();
+                }
+                if let Some(slot) = out.get_mut(s.seg.frame) {
+                    *slot = Some(text);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `client shutdown(4, SHUT_RD) = 0 ⇒ nothing on the wire · state ESTABLISHED`
+pub fn call_summary(r: &Report, i: usize) -> String {
+    let Some(Event::Call(c)) = r.timeline.events.get(i) else {
+        return String::new();
+    };
+    let call = &c.call;
+    let ret = match (&call.errno, call.ret) {
+        (Some(e), _) => format!(" = -1 {e}"),
+        (None, Some(v)) if !call.text.contains(" = ") => format!(" = {v}"),
+        _ => String::new(),
+    };
+    let wire = if c.caused.is_empty() {
+        "nothing on the wire".to_string()
+    } else {
+        c.caused
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} {}{ret} ⇒ {wire} · state {}",
+        call.side,
+        call.text,
+        call.state_after.label()
+    )
+}
+
+/// The section header comment: what ran, where, and every call in order.
+pub fn section_comment(r: &Report) -> String {
+    let mut s = format!(
+        "hc-trace {} scenario {} ({})\n{}\n",
+        env!("CARGO_PKG_VERSION"),
+        r.scenario,
+        r.origin,
+        r.teaches
+    );
+    if let (Some(c), Some(sv)) = (r.client, r.server) {
+        let _ = writeln!(s, "client {c}, server {sv}; {}", r.namespace);
+    }
+    let _ = writeln!(
+        s,
+        "Packet comments give each segment's cause; #N numbers are the timeline's event numbers."
+    );
+    let _ = writeln!(s, "Calls:");
+    for (i, _) in r.timeline.calls() {
+        let _ = writeln!(s, "  #{i} {}", call_summary(r, i));
+    }
+    let silent: Vec<String> = r
+        .timeline
+        .calls()
+        .filter(|(_, c)| c.caused.is_empty() && c.call.kind != hc_core::model::CallKind::Sleep)
+        .map(|(i, c)| format!("#{i} {} {}", c.call.side, c.call.text))
+        .collect();
+    if !silent.is_empty() {
+        let _ = writeln!(
+            s,
+            "Calls that put nothing on the wire: {}",
+            silent.join("; ")
+        );
+    }
+    s
+}
+
+/// The pcapng's section comment: the command, then each connection's calls.
+pub fn exec_section_comment(run: &ExecRun) -> String {
+    let mut s = format!(
+        "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
+        env!("CARGO_PKG_VERSION"),
+        run.command.join(" "),
+        crate::exec::outcome_line(run)
+    );
+    for (n, r) in run.sections.iter().enumerate() {
+        let _ = writeln!(s, "Connection {}: {}", n + 1, r.teaches);
+        for (i, _) in r.timeline.calls() {
+            let _ = writeln!(s, "  #{i} {}", call_summary(r, i));
+        }
+    }
+    s
+}
+
+/// One comment per captured frame of an exec run: each connection's
+/// comments, prefixed with its number when there are several.
+pub fn exec_frame_comments(run: &ExecRun, frames: usize) -> Vec<Option<String>> {
+    let mut comments = vec![None; frames];
+    let several = run.sections.len() > 1;
+    for (n, r) in run.sections.iter().enumerate() {
+        for (i, c) in frame_comments(r, frames).into_iter().enumerate() {
+            if let Some(c) = c {
+                comments[i] = Some(if several {
+                    format!("[connection {}] {c}", n + 1)
+                } else {
+                    c
+                });
+            }
+        }
+    }
+    comments
+}

@@ -1,0 +1,339 @@
+//! `--view ladder`: the run as the two-column sequence diagram of TCP/IP
+//! textbooks, in the terminal.
+//!
+//! Client on the left, server on the right, time going down; calls and the
+//! states they leave are written beside the lifeline of the side that made
+//! them, segments are arrows between the lifelines. Students compare it with
+//! the figures in their book, so it keeps the book's shape, and it fits 80
+//! columns because that is the terminal (and the printout) they have. Every
+//! segment keeps its event number so the timeline view can explain it in full.
+
+use super::picture::{rows, wrap, CallRow, Row, SegRow, StateRow};
+use super::text::{colour_label, strip_len};
+use colored::Colorize;
+use hc_core::model::Side;
+use hc_core::report::Report;
+use std::fmt::Write;
+
+/// The whole picture is at most this wide.
+pub const WIDTH: usize = 80;
+/// Each side's column, up to and including the space before its lifeline.
+const SIDE: usize = 25;
+/// Between the two lifelines: where the arrows are.
+const MID: usize = WIDTH - 2 * SIDE - 2;
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    header(&mut out, r);
+    for row in rows(r) {
+        match row {
+            Row::Call(c) => call(&mut out, &c),
+            Row::State(s) => state(&mut out, &s),
+            Row::Seg(s) => segment(&mut out, &s),
+            Row::Note(n) => {
+                for l in wrap(&n, MID - 2) {
+                    out.push_str(&line(
+                        Cell::empty(),
+                        Cell::new(l.yellow().bold().to_string()),
+                        Cell::empty(),
+                    ));
+                }
+            }
+        }
+    }
+    out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
+    footer(&mut out, r);
+    out
+}
+
+/// Text as shown, with its printed width kept apart from its colour escapes.
+struct Cell {
+    styled: String,
+    width: usize,
+}
+
+impl Cell {
+    fn empty() -> Cell {
+        Cell {
+            styled: String::new(),
+            width: 0,
+        }
+    }
+    fn new(styled: String) -> Cell {
+        Cell {
+            width: strip_len(&styled),
+            styled,
+        }
+    }
+}
+
+/// One line of the ladder: the client's text right-aligned against its
+/// lifeline, the middle, the server's text after its lifeline.
+fn line(left: Cell, mid: Cell, right: Cell) -> String {
+    let mut s = String::new();
+    s.push_str(&" ".repeat((SIDE - 1).saturating_sub(left.width)));
+    s.push_str(&left.styled);
+    s.push(' ');
+    s.push('│');
+    let pad = MID.saturating_sub(mid.width);
+    s.push_str(&" ".repeat(pad / 2));
+    s.push_str(&mid.styled);
+    s.push_str(&" ".repeat(pad - pad / 2));
+    s.push('│');
+    if right.width > 0 {
+        s.push(' ');
+        s.push_str(&right.styled);
+    }
+    let mut s = s.trim_end().to_string();
+    s.push('\n');
+    s
+}
+
+/// Text on one side, wrapped to that side's column.
+fn on_side(out: &mut String, side: Side, text: &str, style: impl Fn(&str) -> String) {
+    for l in wrap(text, SIDE - 1) {
+        let c = Cell::new(style(&l));
+        out.push_str(&match side {
+            Side::Client => line(c, Cell::empty(), Cell::empty()),
+            Side::Server => line(Cell::empty(), Cell::empty(), c),
+        });
+    }
+}
+
+fn call(out: &mut String, c: &CallRow) {
+    let text = format!("#{} {}", c.event, c.text);
+    let failed = c.failed;
+    on_side(out, c.side, &text, |l| {
+        if failed {
+            l.red().bold().to_string()
+        } else {
+            l.bold().to_string()
+        }
+    });
+}
+
+fn state(out: &mut String, s: &StateRow) {
+    on_side(out, s.side, &s.state, |l| l.yellow().to_string());
+}
+
+fn segment(out: &mut String, s: &SegRow) {
+    let title = s.title();
+    let colour = |text: &str| text.replacen(&s.label, &colour_label(&s.label).to_string(), 1);
+    if title.chars().count() <= MID - 2 {
+        out.push_str(&line(
+            Cell::empty(),
+            Cell::new(colour(&title)),
+            Cell::empty(),
+        ));
+    } else {
+        let first = format!("#{} {}", s.event, s.label);
+        for l in wrap(&first, MID - 2) {
+            out.push_str(&line(Cell::empty(), Cell::new(colour(&l)), Cell::empty()));
+        }
+        out.push_str(&line(Cell::empty(), Cell::new(s.numbers()), Cell::empty()));
+    }
+    out.push_str(&line(Cell::empty(), arrow(s), Cell::empty()));
+}
+
+/// `──── shutdown(SHUT_WR) #9 ───▶` exactly as wide as the middle; the shaft
+/// is dashed when no call caused the segment.
+fn arrow(s: &SegRow) -> Cell {
+    let shaft = if s.kernel { "╌" } else { "─" };
+    let room = MID - 6;
+    let mut cause: String = s.cause.chars().take(room).collect();
+    if s.cause.chars().count() > room {
+        cause.pop();
+        cause.push('…');
+    }
+    let n = cause.chars().count() + 2;
+    let left = (MID - 1 - n) / 2;
+    let right = MID - 1 - n - left;
+    let cause_styled = if s.kernel {
+        cause.italic().to_string()
+    } else {
+        cause
+    };
+    let styled = match s.from {
+        Side::Client => format!(
+            "{} {cause_styled} {}▶",
+            shaft.repeat(left),
+            shaft.repeat(right)
+        ),
+        Side::Server => format!(
+            "◀{} {cause_styled} {}",
+            shaft.repeat(right),
+            shaft.repeat(left)
+        ),
+    };
+    Cell::new(styled)
+}
+
+fn header(out: &mut String, r: &Report) {
+    let title = format!("hc-trace {} — ladder diagram, time goes down", r.scenario);
+    for l in wrap(&title, WIDTH) {
+        let _ = writeln!(out, "{}", l.bold());
+    }
+    for l in wrap(&r.teaches, WIDTH - 2) {
+        let _ = writeln!(out, "  {l}");
+    }
+    out.push('\n');
+    // Each name centred over its lifeline.
+    let client = "client";
+    let server = "server";
+    let c_at = SIDE - client.len() / 2;
+    let s_at = SIDE + 1 + MID - server.len() / 2;
+    let gap = s_at - c_at - client.len();
+    let _ = writeln!(
+        out,
+        "{}{}{}{}",
+        " ".repeat(c_at),
+        client.cyan().bold(),
+        " ".repeat(gap),
+        server.magenta().bold()
+    );
+    let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    out.push_str(&line(
+        Cell::new(addr(r.client).dimmed().to_string()),
+        Cell::empty(),
+        Cell::new(addr(r.server).dimmed().to_string()),
+    ));
+    out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
+}
+
+fn footer(out: &mut String, r: &Report) {
+    let legend = "#N is the event number of the timeline (`--view timeline` explains \
+                  each in full). ─▶ a segment a call caused, ╌▶ one the kernel sent on \
+                  its own; a state is what the socket was in after the call above it.";
+    for l in wrap(legend, WIDTH) {
+        let _ = writeln!(out, "{}", l.dimmed());
+    }
+    let c = &r.capture;
+    let mut cap = format!(
+        "capture: {} segments on {} ({})",
+        c.packets - c.unparsed,
+        c.iface,
+        c.filter
+    );
+    let dropped = c.dropped();
+    if dropped > 0 {
+        let _ = write!(
+            cap,
+            ", PACKETS DROPPED: {dropped}, the picture is incomplete"
+        );
+    } else if c.counters.is_some() {
+        cap.push_str(", 0 dropped");
+    }
+    for l in wrap(&cap, WIDTH) {
+        let _ = writeln!(
+            out,
+            "{}",
+            if dropped > 0 {
+                l.red().bold().to_string()
+            } else {
+                l
+            }
+        );
+    }
+    for p in &r.problems {
+        let text = format!(
+            "✗ could not run as written: line {} `{}`: {}",
+            p.line, p.step, p.message
+        );
+        for l in wrap(&text, WIDTH) {
+            let _ = writeln!(out, "{}", l.red().bold());
+        }
+    }
+    if let Some(p) = &c.file {
+        for l in wrap(&format!("saved: {}", p.display()), WIDTH) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    if let Some(sig) = &r.interrupted {
+        let text = format!("interrupted by {sig}: the picture shows what happened until then");
+        for l in wrap(&text, WIDTH) {
+            let _ = writeln!(out, "{}", l.red().bold());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hc_core::correlate::Event;
+    use hc_core::testkit::{shut_wr, worst};
+
+    fn plain(r: &Report) -> String {
+        colored::control::set_override(false);
+        render(r)
+    }
+
+    #[test]
+    fn no_line_is_wider_than_80_columns() {
+        for r in [shut_wr(), worst()] {
+            let out = plain(&r);
+            for l in out.lines() {
+                assert!(
+                    strip_len(l) <= WIDTH,
+                    "{} columns: {l:?}\n{out}",
+                    strip_len(l)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_segment_has_its_number_and_its_arrow() {
+        for r in [shut_wr(), worst()] {
+            let out = plain(&r);
+            let segs = r.timeline.segments().count();
+            let arrows = out.lines().filter(|l| l.contains("▶│") || l.contains("│◀"));
+            assert_eq!(arrows.count(), segs, "{out}");
+            for (i, _) in r.timeline.segments() {
+                assert!(
+                    out.lines()
+                        .any(|l| l.contains(&format!("│ #{i} ")) || l.contains(&format!(" #{i} "))),
+                    "segment #{i} is missing:\n{out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arrows_point_from_the_sender() {
+        let r = shut_wr();
+        let out = plain(&r);
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, e) in r.timeline.events.iter().enumerate() {
+            let Event::Segment(s) = e else { continue };
+            let title = lines
+                .iter()
+                .position(|l| l.contains(&format!(" #{i} ")))
+                .unwrap_or_else(|| panic!("#{i} missing"));
+            let arrow = lines[title + 1..]
+                .iter()
+                .find(|l| l.contains('▶') || l.contains('◀'))
+                .expect("an arrow under the title");
+            match s.from {
+                Side::Client => assert!(arrow.contains("▶│") && !arrow.contains('◀'), "{arrow}"),
+                Side::Server => assert!(arrow.contains("│◀") && !arrow.contains('▶'), "{arrow}"),
+            }
+        }
+    }
+
+    #[test]
+    fn calls_sit_on_their_own_side() {
+        let out = plain(&shut_wr());
+        let shut = out
+            .lines()
+            .find(|l| l.contains("shutdown(SHUT_WR) = 0"))
+            .expect("the shutdown");
+        let bar = shut.find('│').expect("a lifeline");
+        assert!(shut.find("shutdown").expect("text") < bar, "{shut}");
+        let read = out
+            .lines()
+            .find(|l| l.contains("read() = 0 EOF"))
+            .expect("EOF");
+        assert!(read.rfind('│').expect("lifeline") < read.find("read").expect("text"));
+        assert!(out.contains("FIN_WAIT1") && out.contains("CLOSE_WAIT"));
+    }
+}

@@ -1,0 +1,215 @@
+//! `--format mermaid`: the run as a Mermaid `sequenceDiagram`, for a student
+//! to paste into a Markdown page (GitHub, GitLab and most wikis draw it).
+//!
+//! Same rows as the terminal ladder: one message per segment, a note over a
+//! side for each call (with the state it left), solid arrows for segments a
+//! call caused and dashed ones for those the kernel sent on its own, a cross
+//! at the end of an RST. Mermaid reads `#` as the start of an entity, `;` as
+//! the end of a statement, `%%` as a comment and `<`/`>` as HTML, so every
+//! piece of text goes through `escape`.
+
+use super::picture::{rows, Row, SegRow};
+use hc_core::model::Side;
+use hc_core::report::Report;
+use std::fmt::Write;
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::from("sequenceDiagram\n");
+    let _ = writeln!(out, "    participant Client");
+    let _ = writeln!(out, "    participant Server");
+    let mut head = format!("hc-trace {}: {}", r.scenario, r.teaches);
+    if let (Some(c), Some(s)) = (r.client, r.server) {
+        let _ = write!(head, "{BR}client {c}, server {s}");
+    }
+    let _ = writeln!(
+        out,
+        "    Note over Client,Server: {}",
+        escape_with_breaks(&head)
+    );
+    let rows = rows(r);
+    let mut i = 0;
+    while i < rows.len() {
+        match &rows[i] {
+            Row::Call(c) => {
+                let mut text = escape(&format!("#{} {}", c.event, c.plain_text()));
+                // The state the call left goes in the same note: one box per call.
+                while let Some(Row::State(s)) = rows.get(i + 1) {
+                    if s.side != c.side {
+                        break;
+                    }
+                    let _ = write!(text, "{BR}→ {}", escape(&s.state));
+                    i += 1;
+                }
+                let _ = writeln!(out, "    Note over {}: {text}", who(c.side));
+            }
+            Row::State(s) => {
+                let _ = writeln!(out, "    Note over {}: → {}", who(s.side), escape(&s.state));
+            }
+            Row::Seg(s) => segment(&mut out, s),
+            Row::Note(n) => {
+                let _ = writeln!(out, "    Note over Client,Server: {}", escape(n));
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A line break inside a note or message: Mermaid's own, kept out of `escape`.
+const BR: &str = "<br/>";
+
+fn who(side: Side) -> &'static str {
+    match side {
+        Side::Client => "Client",
+        Side::Server => "Server",
+    }
+}
+
+fn segment(out: &mut String, s: &SegRow) {
+    // ->> solid, -->> dashed (the kernel on its own), -x / --x: an RST.
+    let arrow = match (s.kernel, s.is_rst()) {
+        (false, false) => "->>",
+        (true, false) => "-->>",
+        (false, true) => "-x",
+        (true, true) => "--x",
+    };
+    let _ = writeln!(
+        out,
+        "    {}{arrow}{}: {} · {}",
+        who(s.from),
+        who(s.from.other()),
+        escape(&s.title()),
+        escape(&s.cause)
+    );
+    // A reset no call asked for is the surprise of the lesson: say it across both lines.
+    if s.kernel && s.is_rst() {
+        let _ = writeln!(
+            out,
+            "    Note over Client,Server: {}",
+            escape(&format!(
+                "#{} the {} kernel resets the connection on its own",
+                s.event,
+                s.from.name()
+            ))
+        );
+    }
+    if s.retransmission {
+        let _ = writeln!(
+            out,
+            "    Note over Client,Server: {}",
+            escape(&format!("#{} is a retransmission", s.event))
+        );
+    }
+}
+
+/// Text that Mermaid shows as written: its special characters as entity codes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            '<' => out.push_str("#60;"),
+            '>' => out.push_str("#62;"),
+            '%' => out.push_str("#37;"),
+            '{' => out.push_str("#123;"),
+            '}' => out.push_str("#125;"),
+            '"' => out.push_str("#34;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `escape`, keeping the `<br/>` this module put in on purpose.
+fn escape_with_breaks(text: &str) -> String {
+    text.split(BR).map(escape).collect::<Vec<_>>().join(BR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hc_core::testkit::{shut_wr, worst};
+
+    /// What a line says once the entities and our line breaks are taken out.
+    fn bare(line: &str) -> String {
+        let mut s = line.replace(BR, " ");
+        // Entity codes: #35; and the like.
+        while let Some(start) = s.find('#') {
+            let Some(len) = s[start..].find(';') else {
+                break;
+            };
+            assert!(
+                s[start + 1..start + len]
+                    .chars()
+                    .all(|c| c.is_ascii_digit()),
+                "a raw # in {line:?}"
+            );
+            s.replace_range(start..start + len + 1, "_");
+        }
+        s
+    }
+
+    #[test]
+    fn starts_with_sequence_diagram_and_has_one_message_per_segment() {
+        for r in [shut_wr(), worst()] {
+            let out = render(&r);
+            assert!(out.starts_with("sequenceDiagram\n"));
+            let messages: Vec<&str> = out
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("Client-") || l.starts_with("Server-")
+                })
+                .collect();
+            assert_eq!(messages.len(), r.timeline.segments().count(), "{out}");
+            for (i, _) in r.timeline.segments() {
+                let n = format!("#35;{i} ");
+                assert_eq!(
+                    messages.iter().filter(|m| m.contains(&n)).count(),
+                    1,
+                    "segment #{i}:\n{out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_unescaped_special_characters() {
+        for r in [shut_wr(), worst()] {
+            let out = render(&r);
+            for line in out.lines().skip(1) {
+                let b = bare(line);
+                // The arrow of a message is the only place for a '>' outside text.
+                let text = match b.split_once(": ") {
+                    Some((head, text)) => {
+                        assert!(!head.contains(';'), "{line}");
+                        text.to_string()
+                    }
+                    None => {
+                        assert!(line.trim_start().starts_with("participant "), "{line}");
+                        continue;
+                    }
+                };
+                for bad in [';', '<', '>', '%', '{', '}', '"', '#'] {
+                    assert!(!text.contains(bad), "{bad:?} in {line:?}");
+                }
+            }
+            // The worst case's header holds every special character there is.
+            let _ = out;
+        }
+        assert_eq!(escape("a#b;c<d>e%"), "a#35;b#59;c#60;d#62;e#37;");
+    }
+
+    #[test]
+    fn arrows_say_who_sent_and_who_caused() {
+        let out = render(&shut_wr());
+        assert!(out.contains("Client->>Server: #35;2 SYN seq 0 · connect() #35;1"));
+        assert!(out.contains("Server-->>Client: #35;3 SYN-ACK seq 0 ack 1 · kernel: answers #35;2"));
+        assert!(out.contains("Note over Client: #35;9 shutdown(SHUT_WR) = 0<br/>→ FIN_WAIT1"));
+        let w = render(&worst());
+        assert!(w.contains("Client--xServer: #35;12 RST"), "{w}");
+        assert!(w.contains("Note over Client,Server: #35;12 the client kernel resets"));
+    }
+}

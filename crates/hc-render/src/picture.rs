@@ -1,0 +1,362 @@
+//! What every picture of a run draws (the terminal ladder, Mermaid, SVG):
+//! one row per call, per state change and per segment, in time order.
+//!
+//! The three pictures differ only in how they draw; deciding what a row says
+//! (the short cause of a segment, when a state counts as changed) happens
+//! here once, so the ladder, the Mermaid page and the SVG handed in for an
+//! assignment can never tell a student different stories about one run.
+
+use super::seg_label;
+use hc_core::correlate::{call_name, CallEvent, Cause, Event, Part, SegEvent};
+use hc_core::model::{CallKind, Side, StateObs};
+use hc_core::report::Report;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// One line of the story, on one side or between the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Row {
+    Call(CallRow),
+    State(StateRow),
+    Seg(SegRow),
+    /// Something hc-trace itself did (a fault on the wire), across both sides.
+    Note(String),
+}
+
+/// A call, written on the side that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRow {
+    /// Event number in the timeline, so the picture can be matched with it.
+    pub event: usize,
+    pub side: Side,
+    /// `shutdown(SHUT_WR) = 0`, `read() = -1 ECONNRESET`: descriptor numbers
+    /// are left out because they mean nothing on paper. The result is joined
+    /// to `=` by no-break spaces (see `wrap`); `plain_text` has plain ones.
+    pub text: String,
+    pub failed: bool,
+}
+
+/// The state a socket was seen in after a call, when it differs from the
+/// last one seen for that socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateRow {
+    pub side: Side,
+    pub state: String,
+}
+
+/// A segment: an arrow from its sender to the other side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegRow {
+    pub event: usize,
+    pub from: Side,
+    /// `SYN`, `data(100)+FIN`, `RST` (see `seg_label`).
+    pub label: String,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    /// The cause in a few words: `shutdown(SHUT_WR) #9`, `kernel: ACK of #10`.
+    pub cause: String,
+    /// No call put it there: the kernel sent it on its own.
+    pub kernel: bool,
+    pub retransmission: bool,
+}
+
+impl CallRow {
+    pub fn plain_text(&self) -> String {
+        self.text.replace(NBSP, " ")
+    }
+}
+
+impl SegRow {
+    /// `#10 FIN seq 101 ack 1`: what a textbook writes above the arrow.
+    pub fn title(&self) -> String {
+        let mut s = format!("#{} {}", self.event, self.label);
+        s.push(' ');
+        s.push_str(&self.numbers());
+        s
+    }
+    /// `seq 101 ack 1`, the numbers relative to each side's first sequence number.
+    pub fn numbers(&self) -> String {
+        match self.ack {
+            Some(a) => format!("seq {} ack {a}", self.seq),
+            None => format!("seq {}", self.seq),
+        }
+    }
+    pub fn is_rst(&self) -> bool {
+        self.label.contains("RST")
+    }
+}
+
+/// The rows of a run, in timeline order.
+pub fn rows(r: &Report) -> Vec<Row> {
+    let mut out = Vec::new();
+    // Last state seen per socket, keyed like the correlator keys sockets.
+    let mut seen: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), String> = HashMap::new();
+    // The kernel's own reports, when there are any, say every change as it
+    // happened; states read after calls would only repeat them, later.
+    let kernel_states = r
+        .timeline
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::State(_)));
+    for (i, e) in r.timeline.events.iter().enumerate() {
+        match e {
+            Event::Call(c) => {
+                out.push(Row::Call(call_row(i, c)));
+                if let Some(now) = short_state(&c.call.state_after).filter(|_| !kernel_states) {
+                    let key = (c.call.side, c.call.local, c.call.peer);
+                    let changed = seen.get(&key) != Some(&now);
+                    if c.call.local.is_some() {
+                        seen.insert(key, now.clone());
+                    }
+                    if changed {
+                        out.push(Row::State(StateRow {
+                            side: c.call.side,
+                            state: now,
+                        }));
+                    }
+                }
+            }
+            Event::Segment(s) => out.push(Row::Seg(seg_row(i, s, r))),
+            // The kernel's own report of a change, as it happened.
+            Event::State(st) => {
+                let now = st.new.name();
+                seen.insert((st.side, Some(st.local), Some(st.remote)), now.clone());
+                let state = match st.continues_as {
+                    Some(t) => format!("{now} (then {} in the kernel table)", t.name()),
+                    None => now,
+                };
+                out.push(Row::State(StateRow {
+                    side: st.side,
+                    state,
+                }));
+            }
+            Event::Note(n) => out.push(Row::Note(n.text.clone())),
+        }
+    }
+    out
+}
+
+fn call_row(i: usize, c: &CallEvent) -> CallRow {
+    let call = &c.call;
+    let name = match call.kind {
+        // The driver already writes sleep as `sleep(100 ms)`.
+        CallKind::Sleep => call.text.clone(),
+        // `TCP_CORK 1` stays on one line; SO_LINGER's pair may break at its comma.
+        CallKind::Setsockopt if !call.args.contains(',') => {
+            call_name(call).replace(' ', &NBSP.to_string())
+        }
+        _ => call_name(call),
+    };
+    let ret = match (&call.errno, call.ret) {
+        (Some(e), _) => format!(" ={NBSP}-1{NBSP}{e}"),
+        (None, Some(0)) if call.kind == CallKind::Read => format!(" ={NBSP}0{NBSP}EOF"),
+        (None, Some(r)) if call.kind != CallKind::Sleep => format!(" ={NBSP}{r}"),
+        _ => String::new(),
+    };
+    CallRow {
+        event: i,
+        side: call.side,
+        text: format!("{name}{ret}"),
+        failed: call.errno.is_some(),
+    }
+}
+
+/// The state name a textbook would write: the connection's state even when
+/// Linux has handed it to a TIME_WAIT socket, CLOSED once nothing is left.
+pub fn short_state(s: &StateObs) -> Option<String> {
+    match s {
+        StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(state.name()),
+        StateObs::Handed { table, .. } => Some(table.name()),
+        StateObs::Gone => Some("CLOSED".into()),
+        StateObs::Unknown => None,
+    }
+}
+
+fn seg_row(i: usize, s: &SegEvent, r: &Report) -> SegRow {
+    let kernel = s.causes.iter().all(|c| c.event.is_none());
+    SegRow {
+        event: i,
+        from: s.from,
+        label: seg_label(s),
+        seq: s.rel_seq,
+        ack: s.rel_ack,
+        cause: match &s.tampered {
+            // What hc-trace did to it matters more than the cause here.
+            Some(t) if t.contains("dropped") => "DROPPED by hc-trace".into(),
+            Some(t) if t.contains("held") => "held by hc-trace".into(),
+            _ => short_cause(s, r),
+        },
+        kernel,
+        retransmission: s.retransmission_of.is_some(),
+    }
+}
+
+/// The cause of a segment in a few words, for a picture where the full
+/// sentence of the timeline does not fit.
+pub fn short_cause(s: &SegEvent, r: &Report) -> String {
+    if let Some(o) = s.retransmission_of {
+        return format!("retransmits #{o}");
+    }
+    // The calls behind it, each once (a data+FIN segment has two).
+    let mut calls: Vec<usize> = Vec::new();
+    for c in &s.causes {
+        if let Some(ev) = c.event {
+            if !calls.contains(&ev) {
+                calls.push(ev);
+            }
+        }
+    }
+    let name = |ev: usize, full: bool| match r.timeline.events.get(ev) {
+        Some(Event::Call(c)) if full => format!("{} #{ev}", call_name(&c.call)),
+        Some(Event::Call(c)) => format!("{} #{ev}", c.call.kind.name()),
+        _ => format!("#{ev}"),
+    };
+    match calls.as_slice() {
+        [one] => return name(*one, true),
+        [_, ..] => {
+            return calls
+                .iter()
+                .map(|&ev| name(ev, false))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        }
+        [] => {}
+    }
+    let Some(c) = super::primary_cause(s) else {
+        return "kernel".into();
+    };
+    kernel_cause(c)
+}
+
+fn kernel_cause(c: &Cause) -> String {
+    match (c.part, c.answers) {
+        (Part::Ack, Some(a)) => format!("kernel: ACK of #{a}"),
+        (Part::SynAck, Some(a)) => format!("kernel: answers #{a}"),
+        (Part::Rst, Some(a)) => format!("kernel: answers #{a}"),
+        (Part::Ack, None) if c.why.contains("window update") => "kernel: window update".into(),
+        (Part::Ack, None) if c.why.contains("duplicate") => "kernel: duplicate ACK".into(),
+        (Part::Ack, None) if c.why.contains("keep-alive") => "kernel: keep-alive".into(),
+        (Part::Data, None) => "data: no write() seen".into(),
+        (Part::Fin, None) => "FIN: no close() seen".into(),
+        (Part::Syn, None) => "SYN: no connect() seen".into(),
+        _ => "kernel".into(),
+    }
+}
+
+/// Word-wraps `text` to lines of at most `width` characters; a word longer
+/// than a line is cut, so no line is ever wider than asked. Only plain
+/// spaces break: a no-break space (U+00A0) keeps `= 0` with its call, and is
+/// given back as a plain space.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split([' ', '\n']).filter(|w| !w.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let cur_len = cur.chars().count();
+            let need = if cur.is_empty() { 0 } else { 1 };
+            if cur_len + need + word.len() <= width {
+                if need == 1 {
+                    cur.push(' ');
+                }
+                cur.extend(word.iter());
+                break;
+            }
+            if !cur.is_empty() {
+                lines.push(std::mem::take(&mut cur));
+                continue;
+            }
+            // A word wider than a whole line: cut it.
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines.into_iter().map(|l| l.replace(NBSP, " ")).collect()
+}
+
+/// Joins words that `wrap` must keep on one line.
+pub const NBSP: char = '\u{a0}';
+
+/// Synthetic runs for the renderers' tests: no privileges, no capture.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hc_core::testkit::*;
+
+    #[test]
+    fn a_state_row_follows_each_change_only() {
+        let rows = rows(&shut_wr());
+        let states: Vec<(Side, &str)> = rows
+            .iter()
+            .filter_map(|r| match r {
+                Row::State(s) => Some((s.side, s.state.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (Side::Server, "LISTEN"),
+                (Side::Client, "ESTABLISHED"),
+                (Side::Server, "ESTABLISHED"),
+                (Side::Client, "FIN_WAIT1"),
+                (Side::Server, "CLOSE_WAIT"),
+                (Side::Server, "CLOSED"),
+                (Side::Client, "TIME_WAIT"),
+            ]
+        );
+    }
+
+    #[test]
+    fn causes_in_short_form() {
+        let r = shut_wr();
+        let segs: Vec<SegRow> = rows(&r)
+            .into_iter()
+            .filter_map(|r| match r {
+                Row::Seg(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(segs[0].cause, "connect() #1");
+        assert!(segs[1].kernel && segs[1].cause == "kernel: answers #2");
+        let fin = segs.iter().find(|s| s.label == "FIN").expect("a FIN");
+        assert!(fin.cause.starts_with("shutdown(SHUT_WR) #"));
+        assert!(!fin.kernel);
+        assert_eq!(fin.title(), format!("#{} FIN seq 101 ack 1", fin.event));
+        let w = rows(&worst());
+        let both = w
+            .iter()
+            .find_map(|r| match r {
+                Row::Seg(s) if s.label == "data(65000)+FIN" => Some(s.cause.clone()),
+                _ => None,
+            })
+            .expect("data+FIN");
+        assert!(
+            both.contains("write #") && both.contains(" + shutdown #"),
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn wrap_never_exceeds_the_width() {
+        assert_eq!(wrap("a bb ccc", 4), vec!["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), vec![""]);
+        assert_eq!(
+            wrap("close()\u{a0}=\u{a0}0", 8),
+            vec!["close() = 0"[..8].to_string(), "= 0".into()]
+        );
+        assert_eq!(wrap("a b\u{a0}c", 3), vec!["a", "b c"]);
+        for l in wrap(&"word ".repeat(50), 17) {
+            assert!(l.chars().count() <= 17);
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! `--format svg`: the ladder diagram as a self-contained SVG file, for a
+//! student to hand in or print.
+//!
+//! Written by hand as text (no drawing crate): the picture is a few lines,
+//! arrows and words, and plain SVG 1.1 with inline styles opens the same in
+//! browsers, Inkscape and rsvg. The arrows slope down a little, as in the
+//! textbooks, because a segment takes time to arrive; solid when a call
+//! caused the segment, dashed when the kernel sent it on its own.
+
+use super::picture::{rows, wrap, Row, SegRow};
+use hc_core::model::Side;
+use hc_core::report::Report;
+use std::fmt::Write;
+
+const WIDTH: i32 = 900;
+const CLIENT_X: i32 = 300;
+const SERVER_X: i32 = 600;
+/// Characters that fit beside a lifeline at the font size below.
+const SIDE_CHARS: usize = 36;
+const LINE: i32 = 17;
+const FONT: &str = "font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\"";
+
+pub fn render(r: &Report) -> String {
+    let mut body = String::new();
+    let mut y = 30;
+    // Title and what the scenario teaches.
+    let _ = writeln!(
+        body,
+        r#"<text x="20" y="{y}" font-size="18" font-weight="bold" {FONT}>hc-trace: {}</text>"#,
+        esc(&r.scenario)
+    );
+    for l in wrap(&r.teaches, 100) {
+        y += LINE;
+        let _ = writeln!(
+            body,
+            r##"<text x="20" y="{y}" font-size="12" fill="#444" {FONT}>{}</text>"##,
+            esc(&l)
+        );
+    }
+    y += 30;
+    // The two participants.
+    for (x, name, addr) in [
+        (CLIENT_X, "client", r.client),
+        (SERVER_X, "server", r.server),
+    ] {
+        let _ = writeln!(
+            body,
+            r##"<rect x="{}" y="{}" width="160" height="40" rx="6" fill="#eef3fb" stroke="#335"/>"##,
+            x - 80,
+            y - 16
+        );
+        let _ = writeln!(
+            body,
+            r#"<text x="{x}" y="{}" font-size="14" font-weight="bold" text-anchor="middle" {FONT}>{name}</text>"#,
+            y + 2
+        );
+        if let Some(a) = addr {
+            let _ = writeln!(
+                body,
+                r##"<text x="{x}" y="{}" font-size="11" fill="#444" text-anchor="middle" {FONT}>{}</text>"##,
+                y + 17,
+                esc(&a.to_string())
+            );
+        }
+    }
+    let lifeline_top = y + 24;
+    y += 44;
+
+    for row in rows(r) {
+        match row {
+            Row::Call(c) => {
+                let text = format!("#{} {}", c.event, c.text);
+                let colour = if c.failed { "#b00020" } else { "#000" };
+                y = side_text(&mut body, c.side, &text, y, colour, "bold");
+            }
+            Row::State(s) => {
+                y = side_text(&mut body, s.side, &s.state, y, "#8a5a00", "normal");
+            }
+            Row::Seg(s) => y = segment(&mut body, &s, y),
+            Row::Note(n) => {
+                for l in wrap(&n, 70) {
+                    y += LINE;
+                    let _ = writeln!(
+                        body,
+                        r##"<text x="{}" y="{y}" font-size="12" font-weight="bold" fill="#8a5a00" text-anchor="middle" {FONT}>{}</text>"##,
+                        (CLIENT_X + SERVER_X) / 2,
+                        esc(&l)
+                    );
+                }
+            }
+        }
+    }
+    let lifeline_bottom = y + 4;
+    y += 28;
+    let legend = "#N: event number in the timeline (hc-trace scenario NAME). \
+                  Solid arrow: a call caused the segment; dashed: the kernel sent it on its own. \
+                  A state is what the socket was in after the call above it.";
+    for l in wrap(legend, 120) {
+        let _ = writeln!(
+            body,
+            r##"<text x="20" y="{y}" font-size="11" fill="#444" {FONT}>{}</text>"##,
+            esc(&l)
+        );
+        y += 15;
+    }
+    let mut notes = Vec::new();
+    if r.capture.dropped() > 0 {
+        notes.push(format!(
+            "{} packets dropped by the capture: the picture is incomplete",
+            r.capture.dropped()
+        ));
+    }
+    for p in &r.problems {
+        notes.push(format!(
+            "could not run as written: line {} `{}`: {}",
+            p.line, p.step, p.message
+        ));
+    }
+    if let Some(sig) = &r.interrupted {
+        notes.push(format!(
+            "interrupted by {sig}: this is what happened until then"
+        ));
+    }
+    for n in notes {
+        for l in wrap(&n, 120) {
+            let _ = writeln!(
+                body,
+                r##"<text x="20" y="{y}" font-size="11" fill="#b00020" {FONT}>{}</text>"##,
+                esc(&l)
+            );
+            y += 15;
+        }
+    }
+    let height = y + 10;
+
+    let mut out = String::new();
+    let _ = writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">"#
+    );
+    let _ = writeln!(
+        out,
+        "<title>hc-trace {}: ladder diagram</title>",
+        esc(&r.scenario)
+    );
+    out.push_str("<defs>\n");
+    for (id, colour) in COLOURS {
+        let _ = writeln!(
+            out,
+            r#"<marker id="head-{id}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>"#
+        );
+    }
+    out.push_str("</defs>\n");
+    let _ = writeln!(
+        out,
+        r#"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    for x in [CLIENT_X, SERVER_X] {
+        let _ = writeln!(
+            out,
+            r##"<line x1="{x}" y1="{lifeline_top}" x2="{x}" y2="{lifeline_bottom}" stroke="#335" stroke-width="2"/>"##
+        );
+    }
+    out.push_str(&body);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The colour of each kind of segment, the same families as the terminal's.
+const COLOURS: [(&str, &str); 5] = [
+    ("rst", "#c62828"),
+    ("fin", "#b26a00"),
+    ("syn", "#2e7d32"),
+    ("data", "#1565c0"),
+    ("ack", "#333333"),
+];
+
+fn kind(label: &str) -> (&'static str, &'static str) {
+    let id = if label.contains("RST") {
+        "rst"
+    } else if label.contains("FIN") {
+        "fin"
+    } else if label.contains("SYN") {
+        "syn"
+    } else if label.starts_with("data") {
+        "data"
+    } else {
+        "ack"
+    };
+    let colour = COLOURS
+        .iter()
+        .find(|(k, _)| *k == id)
+        .map_or("#333333", |(_, c)| c);
+    (id, colour)
+}
+
+/// Text beside a lifeline, wrapped; returns the next free y.
+fn side_text(
+    out: &mut String,
+    side: Side,
+    text: &str,
+    mut y: i32,
+    fill: &str,
+    weight: &str,
+) -> i32 {
+    let (x, anchor) = match side {
+        Side::Client => (CLIENT_X - 10, "end"),
+        Side::Server => (SERVER_X + 10, "start"),
+    };
+    for l in wrap(text, SIDE_CHARS) {
+        y += LINE;
+        let _ = writeln!(
+            out,
+            r#"<text x="{x}" y="{y}" font-size="13" font-weight="{weight}" fill="{fill}" text-anchor="{anchor}" {FONT}>{}</text>"#,
+            esc(&l)
+        );
+    }
+    y
+}
+
+/// Title above, a sloping arrow, the cause below; returns the next free y.
+fn segment(out: &mut String, s: &SegRow, y: i32) -> i32 {
+    let (id, colour) = kind(&s.label);
+    let mid = (CLIENT_X + SERVER_X) / 2;
+    let title_y = y + LINE;
+    let _ = writeln!(
+        out,
+        r#"<text x="{mid}" y="{title_y}" font-size="12" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
+        esc(&s.title())
+    );
+    let (x1, x2) = match s.from {
+        Side::Client => (CLIENT_X, SERVER_X),
+        Side::Server => (SERVER_X, CLIENT_X),
+    };
+    let y1 = title_y + 6;
+    let y2 = y1 + 14;
+    let dash = if s.kernel {
+        r#" stroke-dasharray="6 4""#
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        r#"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.6"{dash} marker-end="url(#head-{id})"/>"#
+    );
+    let cause_y = y2 + 14;
+    let style = if s.kernel {
+        r#" font-style="italic""#
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        r##"<text x="{mid}" y="{cause_y}" font-size="11" fill="#555" text-anchor="middle"{style} {FONT}>{}</text>"##,
+        esc(&s.cause)
+    );
+    cause_y + 12
+}
+
+/// Text as XML character data or an attribute value.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\u{a0}' => out.push(' '),
+            c if (c as u32) < 0x20 && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hc_core::testkit::{shut_wr, worst};
+
+    /// A small well-formedness check: tags balance, attributes are quoted,
+    /// `&` only starts an entity. Enough to catch what hand-written XML gets wrong.
+    fn well_formed(svg: &str) -> Result<(), String> {
+        let mut stack: Vec<String> = Vec::new();
+        let mut rest = svg;
+        while let Some(lt) = rest.find('<') {
+            let text = &rest[..lt];
+            check_text(text)?;
+            let after = &rest[lt..];
+            let gt = after.find('>').ok_or("a tag is not closed")?;
+            let tag = &after[1..gt];
+            rest = &after[gt + 1..];
+            if tag.starts_with('?') || tag.starts_with('!') {
+                continue;
+            }
+            if let Some(name) = tag.strip_prefix('/') {
+                match stack.pop() {
+                    Some(open) if open == name.trim() => continue,
+                    other => return Err(format!("</{name}> closes {other:?}")),
+                }
+            }
+            let self_closing = tag.ends_with('/');
+            let tag = tag.trim_end_matches('/');
+            let name = tag.split_whitespace().next().ok_or("an empty tag")?;
+            if tag.matches('"').count() % 2 != 0 {
+                return Err(format!("unbalanced quotes in <{tag}>"));
+            }
+            check_text(tag)?;
+            if !self_closing {
+                stack.push(name.to_string());
+            }
+        }
+        check_text(rest)?;
+        if stack.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("never closed: {stack:?}"))
+        }
+    }
+
+    fn check_text(t: &str) -> Result<(), String> {
+        for (i, _) in t.match_indices('&') {
+            let ent = &t[i..t[i..].find(';').map_or(t.len(), |e| i + e + 1)];
+            if !["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"].contains(&ent) {
+                return Err(format!("a raw & at {ent:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_checker_catches_broken_xml() {
+        assert!(well_formed("<svg><text>a</text></svg>").is_ok());
+        assert!(well_formed("<svg><text>a</svg>").is_err());
+        assert!(well_formed("<svg><text>a & b</text></svg>").is_err());
+        assert!(well_formed("<svg><line x=\"1/></svg>").is_err());
+    }
+
+    #[test]
+    fn well_formed_with_every_segment() {
+        for r in [shut_wr(), worst()] {
+            let svg = render(&r);
+            well_formed(&svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
+            assert!(svg.starts_with("<?xml"));
+            assert!(svg.contains(&format!("hc-trace: {}", esc(&r.scenario))));
+            let arrows = svg.matches("<line ").count() - 2; // minus the lifelines
+            assert_eq!(arrows, r.timeline.segments().count());
+            for (i, _) in r.timeline.segments() {
+                assert!(svg.contains(&format!(">#{i} ")), "segment #{i} missing");
+            }
+        }
+    }
+
+    #[test]
+    fn arrows_go_from_the_sender_and_kernel_ones_are_dashed() {
+        let svg = render(&shut_wr());
+        let lines: Vec<&str> = svg.lines().filter(|l| l.starts_with("<line x1=")).collect();
+        // The SYN from the client, then the kernel's SYN-ACK from the server.
+        let syn = lines.iter().find(|l| l.contains("head-syn")).expect("SYN");
+        assert!(syn.contains(&format!("x1=\"{CLIENT_X}\"")) && !syn.contains("dasharray"));
+        let synack = lines
+            .iter()
+            .filter(|l| l.contains("head-syn"))
+            .nth(1)
+            .expect("SYN-ACK");
+        assert!(synack.contains(&format!("x1=\"{SERVER_X}\"")) && synack.contains("dasharray"));
+    }
+}

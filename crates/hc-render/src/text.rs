@@ -1,0 +1,651 @@
+//! The annotated timeline for people: one line per call or segment.
+//!
+//! Written for a student who has never seen the tool: a header that says
+//! what is shown, calls on the side that made them, segments as arrows
+//! between the two sides with what caused them, and a footer with what the
+//! capture saw and where the file went. Colour only marks what a reader
+//! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
+
+use super::{causes_text, seg_label};
+use colored::{ColoredString, Colorize};
+use hc_core::correlate::{CallEvent, Event, KernelRst, SegEvent, StateEvent};
+use hc_core::model::{CallKind, Side, StateObs};
+use hc_core::report::{KernelSource, Report};
+use std::fmt::Write;
+
+/// Width of a line before the cause of a segment moves to its own line.
+const WIDE: usize = 140;
+
+/// Runs of at least this many plain data segments, their ACKs and reads are
+/// folded into one line, so a long transfer stays readable.
+const FOLD_MIN: usize = 8;
+
+pub fn render(r: &Report) -> String {
+    render_with(r, true)
+}
+
+/// The timeline; `fold` folds long runs of plain data (see [`FOLD_MIN`]).
+pub fn render_with(r: &Report, fold: bool) -> String {
+    let mut out = String::new();
+    header(&mut out, r);
+    let t0 = r.timeline.t0;
+    let _ = writeln!(
+        out,
+        "{}",
+        format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed()
+    );
+    let events = &r.timeline.events;
+    let mut i = 0;
+    while i < events.len() {
+        let run = if fold {
+            events[i..].iter().take_while(|e| foldable(e)).count()
+        } else {
+            0
+        };
+        if run >= FOLD_MIN {
+            out.push_str(&fold_line(i, &events[i..i + run], t0));
+            i += run;
+            continue;
+        }
+        let line = match &events[i] {
+            Event::Call(c) => call_line(i, c, t0, r) + &verdict_lines(r, i),
+            Event::Segment(s) => seg_line(i, s, t0),
+            Event::State(st) => state_line(i, st, t0),
+            Event::Note(n) => format!(
+                "{i:>4} {}  {}  {}\n",
+                time(n.ts, t0),
+                "hc-trace".yellow().bold(),
+                n.text.trim_start_matches("hc-trace: ").yellow()
+            ),
+        };
+        out.push_str(&line);
+        i += 1;
+    }
+    footer(&mut out, r);
+    out
+}
+
+/// Plain traffic that says nothing new event by event: data without SYN,
+/// FIN or RST, ACKs of data, and reads that returned data.
+fn foldable(e: &Event) -> bool {
+    match e {
+        Event::Segment(s) => {
+            let f = s.seg.flags;
+            if f.syn() || f.fin() || f.rst() {
+                return false;
+            }
+            let why = causes_text(s);
+            s.seg.len > 0 || !why.contains("FIN") && !why.contains("SYN")
+        }
+        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+        Event::State(_) | Event::Note(_) => false,
+    }
+}
+
+/// One line for a folded run: counts, bytes, retransmissions and the time it spans.
+fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
+    let last = first + run.len() - 1;
+    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
+        (0, 0u64, 0, 0, 0, 0i64);
+    let (mut data_from, mut reader) = (None, None);
+    for e in run {
+        match e {
+            Event::Segment(s) if s.seg.len > 0 => {
+                data += 1;
+                bytes += u64::from(s.seg.len);
+                retrans += usize::from(s.retransmission_of.is_some());
+                data_from = Some(s.from);
+            }
+            Event::Segment(_) => acks += 1,
+            Event::Call(c) => {
+                reads += 1;
+                read_bytes += c.call.ret.unwrap_or(0);
+                reader = Some(c.call.side);
+            }
+            Event::State(_) | Event::Note(_) => {}
+        }
+    }
+    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
+    let mut parts = Vec::new();
+    if data > 0 {
+        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
+        let mut p = format!("{data} data segments{dir} ({bytes} B");
+        if retrans > 0 {
+            let _ = write!(p, ", {retrans} of them retransmissions");
+        }
+        p.push(')');
+        parts.push(p);
+    }
+    if acks > 0 {
+        parts.push(format!("{acks} ACKs"));
+    }
+    if reads > 0 {
+        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
+        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
+    }
+    format!(
+        "{first:>4} {}  {}  {} {}\n",
+        time(run[0].ts(), t0),
+        "⋯     ".dimmed(),
+        format!(
+            "#{first}–#{last} folded: {} over {:.1} ms",
+            parts.join(", "),
+            span as f64 / 1e6
+        )
+        .blue(),
+        "(--no-fold shows each)".dimmed()
+    )
+}
+
+fn header(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
+        "{} {} — {}",
+        "hc-trace".bold(),
+        r.scenario.bold(),
+        r.teaches
+    );
+    let mut where_ = Vec::new();
+    if let Some(c) = r.client {
+        where_.push(format!("client {c}"));
+    }
+    if let Some(s) = r.server {
+        where_.push(format!("server {s}"));
+    }
+    where_.push(r.namespace.clone());
+    let _ = writeln!(out, "  {}", where_.join(" · "));
+    let _ = writeln!(
+        out,
+        "  {}",
+        format!(
+            "Each line is a socket call made by the client or the server, a TCP segment captured on {} (\"wire\"), or a state change the kernel reported.\n  \
+             \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
+            r.capture.iface, r.pacing
+        )
+        .dimmed()
+    );
+    out.push('\n');
+}
+
+fn time(ts: i64, t0: i64) -> String {
+    format!("{:>9.3}", (ts - t0) as f64 / 1e6)
+}
+
+fn side_name(side: Side) -> ColoredString {
+    match side {
+        Side::Client => "client".cyan(),
+        Side::Server => "server".magenta(),
+    }
+}
+
+fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
+    let call = &c.call;
+    let mut s = format!(
+        "{i:>4} {}  {}  ",
+        time(call.start, t0),
+        side_name(call.side)
+    );
+    let ret = match (&call.errno, call.ret) {
+        (Some(e), _) => format!("= -1 {e}").red().bold().to_string(),
+        (None, Some(r)) if call.kind == CallKind::Accept || call.text.contains(" = ") => {
+            // accept's text already names the new descriptor.
+            let _ = r;
+            String::new()
+        }
+        (None, Some(r)) => format!("= {r}"),
+        (None, None) => String::new(),
+    };
+    let mut text = call.text.bold().to_string();
+    if !ret.is_empty() {
+        text = format!("{text} {ret}");
+    }
+    let visible = strip_len(&text);
+    s.push_str(&text);
+    s.push_str(&" ".repeat(40usize.saturating_sub(visible).max(2)));
+
+    let mut tail = Vec::new();
+    if call.kind != CallKind::Sleep {
+        if c.caused.is_empty() {
+            tail.push("⇒ nothing on the wire".dimmed().to_string());
+        } else {
+            const SHOWN: usize = 4;
+            let mut segs: Vec<String> = c
+                .caused
+                .iter()
+                .take(SHOWN)
+                .filter_map(|&n| match &r.timeline.events[n] {
+                    Event::Segment(seg) => Some(format!("{} #{n}", colour_label(&seg_label(seg)))),
+                    _ => None,
+                })
+                .collect();
+            if c.caused.len() > SHOWN {
+                segs.push(format!("… {} segments in all", c.caused.len()));
+            }
+            tail.push(format!("⇒ {}", segs.join(", ")));
+        }
+        if let Some(st) = state_text(c) {
+            tail.push(st);
+        }
+    }
+    // A traced program's calls come from processes the reader did not name.
+    if let Some(pid) = call.pid {
+        tail.push(format!("pid {pid}").dimmed().to_string());
+    }
+    s.push_str(&tail.join(" · "));
+    if let Some(note) = &call.note {
+        let _ = write!(s, "  {}", format!("({note})").dimmed());
+    }
+    s.push('\n');
+    s
+}
+
+/// "ESTABLISHED → FIN_WAIT1", or the state alone when it did not change.
+fn state_text(c: &CallEvent) -> Option<String> {
+    let now = c.call.state_after.label();
+    if matches!(c.call.state_after, StateObs::Unknown) {
+        return None;
+    }
+    let closed = matches!(
+        c.call.state_after,
+        StateObs::ProcNet { .. } | StateObs::Gone
+    ) && c.call.kind == CallKind::Close;
+    let what = if closed { "connection now" } else { "state" };
+    // Compare the kernel's states, not their wording: a descriptor in CLOSE
+    // whose connection went on as TIME_WAIT, then seen as TIME_WAIT, is no change.
+    Some(match &c.state_before {
+        Some(b) if b.state() != c.call.state_after.state() => {
+            format!("{what} {}", format!("{} → {now}", b.label()).yellow())
+        }
+        _ => format!("{what} {now}"),
+    })
+}
+
+pub(crate) fn colour_label(label: &str) -> ColoredString {
+    if label.contains("RST") {
+        label.red().bold()
+    } else if label.contains("FIN") {
+        label.yellow().bold()
+    } else if label.contains("SYN") {
+        label.green().bold()
+    } else if label.starts_with("data") {
+        label.blue()
+    } else {
+        label.normal()
+    }
+}
+
+/// `client ───── SYN ─────▶ server` with the label centred.
+fn arrow(from: Side, label: &str) -> String {
+    const W: usize = 21;
+    let n = label.chars().count() + 2;
+    let left = W.saturating_sub(n) / 2;
+    let right = W.saturating_sub(n) - left;
+    let lbl = colour_label(label);
+    match from {
+        Side::Client => format!(
+            "{} {} {lbl} {}▶ {}",
+            side_name(Side::Client),
+            "─".repeat(left),
+            "─".repeat(right),
+            side_name(Side::Server)
+        ),
+        Side::Server => format!(
+            "{} ◀{} {lbl} {} {}",
+            side_name(Side::Client),
+            "─".repeat(left),
+            "─".repeat(right),
+            side_name(Side::Server)
+        ),
+    }
+}
+
+fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
+    let mut nums = format!("seq {}", s.rel_seq);
+    if let Some(a) = s.rel_ack {
+        let _ = write!(nums, " ack {a}");
+    }
+    match s.win_bytes {
+        Some(b) => {
+            let _ = write!(nums, " win {b}");
+        }
+        None => {
+            let _ = write!(nums, " win {} (unscaled)", s.seg.win);
+        }
+    }
+    if s.seg.flags.syn() && !s.seg.options.is_empty() {
+        // Timestamp values are noise to a reader of the timeline; the pcapng keeps them.
+        let opts: Vec<String> = s
+            .seg
+            .options
+            .iter()
+            .map(|o| match o {
+                hc_core::model::TcpOpt::Timestamp { .. } => "TS".to_string(),
+                o => o.to_string(),
+            })
+            .collect();
+        let _ = write!(nums, " [{}]", opts.join(", "));
+    }
+    let mut line = format!(
+        "{i:>4} {}  {}  {}  {}",
+        time(s.seg.ts, t0),
+        "wire  ".dimmed(),
+        arrow(s.from, &seg_label(s)),
+        nums.dimmed()
+    );
+    if s.retransmission_of.is_some() {
+        let _ = write!(line, " {}", "RETRANSMISSION".red());
+    }
+    let mut cause = format!("← {}", causes_text(s));
+    if let Some(t) = &s.tampered {
+        cause = format!("{cause} · {}", t.yellow().bold());
+    }
+    if let Some(k) = &s.kernel {
+        let k = kernel_rst_text(k);
+        let k = if k.contains("DISAGREES") {
+            k.red().bold().to_string()
+        } else {
+            k.bold().to_string()
+        };
+        cause = format!("{cause} · {k}");
+    }
+    let kernel_only = s.causes.iter().all(|c| c.event.is_none());
+    let cause = if kernel_only {
+        cause.italic().to_string()
+    } else {
+        cause
+    };
+    if strip_len(&line) + strip_len(&cause) + 2 <= WIDE {
+        let _ = writeln!(line, "  {cause}");
+    } else {
+        let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
+    }
+    line
+}
+
+/// A state change the kernel reported, on the side whose socket changed.
+fn state_line(i: usize, st: &StateEvent, t0: i64) -> String {
+    let mut line = format!(
+        "{i:>4} {}  {}  {} {}",
+        time(st.ts, t0),
+        side_name(st.side),
+        "kernel: state".dimmed(),
+        format!("{} → {}", st.old.name(), st.new.name()).yellow(),
+    );
+    if let Some(t) = st.continues_as {
+        let _ = write!(
+            line,
+            "  {}",
+            format!(
+                "(the connection lives on as {}: the kernel table showed it later)",
+                t.name()
+            )
+            .dimmed()
+        );
+    }
+    line.push('\n');
+    line
+}
+
+/// "kernel reason: TCP_ABORT_ON_CLOSE (socket in CLOSE)", flagged when it
+/// disagrees with the correlator's own cause.
+pub fn kernel_rst_text(k: &KernelRst) -> String {
+    let state = if k.state == "UNKNOWN" {
+        "no socket".to_string()
+    } else {
+        format!("socket in {}", k.state)
+    };
+    let mut t = format!("kernel reason: {} ({state})", k.reason);
+    if k.agrees == Some(false) {
+        t.push_str(" — DISAGREES with the cause the correlator found");
+    }
+    t
+}
+
+/// ✓ / ✗ under a call for each expectation of its step.
+fn verdict_lines(r: &Report, event: usize) -> String {
+    let mut out = String::new();
+    for v in r.expectations.iter().filter(|v| v.event == Some(event)) {
+        out.push_str(&verdict_line(v, 24));
+    }
+    out
+}
+
+fn verdict_line(v: &hc_core::scenario::expect::Verdict, indent: usize) -> String {
+    if v.met {
+        format!(
+            "{}{} {}  {}\n",
+            " ".repeat(indent),
+            "✓".green().bold(),
+            v.expect,
+            format!("(line {}: {})", v.line, v.seen).dimmed()
+        )
+    } else {
+        format!(
+            "{}{} {}  {}\n",
+            " ".repeat(indent),
+            "✗".red().bold(),
+            v.expect.red().bold(),
+            format!("— line {}: saw {}", v.line, v.seen).red()
+        )
+    }
+}
+
+fn footer(out: &mut String, r: &Report) {
+    if !r.predictions.is_empty() {
+        let right = r.predictions.iter().filter(|p| p.right).count();
+        let _ = writeln!(
+            out,
+            "\n{}",
+            format!("Your predictions: {right} of {} right", r.predictions.len()).bold()
+        );
+        for p in &r.predictions {
+            let mark = if p.right {
+                "✓".green().bold()
+            } else {
+                "✗".red().bold()
+            };
+            let at = p.event.map_or(String::new(), |e| format!(" (#{e})"));
+            let _ = writeln!(
+                out,
+                "  {mark} line {:>3}  {:<30} you said {}, it was {}{at}",
+                p.line,
+                p.step,
+                p.answer.bold(),
+                if p.right {
+                    p.observed.green()
+                } else {
+                    p.observed.red()
+                }
+            );
+        }
+    }
+    if !r.expectations.is_empty() {
+        let met = r.expectations.iter().filter(|v| v.met).count();
+        out.push('\n');
+        for v in r.expectations.iter().filter(|v| v.event.is_none()) {
+            out.push_str(&verdict_line(v, 2));
+        }
+        let all = r.expectations.len();
+        let line = format!("expectations: {met} of {all} met");
+        let _ = writeln!(
+            out,
+            "{}",
+            if met == all {
+                line.green().bold()
+            } else {
+                line.red().bold()
+            }
+        );
+    }
+    out.push('\n');
+    for p in &r.problems {
+        let _ = writeln!(
+            out,
+            "{} line {} `{}`: {}",
+            "✗ could not run as written:".red().bold(),
+            p.line,
+            p.step,
+            p.message
+        );
+    }
+    let c = &r.capture;
+    let kept = if c.snaplen < 1024 {
+        format!(", first {} bytes of each packet kept", c.snaplen)
+    } else {
+        String::new()
+    };
+    let mut cap = format!(
+        "{} segments captured on {} ({}{kept})",
+        c.packets - c.unparsed,
+        c.iface,
+        c.filter
+    );
+    if c.unparsed > 0 {
+        let _ = write!(cap, ", {} frames not parsed as TCP", c.unparsed);
+    }
+    match c.counters {
+        Some(k) if k.dropped + k.if_dropped > 0 => {
+            let _ = write!(
+                cap,
+                " · {}",
+                format!(
+                    "PACKETS DROPPED: {} by the kernel, {} by the interface — the timeline is incomplete",
+                    k.dropped, k.if_dropped
+                )
+                .red()
+                .bold()
+            );
+        }
+        Some(k) => {
+            let _ = write!(
+                cap,
+                " · 0 dropped (libpcap: {} received, counting both copies on lo)",
+                k.received
+            );
+        }
+        None => {}
+    }
+    let _ = writeln!(out, "{:<8} {cap}", "capture".bold());
+    for s in r.streams() {
+        let line = format!(
+            "{} wrote {} B, {} B seen on the wire (each byte counted once)",
+            side_name(s.side),
+            s.written,
+            s.on_wire
+        );
+        if s.missing() {
+            let _ = writeln!(
+                out,
+                "{:<8} {line} · {}",
+                "stream".bold(),
+                "BYTES MISSING FROM THE CAPTURE — the timeline is incomplete"
+                    .red()
+                    .bold()
+            );
+        } else if s.written >= 1 << 20 {
+            let _ = writeln!(out, "{:<8} {line}", "stream".bold());
+        }
+    }
+    if !r.final_states.is_empty() {
+        let states: Vec<String> = r
+            .final_states
+            .iter()
+            .map(|f| {
+                let role = if f.peer.is_none() {
+                    "listener"
+                } else {
+                    "socket"
+                };
+                format!(
+                    "{} {role} {} {}",
+                    side_name(f.side),
+                    f.local,
+                    f.state.label().bold()
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
+    }
+    match &r.kernel {
+        KernelSource::Tracepoints { events } => {
+            let _ = writeln!(
+                out,
+                "{:<8} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
+                "kernel".bold(),
+                "(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)".dimmed()
+            );
+        }
+        KernelSource::Unavailable(why) => {
+            let _ = writeln!(
+                out,
+                "{:<8} kernel reasons and state changes not available: {why}",
+                "kernel".bold()
+            );
+        }
+        KernelSource::None => {}
+    }
+    match (&c.file, &c.file_error) {
+        (Some(p), _) => {
+            let _ = writeln!(
+                out,
+                "{:<8} {}  {}",
+                "saved".bold(),
+                p.display(),
+                format!("(open it in Wireshark: each packet's comment is its cause; or: tshark -r {} -T fields -e frame.number -e frame.comment)", p.display()).dimmed()
+            );
+        }
+        (None, Some(e)) => {
+            let _ = writeln!(
+                out,
+                "{:<8} {}",
+                "saved".bold(),
+                format!("nothing: {e}").red()
+            );
+        }
+        (None, None) => {}
+    }
+    if let Some(sig) = &r.interrupted {
+        let _ = writeln!(
+            out,
+            "{}",
+            format!("interrupted by {sig}: the timeline above is what happened until then")
+                .red()
+                .bold()
+        );
+    }
+}
+
+/// Printed length of a string without its colour escapes.
+pub(crate) fn strip_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_esc = false;
+    for ch in s.chars() {
+        if in_esc {
+            if ch == 'm' {
+                in_esc = false;
+            }
+        } else if ch == '\u{1b}' {
+            in_esc = true;
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrows_point_from_the_sender() {
+        colored::control::set_override(false);
+        assert!(arrow(Side::Client, "SYN").starts_with("client ─"));
+        assert!(arrow(Side::Client, "SYN").ends_with("▶ server"));
+        assert!(arrow(Side::Server, "FIN").starts_with("client ◀"));
+        assert_eq!(
+            strip_len(&arrow(Side::Client, "SYN")),
+            strip_len(&arrow(Side::Server, "data(100)+FIN"))
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Facts about the machine and this process.
+
+/// "Linux 6.18.0": what Wireshark shows as the capture's operating system.
+pub fn os_name() -> Option<String> {
+    // SAFETY: utsname is plain old data; all zeroes is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct we own and NUL-terminates each field.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Some(format!("{} {}", field(&u.sysname), field(&u.release)))
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Mounts tracefs at /sys/kernel/tracing (root only).
+pub fn mount_tracefs() -> std::io::Result<()> {
+    let src = c"nodev";
+    let target = c"/sys/kernel/tracing";
+    let fstype = c"tracefs";
+    // SAFETY: all pointers are valid NUL-terminated strings; data is null.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// libpcap facts the `pcap` crate does not expose: the handle's timestamp
+/// precision is nanoseconds, and its snap length.
+pub fn pcap_precision_and_snaplen(cap: &pcap::Capture<pcap::Active>) -> (bool, i32) {
+    extern "C" {
+        fn pcap_get_tstamp_precision(p: *mut libc::c_void) -> libc::c_int;
+        fn pcap_snapshot(p: *mut libc::c_void) -> libc::c_int;
+    }
+    const PCAP_TSTAMP_PRECISION_NANO: libc::c_int = 1;
+    let handle = cap.as_ptr().cast::<libc::c_void>();
+    // SAFETY: `handle` is the live pcap_t owned by `cap`, which outlives
+    // the calls; both only read it (libpcap >= 1.5).
+    let (precision, snaplen) =
+        unsafe { (pcap_get_tstamp_precision(handle), pcap_snapshot(handle)) };
+    (precision == PCAP_TSTAMP_PRECISION_NANO, snaplen)
+}
+
+/// This thread's user and system CPU time in µs (getrusage RUSAGE_THREAD).
+pub fn thread_cpu_us() -> Option<(i64, i64)> {
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we pass.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
+        return None;
+    }
+    let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    Some((us(ru.ru_utime), us(ru.ru_stime)))
+}
+
+/// Waits until `fd` is readable or `ms` have passed. Errors (EINTR) just
+/// end the wait early: callers loop anyway.
+pub fn wait_readable(fd: std::os::fd::RawFd, ms: i32) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, owned here, for the duration of the call.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}

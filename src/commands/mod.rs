@@ -1,0 +1,27 @@
+//! One module per subcommand; each returns the exit code of a run that
+//! happened, or an [`AppError`] that `main` prints and maps (see
+//! [`crate::error`]).
+
+pub mod analyze;
+pub mod exec;
+pub mod info;
+pub mod scenario;
+pub mod watch;
+
+use crate::cli::{Cli, Command};
+use crate::error::AppError;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    match cli.command {
+        Command::List => info::list(),
+        Command::Explain(a) => info::explain(&a.name),
+        Command::Completions { shell } => info::completions(shell),
+        Command::Man => info::man(),
+        Command::Scenario(a) => scenario::scenario(&a),
+        Command::Run(a) => scenario::run_file(&a),
+        Command::Analyze(a) => analyze::run(a),
+        Command::Watch(a) => watch::run(&a),
+        Command::Exec(a) => exec::run(&a),
+    }
+}

@@ -1,0 +1,39 @@
+//! Standard output and `-o FILE`: every byte hc-trace prints goes through here.
+//!
+//! A reader that goes away (`hc-trace list | head -1`) ends the output
+//! quietly, as grep and ripgrep do; any other write error (a full disk
+//! behind `> file`) is an error with exit 2. Nothing here panics.
+
+use crate::error::AppError;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Writes `text` to standard output.
+pub fn print(text: &str) -> Result<(), AppError> {
+    let mut o = io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(AppError::io("cannot write to standard output".into(), e)),
+    }
+}
+
+/// Writes `bytes` to standard output (a picture, a man page).
+pub fn print_bytes(bytes: &[u8]) -> Result<(), AppError> {
+    print(&String::from_utf8_lossy(bytes))
+}
+
+/// Prints the rendered run, or saves it to `out` (handed to the sudo user like the capture).
+pub fn emit(text: &str, out: Option<&Path>) -> Result<(), AppError> {
+    let Some(path) = out else {
+        return print(text);
+    };
+    let fail = |e| AppError::io(format!("cannot write {}", path.display()), e);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    std::fs::write(path, text).map_err(fail)?;
+    let _ = hc_sys::owner::give_to_invoking_user(path);
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The kernel's own word: TCP tracepoints read from a private tracefs instance.
+//!
+//! `tcp:tcp_send_reset` carries the kernel's reason for each RST it sends, and
+//! `sock:inet_sock_set_state` every state change as it happens — including
+//! those between two calls (FIN_WAIT2 → TIME_WAIT when the peer's FIN
+//! arrives), which polling TCP_INFO after each call cannot see.
+//!
+//! A private instance (`instances/hc-trace-PID`) keeps our settings away
+//! from anyone else using ftrace; it is removed when the session is dropped,
+//! also after Ctrl-C (the run ends normally then). Tracepoints are global to
+//! the machine, so events are kept only if their addresses and ports match a
+//! connection of the run.
+//!
+//! Clock: the instance uses `mono` (CLOCK_MONOTONIC); at start the offset to
+//! CLOCK_REALTIME (the clock of packets and calls) is measured by reading both
+//! clocks back to back, and every event time is shifted by it. ftrace's text
+//! output has microsecond resolution, so kernel event times are ±1 µs.
+
+use hc_core::decode::ftrace::parse_trace;
+use hc_core::model::kernel::KernelEvent;
+use hc_core::model::Nanos;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why kernel events are not available, said once in the footer.
+#[derive(Debug, thiserror::Error)]
+pub enum KtraceError {
+    #[error("tracefs is not mounted and could not be mounted ({0}); needs root")]
+    NoTracefs(io::Error),
+    #[error("cannot create a tracing instance in {path} ({source}); reading kernel tracepoints needs root")]
+    Instance { path: PathBuf, source: io::Error },
+    #[error("this kernel has no tracepoint {0}")]
+    MissingEvent(String),
+    #[error("cannot read the trace: {0}")]
+    Read(io::Error),
+}
+
+const EVENTS: [&str; 2] = ["sock/inet_sock_set_state", "tcp/tcp_send_reset"];
+
+/// A running tracing instance. Dropping it disables the events and removes the instance.
+pub struct KernelTrace {
+    dir: PathBuf,
+    /// CLOCK_REALTIME minus the instance's clock (mono), in ns.
+    offset: Nanos,
+    /// Keep only events on this port; None: every TCP event (exec, whose
+    /// programs use ports nobody knows in advance).
+    port: Option<u16>,
+}
+
+fn tracefs_root() -> Result<PathBuf, KtraceError> {
+    let root = Path::new("/sys/kernel/tracing");
+    if root.join("instances").is_dir() {
+        return Ok(root.to_path_buf());
+    }
+    let legacy = Path::new("/sys/kernel/debug/tracing");
+    if legacy.join("instances").is_dir() {
+        return Ok(legacy.to_path_buf());
+    }
+    // Not mounted: mount it where the kernel expects it.
+    hc_sys::system::mount_tracefs().map_err(KtraceError::NoTracefs)?;
+    Ok(root.to_path_buf())
+}
+
+impl KernelTrace {
+    /// Starts a private instance with the TCP events enabled, filtered to
+    /// `port` where the event allows (None: every port, for a traced
+    /// program whose ports are known only after it ran). `buffer_kb` is per
+    /// CPU; the trace is read only at the end.
+    pub fn start_with(port: Option<u16>, buffer_kb: u32) -> Result<KernelTrace, KtraceError> {
+        let root = tracefs_root()?;
+        let dir = root
+            .join("instances")
+            .join(format!("hc-trace-{}", std::process::id()));
+        let inst = |e: io::Error| KtraceError::Instance {
+            path: dir.clone(),
+            source: e,
+        };
+        if dir.exists() {
+            let _ = fs::remove_dir(&dir);
+        }
+        fs::create_dir(&dir).map_err(inst)?;
+        let mut kt = KernelTrace {
+            dir: dir.clone(),
+            offset: 0,
+            port,
+        };
+        // From here on, Drop cleans up whatever happens.
+        fs::write(dir.join("trace_clock"), "mono").map_err(inst)?;
+        let _ = fs::write(dir.join("buffer_size_kb"), buffer_kb.to_string());
+        for e in EVENTS {
+            let ev = dir.join("events").join(e);
+            if !ev.is_dir() {
+                return Err(KtraceError::MissingEvent(e.replace('/', ":")));
+            }
+            if let (true, Some(port)) = (e.ends_with("inet_sock_set_state"), port) {
+                let _ = fs::write(
+                    ev.join("filter"),
+                    format!("sport == {port} || dport == {port}"),
+                );
+            }
+            fs::write(ev.join("enable"), "1").map_err(inst)?;
+        }
+        kt.offset = hc_sys::clock::realtime_minus_monotonic();
+        Ok(kt)
+    }
+
+    /// Every event recorded so far that involves the run's port, on
+    /// CLOCK_REALTIME; `ours` decides which threads count as the run's own
+    /// (`by_us`): those whose calls an event may be matched to by time.
+    pub fn events_by(&self, ours: impl Fn(i32) -> bool) -> Result<Vec<KernelEvent>, KtraceError> {
+        let text = fs::read_to_string(self.dir.join("trace")).map_err(KtraceError::Read)?;
+        let on_port = |a: &SocketAddr, b: &SocketAddr| {
+            self.port.is_none_or(|p| a.port() == p || b.port() == p)
+        };
+        Ok(parse_trace(&text, self.offset, ours)
+            .into_iter()
+            .filter(|e| match e {
+                KernelEvent::State { local, remote, .. } => on_port(local, remote),
+                KernelEvent::SendReset { src, dst, .. } => on_port(src, dst),
+            })
+            .collect())
+    }
+}
+
+impl Drop for KernelTrace {
+    fn drop(&mut self) {
+        for e in EVENTS {
+            let _ = fs::write(self.dir.join("events").join(e).join("enable"), "0");
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
