@@ -30,10 +30,10 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
                     seg_label(s),
                     s.from,
                     s.from.other(),
-                    causes_text(s)
+                    causes_text(&r.timeline, s)
                 );
                 if let Some(t) = &s.tampered {
-                    let _ = write!(text, "; {t}");
+                    let _ = write!(text, "; {}", crate::words::tamper_text(s, t, r.timeline.t0));
                 }
                 if let Some(k) = &s.kernel {
                     let _ = write!(text, "; {}", crate::text::kernel_rst_text(k));

@@ -1,8 +1,8 @@
 //! `--format json`: one document, schema version 1 (documented in README.md).
 
 use super::{causes_text, primary_cause};
-use hc_core::correlate::Event;
-use hc_core::model::{Call, Nanos, StateObs};
+use hc_core::correlate::{Event, Timeline};
+use hc_core::model::{Call, StateObs};
 use hc_core::report::{KernelSource, Report};
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ pub fn document(r: &Report) -> Value {
         .events
         .iter()
         .enumerate()
-        .map(|(i, e)| event(i, e, t0))
+        .map(|(i, e)| event(i, e, &r.timeline))
         .collect();
     let counters = r.capture.counters;
     json!({
@@ -102,7 +102,8 @@ fn call_json(c: &Call) -> Value {
     })
 }
 
-fn event(i: usize, e: &Event, t0: Nanos) -> Value {
+fn event(i: usize, e: &Event, tl: &Timeline) -> Value {
+    let t0 = tl.t0;
     match e {
         Event::Call(ce) => {
             let mut v = call_json(&ce.call);
@@ -132,13 +133,18 @@ fn event(i: usize, e: &Event, t0: Nanos) -> Value {
                 "win_bytes": s.win_bytes,
                 "options": s.seg.options.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
                 "cause": {
-                    "event": primary.and_then(|c| c.event),
-                    "why": causes_text(s),
+                    "event": primary.and_then(|c| c.event()),
+                    "why": causes_text(tl, s),
                 },
-                "causes": s.causes,
+                "causes": s.causes.iter().map(|c| json!({
+                    "part": c.part,
+                    "event": c.event(),
+                    "answers": c.answers(),
+                    "why": crate::words::why(tl, s, c),
+                })).collect::<Vec<_>>(),
                 "retransmission_of": s.retransmission_of,
                 "kernel": s.kernel,
-                "tampered": s.tampered,
+                "tampered": s.tampered.as_ref().map(|t| crate::words::tamper_text(s, t, t0)),
             })
         }
         Event::Note(n) => json!({

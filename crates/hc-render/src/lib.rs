@@ -14,6 +14,7 @@ pub mod picture;
 pub mod svg;
 pub mod table;
 pub mod text;
+pub mod words;
 
 use hc_core::correlate::{Cause, Part, SegEvent};
 
@@ -60,14 +61,7 @@ pub fn primary_cause(s: &SegEvent) -> Option<&Cause> {
         .find_map(|p| s.causes.iter().find(|c| c.part == *p))
 }
 
-/// All causes of a segment in one line, as the pcapng comment and JSON `why` carry them.
-pub fn causes_text(s: &SegEvent) -> String {
-    let mut out: Vec<String> = s.causes.iter().map(|c| c.why.clone()).collect();
-    if let Some(a) = &s.also_acks {
-        out.push(format!("also ACKs {a}"));
-    }
-    out.join("; ")
-}
+pub use words::causes_text;
 
 /// Why a run could not be drawn as asked.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 //! assignment can never tell a student different stories about one run.
 
 use super::seg_label;
-use hc_core::correlate::{call_name, CallEvent, Cause, Event, Part, SegEvent};
+use hc_core::correlate::{AckCause, CallEvent, Cause, Event, Origin, Part, SegEvent, Tamper};
 use hc_core::model::{CallKind, Side, StateObs};
 use hc_core::report::Report;
 use std::collections::HashMap;
@@ -143,9 +143,9 @@ fn call_row(i: usize, c: &CallEvent) -> CallRow {
         CallKind::Sleep => call.text.clone(),
         // `TCP_CORK 1` stays on one line; SO_LINGER's pair may break at its comma.
         CallKind::Setsockopt if !call.args.contains(',') => {
-            call_name(call).replace(' ', &NBSP.to_string())
+            call.short_name().replace(' ', &NBSP.to_string())
         }
-        _ => call_name(call),
+        _ => call.short_name(),
     };
     let ret = match (&call.errno, call.ret) {
         (Some(e), _) => format!(" ={NBSP}-1{NBSP}{e}"),
@@ -173,7 +173,7 @@ pub fn short_state(s: &StateObs) -> Option<String> {
 }
 
 fn seg_row(i: usize, s: &SegEvent, r: &Report) -> SegRow {
-    let kernel = s.causes.iter().all(|c| c.event.is_none());
+    let kernel = s.causes.iter().all(|c| c.event().is_none());
     SegRow {
         event: i,
         from: s.from,
@@ -182,9 +182,9 @@ fn seg_row(i: usize, s: &SegEvent, r: &Report) -> SegRow {
         ack: s.rel_ack,
         cause: match &s.tampered {
             // What hc-trace did to it matters more than the cause here.
-            Some(t) if t.contains("dropped") => "DROPPED by hc-trace".into(),
-            Some(t) if t.contains("held") => "held by hc-trace".into(),
-            _ => short_cause(s, r),
+            Some(Tamper::Dropped { .. }) => "DROPPED by hc-trace".into(),
+            Some(Tamper::Held { .. } | Tamper::HeldForever { .. }) => "held by hc-trace".into(),
+            None => short_cause(s, r),
         },
         kernel,
         retransmission: s.retransmission_of.is_some(),
@@ -200,14 +200,14 @@ pub fn short_cause(s: &SegEvent, r: &Report) -> String {
     // The calls behind it, each once (a data+FIN segment has two).
     let mut calls: Vec<usize> = Vec::new();
     for c in &s.causes {
-        if let Some(ev) = c.event {
+        if let Some(ev) = c.event() {
             if !calls.contains(&ev) {
                 calls.push(ev);
             }
         }
     }
     let name = |ev: usize, full: bool| match r.timeline.events.get(ev) {
-        Some(Event::Call(c)) if full => format!("{} #{ev}", call_name(&c.call)),
+        Some(Event::Call(c)) if full => format!("{} #{ev}", c.call.short_name()),
         Some(Event::Call(c)) => format!("{} #{ev}", c.call.kind.name()),
         _ => format!("#{ev}"),
     };
@@ -229,16 +229,18 @@ pub fn short_cause(s: &SegEvent, r: &Report) -> String {
 }
 
 fn kernel_cause(c: &Cause) -> String {
-    match (c.part, c.answers) {
-        (Part::Ack, Some(a)) => format!("kernel: ACK of #{a}"),
-        (Part::SynAck, Some(a)) => format!("kernel: answers #{a}"),
-        (Part::Rst, Some(a)) => format!("kernel: answers #{a}"),
-        (Part::Ack, None) if c.why.contains("window update") => "kernel: window update".into(),
-        (Part::Ack, None) if c.why.contains("duplicate") => "kernel: duplicate ACK".into(),
-        (Part::Ack, None) if c.why.contains("keep-alive") => "kernel: keep-alive".into(),
-        (Part::Data, None) => "data: no write() seen".into(),
-        (Part::Fin, None) => "FIN: no close() seen".into(),
-        (Part::Syn, None) => "SYN: no connect() seen".into(),
+    match (c.part, c.answers(), &c.origin) {
+        (Part::Ack, Some(a), _) => format!("kernel: ACK of #{a}"),
+        (Part::SynAck, Some(a), _) => format!("kernel: answers #{a}"),
+        (Part::Rst, Some(a), _) => format!("kernel: answers #{a}"),
+        (Part::Ack, None, Origin::Ack(AckCause::WindowUpdate { .. })) => {
+            "kernel: window update".into()
+        }
+        (Part::Ack, None, Origin::Ack(AckCause::Duplicate)) => "kernel: duplicate ACK".into(),
+        (Part::Ack, None, Origin::Ack(AckCause::KeepAlive)) => "kernel: keep-alive".into(),
+        (Part::Data, None, _) => "data: no write() seen".into(),
+        (Part::Fin, None, _) => "FIN: no close() seen".into(),
+        (Part::Syn, None, _) => "SYN: no connect() seen".into(),
         _ => "kernel".into(),
     }
 }

@@ -117,6 +117,6 @@ pub fn key_result(r: &Report) -> String {
     format!(
         "{} {} = {last_ret} → {wire}",
         c.call.side,
-        hc_core::correlate::call_name(&c.call)
+        c.call.short_name()
     )
 }

@@ -7,8 +7,11 @@
 //! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
 
 use super::{causes_text, seg_label};
+use crate::words::tamper_text;
 use colored::{ColoredString, Colorize};
-use hc_core::correlate::{CallEvent, Event, KernelRst, SegEvent, StateEvent};
+use hc_core::correlate::{
+    AckCause, CallEvent, Event, KernelRst, Origin, SegEvent, StateEvent, Timeline,
+};
 use hc_core::model::{CallKind, Side, StateObs};
 use hc_core::report::{KernelSource, Report};
 use std::fmt::Write;
@@ -49,7 +52,7 @@ pub fn render_with(r: &Report, fold: bool) -> String {
         }
         let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r) + &verdict_lines(r, i),
-            Event::Segment(s) => seg_line(i, s, t0),
+            Event::Segment(s) => seg_line(i, s, &r.timeline),
             Event::State(st) => state_line(i, st, t0),
             Event::Note(n) => format!(
                 "{i:>4} {}  {}  {}\n",
@@ -74,8 +77,11 @@ fn foldable(e: &Event) -> bool {
             if f.syn() || f.fin() || f.rst() {
                 return false;
             }
-            let why = causes_text(s);
-            s.seg.len > 0 || !why.contains("FIN") && !why.contains("SYN")
+            // Data, or an ACK of data only (not of a SYN or a FIN).
+            s.seg.len > 0
+                || !s.causes.iter().any(
+                    |c| matches!(&c.origin, Origin::Ack(AckCause::Of(a)) if a.covers_control()),
+                )
         }
         Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
         Event::State(_) | Event::Note(_) => false,
@@ -299,7 +305,8 @@ fn arrow(from: Side, label: &str) -> String {
     }
 }
 
-fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
+fn seg_line(i: usize, s: &SegEvent, tl: &Timeline) -> String {
+    let t0 = tl.t0;
     let mut nums = format!("seq {}", s.rel_seq);
     if let Some(a) = s.rel_ack {
         let _ = write!(nums, " ack {a}");
@@ -335,9 +342,9 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
     if s.retransmission_of.is_some() {
         let _ = write!(line, " {}", "RETRANSMISSION".red());
     }
-    let mut cause = format!("← {}", causes_text(s));
+    let mut cause = format!("← {}", causes_text(tl, s));
     if let Some(t) = &s.tampered {
-        cause = format!("{cause} · {}", t.yellow().bold());
+        cause = format!("{cause} · {}", tamper_text(s, t, t0).yellow().bold());
     }
     if let Some(k) = &s.kernel {
         let k = kernel_rst_text(k);
@@ -348,7 +355,7 @@ fn seg_line(i: usize, s: &SegEvent, t0: i64) -> String {
         };
         cause = format!("{cause} · {k}");
     }
-    let kernel_only = s.causes.iter().all(|c| c.event.is_none());
+    let kernel_only = s.causes.iter().all(|c| c.event().is_none());
     let cause = if kernel_only {
         cause.italic().to_string()
     } else {

@@ -1,29 +1,39 @@
-//! The correlator: calls + segments -> one timeline in which every segment
-//! has a cause. This is where a FIN is attributed to the shutdown() call.
+//! The correlator: calls + segments (+ kernel events) -> one timeline in
+//! which every segment has its causes. This is where a FIN is attributed to
+//! the shutdown() call ([`fin`]).
 //!
 //! Attribution uses only what was observed — flags, who sent the segment,
 //! sequence and acknowledgment numbers, and the times of calls — never the
-//! scenario's name, so a change in the kernel shows up as a changed timeline:
+//! scenario's name, so a change in the kernel shows up as a changed
+//! timeline. One file per kind of segment, each with its rule in its module
+//! comment and its tests next to it:
 //!
-//! - **SYN**: the latest connect() of that side to that server.
-//! - **SYN-ACK**: the kernel, answering the SYN (no call of the server makes it).
-//! - **data**: the write()s whose bytes it carries, found by stream offset
-//!   (relative sequence number), so timing does not matter: delayed (corked)
-//!   data still points at the write that handed it over.
-//! - **FIN**: the latest shutdown() or close() of that side on that connection
-//!   made before the FIN. (The API contract that FINs come from those calls is
-//!   the only knowledge used; which of them sends one is what the wire shows.)
-//! - **RST**: if the sending side made a call after the last segment it
-//!   received, that call (close() with unread data, say); otherwise the
-//!   kernel's answer to the segment it just received, with the side's last
-//!   call named as context.
-//! - **retransmission**: sequence space already sent; same cause as the original.
-//! - **pure ACK**: the kernel; says what it newly acknowledges (data, FIN,
-//!   SYN-ACK), or that it is a window update, duplicate ACK or keep-alive.
+//! - [`syn`]: a SYN comes from the latest connect(); a SYN-ACK is the
+//!   kernel's answer to the SYN.
+//! - [`data`]: data comes from the write()s whose bytes it carries.
+//! - [`fin`]: a FIN comes from the latest shutdown() or close().
+//! - [`rst`]: an RST comes from the sender's call made after the last
+//!   segment it received, or answers that segment.
+//! - [`ack`]: a pure ACK is the kernel's; what it newly acknowledges.
+//! - retransmissions (here): sequence space already sent; the original's causes.
+//!
+//! Which end is the client is decided once, for every source, in
+//! [`classify`]. Causes are data ([`Cause`], [`Origin`]); their wording is
+//! the renderer's (`hc_render::words`).
+
+pub mod ack;
+pub mod classify;
+pub mod data;
+pub mod fin;
+mod kernel;
+pub mod rst;
+pub mod syn;
+mod tamper;
 
 use crate::model::fault::Tampered;
-use crate::model::kernel::{KernelEvent, ReasonKind};
+use crate::model::kernel::KernelEvent;
 use crate::model::{Call, CallKind, Nanos, Note, Segment, Side, StateObs, TcpState};
+pub use ack::{AckCause, Acked};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,16 +57,71 @@ pub enum Part {
     Ack,
 }
 
-/// Why a segment is on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// Why (one part of) a segment is on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cause {
     pub part: Part,
+    pub origin: Origin,
+    /// The segment re-sends sequence space first sent by this earlier
+    /// segment (an event index); `origin` is then the original's.
+    pub resent: Option<usize>,
+}
+
+/// What put a part of a segment on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// This call (an event index): the connect() of a SYN, the write() whose
+    /// bytes a data segment carries, the shutdown()/close() of a FIN, the
+    /// call that made the kernel abort with an RST.
+    Call { event: usize },
+    /// No call of the sender was recorded for it.
+    NoCall,
+    /// The kernel's SYN-ACK, answering this SYN (when captured), for the
+    /// socket of this listen() call (when recorded).
+    SynAck {
+        syn: Option<usize>,
+        listen: Option<usize>,
+    },
+    /// The kernel's RST answering this segment; `last_call` is the sender's
+    /// last call before it, said as context.
+    RstAnswer {
+        segment: usize,
+        last_call: Option<usize>,
+    },
+    /// An RST with no call of the sender and no segment to it before it.
+    RstUnexplained,
+    /// A pure ACK: the kernel's, for this reason.
+    Ack(AckCause),
+    /// Sequence space sent again that was first sent before the capture started.
+    BeforeCapture,
+}
+
+impl Cause {
+    fn new(part: Part, origin: Origin) -> Cause {
+        Cause {
+            part,
+            origin,
+            resent: None,
+        }
+    }
+
     /// The call (its event index) that put it there; None when the kernel sent it on its own.
-    pub event: Option<usize>,
+    pub fn event(&self) -> Option<usize> {
+        match self.origin {
+            Origin::Call { event } => Some(event),
+            _ => None,
+        }
+    }
+
     /// The segment (event index) this one answers or acknowledges, when it answers one.
-    pub answers: Option<usize>,
-    /// In words, built from the observations above.
-    pub why: String,
+    pub fn answers(&self) -> Option<usize> {
+        match &self.origin {
+            Origin::SynAck { syn, .. } => *syn,
+            Origin::RstAnswer { segment, .. } => Some(*segment),
+            Origin::Ack(AckCause::Of(a)) => Some(a.last),
+            _ => None,
+        }
+    }
 }
 
 /// A call in the timeline, with what it put on the wire.
@@ -82,7 +147,7 @@ pub struct SegEvent {
     pub rel_ack: Option<u32>,
     pub causes: Vec<Cause>,
     /// What this segment newly acknowledges when it also carries something else.
-    pub also_acks: Option<String>,
+    pub also_acks: Option<ack::AckOf>,
     /// The earlier segment (event index) whose sequence space this one sends again.
     pub retransmission_of: Option<usize>,
     /// The window in bytes, when both SYNs were seen and the scale is known.
@@ -90,7 +155,18 @@ pub struct SegEvent {
     /// For an RST: what the kernel's tracepoint said about it, when it was read.
     pub kernel: Option<KernelRst>,
     /// What hc-trace did to this segment after it was captured (held, dropped).
-    pub tampered: Option<String>,
+    pub tampered: Option<Tamper>,
+}
+
+/// What hc-trace did to a segment on its way (`wire hold`, `wire drop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tamper {
+    /// Held at the receiver's input, delivered at `released`.
+    Held { receiver: Side, released: Nanos },
+    /// Held at the receiver's input and never delivered.
+    HeldForever { receiver: Side },
+    /// Dropped at the receiver's input after the capture saw it.
+    Dropped { receiver: Side },
 }
 
 /// A state change the kernel reported through its tracepoint, as it happened.
@@ -157,6 +233,7 @@ impl Timeline {
             _ => None,
         })
     }
+
     /// Kernel tracepoint events kept: state changes, and RSTs given a reason.
     pub fn kernel_events(&self) -> usize {
         self.events
@@ -174,6 +251,22 @@ impl Timeline {
             Event::Call(c) => Some((i, c)),
             _ => None,
         })
+    }
+
+    /// The call at event `i`, if that event is a call.
+    pub fn call(&self, i: usize) -> Option<&Call> {
+        match self.events.get(i) {
+            Some(Event::Call(c)) => Some(&c.call),
+            _ => None,
+        }
+    }
+
+    /// The segment at event `i`, if that event is a segment.
+    pub fn segment(&self, i: usize) -> Option<&SegEvent> {
+        match self.events.get(i) {
+            Some(Event::Segment(s)) => Some(s),
+            _ => None,
+        }
     }
 }
 
@@ -194,16 +287,34 @@ struct Dir {
     wscale: Option<u8>,
 }
 
-fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
-    listen.port() == addr.port() && (listen.ip().is_unspecified() || listen.ip() == addr.ip())
-}
-
 /// Joins calls and segments into a timeline.
 ///
 /// `server` names the listening address when known (scenario runs); without
 /// it, the sender of a SYN is the client and, failing that, the higher port.
 pub fn correlate(calls: Vec<Call>, segments: Vec<Segment>, server: Option<SocketAddr>) -> Timeline {
     correlate_with(calls, segments, Extra::default(), server)
+}
+
+/// What a timeline may hold besides calls and segments.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    /// Tracepoint events (RST reasons, state changes).
+    pub kernel: Vec<KernelEvent>,
+    /// What hc-trace itself did.
+    pub notes: Vec<Note>,
+    /// Segments hc-trace held at their receiver's input.
+    pub held: Vec<Tampered>,
+    /// When a rule to drop a side's next FIN was set.
+    pub drops: Vec<(Side, Nanos)>,
+}
+
+/// Something to place on the timeline, before it is correlated.
+enum Pending {
+    Call(Call),
+    Seg(Segment),
+    /// A kernel event, with the side whose call it happened in when that is how it was matched.
+    Kernel(KernelEvent, Option<Side>),
+    Note(Note),
 }
 
 /// As [`correlate`], with the kernel's tracepoint events: state changes
@@ -231,72 +342,7 @@ pub fn correlate_with(
         let frame = s.frame;
         events.push((s.ts, 1, frame, Pending::Seg(s)));
     }
-    // Tracepoints are machine-wide and other namespaces may use the same
-    // addresses: keep an event only if its exact addresses are a connection
-    // of this capture (within its time span), or it happened during one of
-    // this run's own calls on that socket (listen, a connect before the
-    // port is known). Anything else belongs to someone else.
-    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::new();
-    for (_, _, _, p) in &events {
-        if let Pending::Seg(s) = p {
-            for key in [(s.src, s.dst), (s.dst, s.src)] {
-                let e = spans.entry(key).or_insert((s.ts, s.ts));
-                e.0 = e.0.min(s.ts);
-                e.1 = e.1.max(s.ts);
-            }
-        }
-    }
-    // The same socket: a listener (no peer) matches remote 0.0.0.0:0; a
-    // connecting socket has no port yet when it enters SYN_SENT.
-    let same_socket = |c: &Call, local: SocketAddr, remote: SocketAddr| match (c.local, c.peer) {
-        (l, Some(p)) if c.kind == CallKind::Connect => {
-            p == remote && (local.port() == 0 || l == Some(local))
-        }
-        (Some(l), None) => l == local && remote.port() == 0,
-        (Some(l), Some(p)) => l == local && p == remote,
-        _ => false,
-    };
-    let own_call = |ts: Nanos, local: SocketAddr, remote: SocketAddr| -> Option<Side> {
-        events.iter().find_map(|(_, _, _, p)| match p {
-            Pending::Call(c)
-                if c.start - SLACK <= ts
-                    && ts <= c.end + SLACK
-                    && same_socket(c, local, remote) =>
-            {
-                Some(c.side)
-            }
-            _ => None,
-        })
-    };
-    const SLACK: Nanos = 200_000;
-    const SPAN_SLACK: Nanos = 500_000_000;
-    let mut kept = Vec::new();
-    let mut resets = Vec::new();
-    for k in kernel {
-        match k {
-            KernelEvent::State {
-                ts,
-                local,
-                remote,
-                by_us,
-                ..
-            } => {
-                let in_capture = spans
-                    .get(&(local, remote))
-                    .is_some_and(|(lo, hi)| ts >= lo - SPAN_SLACK && ts <= hi + SPAN_SLACK);
-                // Matching by call time is only safe for events that ran in our threads.
-                let side = if in_capture || !by_us {
-                    None
-                } else {
-                    own_call(ts, local, remote)
-                };
-                if in_capture || side.is_some() {
-                    kept.push((k, side));
-                }
-            }
-            KernelEvent::SendReset { .. } => resets.push(k),
-        }
-    }
+    let (kept, resets) = kernel::keep_ours(kernel, &events);
     for (n, (k, side)) in kept.into_iter().enumerate() {
         events.push((k.ts(), 2, n, Pending::Kernel(k, side)));
     }
@@ -304,13 +350,7 @@ pub fn correlate_with(
         events.push((note.ts, 0, n, Pending::Note(note)));
     }
     events.sort_by_key(|(ts, prio, n, _)| (*ts, *prio, *n));
-    let events: Vec<Pending> = events.into_iter().map(|(_, _, _, p)| p).collect();
-    let t0 = events.first().map_or(0, |e| match e {
-        Pending::Call(c) => c.start,
-        Pending::Seg(s) => s.ts,
-        Pending::Kernel(k, _) => k.ts(),
-        Pending::Note(n) => n.ts,
-    });
+    let t0 = events.first().map_or(0, |(ts, ..)| *ts);
 
     let mut c = Correlator {
         server,
@@ -320,7 +360,7 @@ pub fn correlate_with(
         out: Vec::with_capacity(events.len()),
         states: HashMap::new(),
     };
-    for p in events {
+    for (_, _, _, p) in events {
         match p {
             Pending::Call(call) => c.push_call(call),
             Pending::Seg(seg) => c.push_segment(seg),
@@ -336,7 +376,7 @@ pub fn correlate_with(
     for (i, e) in c.out.iter().enumerate() {
         if let Event::Segment(s) = e {
             for cause in &s.causes {
-                if let Some(ev) = cause.event {
+                if let Some(ev) = cause.event() {
                     caused.push((ev, i));
                 }
             }
@@ -356,27 +396,6 @@ pub fn correlate_with(
     }
 }
 
-enum Pending {
-    Call(Call),
-    Seg(Segment),
-    /// A kernel event, with the side whose call it happened in when that is how it was matched.
-    Kernel(KernelEvent, Option<Side>),
-    Note(Note),
-}
-
-/// What a timeline may hold besides calls and segments.
-#[derive(Clone, Debug, Default)]
-pub struct Extra {
-    /// Tracepoint events (RST reasons, state changes).
-    pub kernel: Vec<KernelEvent>,
-    /// What hc-trace itself did.
-    pub notes: Vec<Note>,
-    /// Segments hc-trace held at their receiver's input.
-    pub held: Vec<Tampered>,
-    /// When a rule to drop a side's next FIN was set.
-    pub drops: Vec<(Side, Nanos)>,
-}
-
 struct Correlator {
     server: Option<SocketAddr>,
     conns: Vec<Conn>,
@@ -385,6 +404,19 @@ struct Correlator {
     out: Vec<Event>,
     /// Last state seen per socket (side, local, peer), for transitions.
     states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), StateObs>,
+}
+
+/// What a rule needs to know about the segment it explains.
+struct SegCtx<'a> {
+    seg: &'a Segment,
+    conn: usize,
+    from: Side,
+    /// Sequence number relative to the sender's first.
+    rel: u32,
+    /// The sender's first segment was a SYN (relative 1 is stream offset 0).
+    saw_syn: bool,
+    /// End of the sequence space the sender had sent before this segment.
+    already: u32,
 }
 
 impl Correlator {
@@ -412,24 +444,14 @@ impl Correlator {
         if let Some(&(i, side)) = self.conn_index.get(&(seg.src, seg.dst)) {
             return (i, side);
         }
-        let from = match self.server {
-            Some(srv) if addr_match(srv, seg.src) => Side::Server,
-            Some(srv) if addr_match(srv, seg.dst) => Side::Client,
-            _ if seg.flags.syn() && !seg.flags.ack() => Side::Client,
-            _ if seg.flags.syn() => Side::Server,
-            _ if seg.src.port() > seg.dst.port() => Side::Client,
-            _ => Side::Server,
+        let listeners: Vec<SocketAddr> = self.server.into_iter().collect();
+        let (client, server) = classify::client_end(seg.src, seg.dst, seg.flags, &listeners);
+        let from = if seg.src == client {
+            Side::Client
+        } else {
+            Side::Server
         };
-        let conn = match from {
-            Side::Client => Conn {
-                client: seg.src,
-                server: seg.dst,
-            },
-            Side::Server => Conn {
-                client: seg.dst,
-                server: seg.src,
-            },
-        };
+        let conn = Conn { client, server };
         let i = self.conns.len();
         self.conns.push(conn);
         self.conn_index
@@ -459,10 +481,15 @@ impl Correlator {
                 // After a failed connect getsockname says 0.0.0.0:port: match the port.
                 call.kind == CallKind::Connect
                     && call.peer == Some(k.server)
-                    && call.local.is_none_or(|l| addr_match(l, k.client))
+                    && call
+                        .local
+                        .is_none_or(|l| crate::model::addr_match(l, k.client))
             }
             Side::Server => {
-                call.peer.is_none() && call.local.is_some_and(|l| addr_match(l, k.server))
+                call.peer.is_none()
+                    && call
+                        .local
+                        .is_some_and(|l| crate::model::addr_match(l, k.server))
             }
         }
     }
@@ -530,12 +557,20 @@ impl Correlator {
         let space = seg.seq_space();
         let end = rel.wrapping_add(space);
         let already = d.max_end;
-        let saw_syn = d.saw_syn;
+        let ctx = SegCtx {
+            seg: &seg,
+            conn,
+            from,
+            rel,
+            saw_syn: d.saw_syn,
+            already,
+        };
 
         let mut causes = Vec::new();
         let mut retransmission_of = None;
         if space > 0 && end <= already && !(rel == 0 && already == 0) {
-            // Everything in it was sent before: a retransmission.
+            // Everything in it was sent before: a retransmission, with the
+            // original's causes.
             let orig = self.dirs[&(conn, from)]
                 .sent
                 .iter()
@@ -547,57 +582,42 @@ impl Correlator {
                 _ => None,
             }) {
                 Some((o, os)) => {
-                    let gap = ms(seg.ts - os.seg.ts);
                     for oc in &os.causes {
                         causes.push(Cause {
-                            why: format!("retransmission of #{o} ({gap} later): {}", oc.why),
+                            resent: Some(o),
                             ..oc.clone()
                         });
                     }
                 }
-                None => causes.push(Cause {
-                    part: Part::Data,
-                    event: None,
-                    answers: None,
-                    why: "retransmission of sequence space sent before the capture started".into(),
-                }),
+                None => causes.push(Cause::new(Part::Data, Origin::BeforeCapture)),
             }
         } else {
-            self.new_parts(&seg, idx, conn, from, rel, saw_syn, already, &mut causes);
+            let f = seg.flags;
+            if f.syn() && !f.ack() {
+                causes.push(syn::syn_cause(self, &ctx));
+            } else if f.syn() {
+                causes.push(syn::syn_ack_cause(self, &ctx));
+            }
+            if seg.len > 0 {
+                causes.extend(data::data_causes(self, &ctx));
+            }
+            if f.fin() {
+                causes.push(fin::fin_cause(self, &ctx));
+            }
+            if f.rst() {
+                causes.push(rst::rst_cause(self, &ctx));
+            }
         }
 
         // What it acknowledges of the other direction.
-        let acked_desc = rel_ack.and_then(|a| self.describe_ack(conn, from, a));
+        let acked = rel_ack.and_then(|a| ack::newly_acked(self, conn, from, a));
         let pure_ack = space == 0 && !seg.flags.rst();
         let mut also_acks = None;
         if pure_ack {
-            let d = &self.dirs[&(conn, from)];
-            let (answers, why) = match &acked_desc {
-                Some((ev, text)) => (Some(*ev), format!("kernel: ACK of {text}")),
-                None if rel.wrapping_add(1) == d.max_end && d.max_end > 1 => (
-                    None,
-                    "kernel: keep-alive or window probe (one byte before the next to send)".into(),
-                ),
-                None => match d.last_win {
-                    Some(w) if w != seg.win => (
-                        None,
-                        format!("kernel: window update (win {w} → {})", seg.win),
-                    ),
-                    _ => (
-                        None,
-                        "kernel: duplicate ACK (acknowledges nothing new)".into(),
-                    ),
-                },
-            };
-            causes.push(Cause {
-                part: Part::Ack,
-                event: None,
-                answers,
-                why,
-            });
-        } else if let Some((ev, text)) = &acked_desc {
-            if !causes.iter().any(|c| c.answers == Some(*ev)) {
-                also_acks = Some(text.clone());
+            causes.push(ack::ack_cause(self, &ctx, acked));
+        } else if let Some(a) = acked {
+            if !causes.iter().any(|c| c.answers() == Some(a.last)) {
+                also_acks = Some(a);
             }
         }
 
@@ -633,464 +653,78 @@ impl Correlator {
             tampered: None,
         }));
     }
-
-    /// A state change from the tracepoint, kept when it belongs to this run:
-    /// a connection already seen, the server's listener, or a client connecting to it.
-    fn push_kernel(&mut self, k: KernelEvent, during_call_of: Option<Side>) {
-        let KernelEvent::State {
-            ts,
-            local,
-            remote,
-            old,
-            new,
-            ..
-        } = k
-        else {
-            return;
-        };
-        let known = self.conn_index.get(&(local, remote)).copied();
-        let (side, conn) = match (known, during_call_of) {
-            (Some((i, side)), _) => (side, Some(i)),
-            (None, Some(side)) => (side, None),
-            // In the capture but not yet classified (µs rounding put it
-            // before its first segment): the server end holds the listening port.
-            (None, None) => match self.server {
-                Some(srv) if addr_match(srv, local) => (Side::Server, None),
-                _ => (Side::Client, None),
-            },
-        };
-        self.out.push(Event::State(StateEvent {
-            ts,
-            side,
-            conn,
-            local,
-            remote,
-            old,
-            new,
-            continues_as: None,
-        }));
-    }
-
-    /// Gives each RST the kernel's reason: the tcp_send_reset event with the
-    /// same addresses closest in time. The tracepoint may fire just before
-    /// the packet is sent or just after (on close() the RST is already on
-    /// `lo` when it fires), and its time has microsecond resolution.
-    fn attach_resets(&mut self, resets: Vec<KernelEvent>) {
-        const WINDOW: Nanos = 20_000_000;
-        for r in resets {
-            let KernelEvent::SendReset {
-                ts,
-                src,
-                dst,
-                state,
-                reason,
-            } = r
-            else {
-                continue;
-            };
-            let nearest = self
-                .out
-                .iter()
-                .enumerate()
-                .filter_map(|(i, e)| match e {
-                    Event::Segment(s)
-                        if s.seg.flags.rst()
-                            && s.kernel.is_none()
-                            && s.seg.src == src
-                            && s.seg.dst == dst =>
-                    {
-                        Some((i, (s.seg.ts - ts).abs()))
-                    }
-                    _ => None,
-                })
-                .filter(|(_, d)| *d <= WINDOW)
-                .min_by_key(|(_, d)| *d)
-                .map(|(i, _)| i);
-            if let Some(Event::Segment(s)) = nearest.and_then(|i| self.out.get_mut(i)) {
-                let ours = s
-                    .causes
-                    .iter()
-                    .find(|c| c.part == Part::Rst)
-                    .map(|c| c.event.is_some());
-                let agrees = match (crate::model::kernel::reason_kind(&reason), ours) {
-                    (Some(ReasonKind::Call), Some(by_call)) => Some(by_call),
-                    (Some(ReasonKind::Answer), Some(by_call)) => Some(!by_call),
-                    _ => None,
-                };
-                s.kernel = Some(KernelRst {
-                    reason,
-                    state,
-                    agrees,
-                });
-            }
-        }
-    }
-
-    /// Says on each segment what hc-trace did to it: held at its receiver's
-    /// input (matched by addresses and sequence number), or dropped (the
-    /// first FIN of that side after the drop rule was set: the rule drops
-    /// exactly one per connection).
-    fn mark_tampered(&mut self, held: &[Tampered], drops: &[(Side, Nanos)]) {
-        let t0 = self.out.first().map_or(0, Event::ts);
-        for h in held {
-            let hit = self.out.iter_mut().find_map(|e| match e {
-                Event::Segment(s)
-                    if s.tampered.is_none()
-                        && s.seg.src == h.src
-                        && s.seg.dst == h.dst
-                        && s.seg.seq == h.seq
-                        && s.seg.flags == h.flags
-                        && s.seg.ts <= h.from + 1_000_000 =>
-                {
-                    Some(s)
-                }
-                _ => None,
-            });
-            if let Some(s) = hit {
-                let whom = s.from.other();
-                s.tampered = Some(match h.released {
-                    Some(r) => format!(
-                        "held by hc-trace at the {whom}'s input for {}, delivered at {:.3} ms",
-                        ms(r - s.seg.ts),
-                        (r - t0) as f64 / 1e6
-                    ),
-                    None => format!("held by hc-trace at the {whom}'s input and never delivered"),
-                });
-            }
-        }
-        for &(side, since) in drops {
-            let hit = self.out.iter_mut().find_map(|e| match e {
-                Event::Segment(s) if s.from == side && s.seg.flags.fin() && s.seg.ts >= since => {
-                    Some(s)
-                }
-                _ => None,
-            });
-            if let Some(s) = hit {
-                s.tampered = Some(format!(
-                    "dropped by hc-trace at the {}'s input after the capture saw it (nftables rule): the {} never received it",
-                    side.other(),
-                    side.other()
-                ));
-            }
-        }
-    }
-
-    /// A socket the tracepoint saw go to CLOSE may live on in the kernel's
-    /// table (Linux hands a connection entering TIME_WAIT to a small
-    /// separate socket, which the tracepoint does not report). When a later
-    /// call's state reading found the same connection in the table, say so.
-    fn note_continuations(&mut self) {
-        let mut later: Vec<(usize, TcpState)> = Vec::new();
-        for (i, e) in self.out.iter().enumerate() {
-            if let Event::State(st) = e {
-                if st.new != TcpState::CLOSE {
-                    continue;
-                }
-                let found = self.out[i..].iter().find_map(|e| match e {
-                    Event::Call(c)
-                        if c.call.side == st.side
-                            && c.call.local == Some(st.local)
-                            && c.call.peer == Some(st.remote) =>
-                    {
-                        match &c.call.state_after {
-                            StateObs::Handed { table, .. } => Some(*table),
-                            StateObs::ProcNet { state } if *state != TcpState::CLOSE => {
-                                Some(*state)
-                            }
-                            _ => None,
-                        }
-                    }
-                    _ => None,
-                });
-                if let Some(t) = found {
-                    later.push((i, t));
-                }
-            }
-        }
-        for (i, t) in later {
-            if let Event::State(st) = &mut self.out[i] {
-                st.continues_as = Some(t);
-            }
-        }
-    }
-
-    /// Causes for the new parts of a segment: SYN, data, FIN, RST.
-    #[allow(clippy::too_many_arguments)]
-    fn new_parts(
-        &self,
-        seg: &Segment,
-        idx: usize,
-        conn: usize,
-        from: Side,
-        rel: u32,
-        saw_syn: bool,
-        already: u32,
-        causes: &mut Vec<Cause>,
-    ) {
-        let f = seg.flags;
-        let who = from.name();
-        if f.syn() && !f.ack() {
-            let c = self.latest_call(from, conn, seg.ts, |c| c.kind == CallKind::Connect);
-            causes.push(match c {
-                Some((i, call)) => Cause {
-                    part: Part::Syn,
-                    event: Some(i),
-                    answers: None,
-                    why: format!("{who} {} #{i}", call_name(call)),
-                },
-                None => Cause {
-                    part: Part::Syn,
-                    event: None,
-                    answers: None,
-                    why: format!("no connect() of the {who} recorded before this SYN"),
-                },
-            });
-        } else if f.syn() {
-            let syn = self
-                .latest_segment(from.other(), conn)
-                .filter(|(_, s)| s.seg.flags.syn())
-                .map(|(i, _)| i);
-            let listen = self.latest_call(from, conn, seg.ts, |c| {
-                c.kind == CallKind::Listen && c.ret == Some(0)
-            });
-            let mut why = match syn {
-                Some(s) => format!("kernel: answers {} SYN #{s}", from.other()),
-                None => "kernel: SYN-ACK (the SYN it answers was not captured)".to_string(),
-            };
-            if let Some((l, _)) = listen {
-                why.push_str(&format!(" for the socket of listen() #{l}"));
-            }
-            causes.push(Cause {
-                part: Part::SynAck,
-                event: None,
-                answers: syn,
-                why,
-            });
-        }
-        if seg.len > 0 {
-            let first = rel.max(already).max(1);
-            let last = rel.wrapping_add(seg.len);
-            // Relative sequence 1 is stream offset 0 when the SYN was seen.
-            let writes: Vec<(usize, &Call)> = if saw_syn {
-                let (lo, hi) = (u64::from(first - 1), u64::from(last - 1));
-                self.out
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| match e {
-                        Event::Call(ce)
-                            if ce.call.side == from
-                                && ce.call.kind == CallKind::Write
-                                && ce.call.conn()
-                                    == Some((self.conns[conn].client, self.conns[conn].server))
-                                && ce.call.stream.is_some_and(|(a, b)| a < hi && lo < b) =>
-                        {
-                            Some((i, &ce.call))
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            if writes.is_empty() {
-                causes.push(Cause {
-                    part: Part::Data,
-                    event: None,
-                    answers: None,
-                    why: format!("data: no write() of the {who} recorded for these bytes"),
-                });
-            }
-            for (i, call) in writes {
-                let (a, b) = call.stream.unwrap_or_default();
-                let delay = late(seg.ts, call.end);
-                causes.push(Cause {
-                    part: Part::Data,
-                    event: Some(i),
-                    answers: None,
-                    why: format!(
-                        "data from {who} {} #{i} (stream bytes {a}..{b}){delay}",
-                        call_name(call)
-                    ),
-                });
-            }
-        }
-        if f.fin() {
-            let c = self.latest_call(from, conn, seg.ts, |c| {
-                matches!(c.kind, CallKind::Shutdown | CallKind::Close)
-            });
-            causes.push(match c {
-                Some((i, call)) => Cause {
-                    part: Part::Fin,
-                    event: Some(i),
-                    answers: None,
-                    why: format!(
-                        "FIN from {who} {} #{i}{}",
-                        call_name(call),
-                        late(seg.ts, call.end)
-                    ),
-                },
-                None => Cause {
-                    part: Part::Fin,
-                    event: None,
-                    answers: None,
-                    why: format!("FIN: no shutdown() or close() of the {who} recorded before it"),
-                },
-            });
-        }
-        if f.rst() {
-            causes.push(self.rst_cause(seg, idx, conn, from));
-        }
-    }
-
-    fn rst_cause(&self, seg: &Segment, _idx: usize, conn: usize, from: Side) -> Cause {
-        let who = from.name();
-        let call = self.latest_call(from, conn, seg.ts, |c| c.kind != CallKind::Sleep);
-        let received = self.latest_segment(from.other(), conn);
-        let call_after_last_received = |c: &Call| received.is_none_or(|(_, s)| s.seg.ts < c.start);
-        match (call, received) {
-            (Some((i, c)), _) if call_after_last_received(c) => Cause {
-                part: Part::Rst,
-                event: Some(i),
-                answers: None,
-                why: format!(
-                    "RST from {who} {} #{i}{}",
-                    call_name(c),
-                    late(seg.ts, c.end)
-                ),
-            },
-            (c, Some((r, rs))) => {
-                let context = match c {
-                    Some((i, c)) => format!(
-                        "; the {who}'s last call, {} #{i}, was {} before that segment",
-                        call_name(c),
-                        ms(rs.seg.ts - c.start)
-                    ),
-                    None => format!("; the {who} had made no call"),
-                };
-                Cause {
-                    part: Part::Rst,
-                    event: None,
-                    answers: Some(r),
-                    why: format!(
-                        "kernel: RST answering {} {} #{r}{context}",
-                        from.other(),
-                        seg_kind(&rs.seg)
-                    ),
-                }
-            }
-            (_, None) => Cause {
-                part: Part::Rst,
-                event: None,
-                answers: None,
-                why: format!("RST: no call of the {who} and no segment to it before it"),
-            },
-        }
-    }
-
-    /// What an acknowledgment number newly covers of the other side's sequence
-    /// space: the latest event covered, and a description such as "server FIN #9".
-    fn describe_ack(&self, conn: usize, from: Side, rel_ack: u32) -> Option<(usize, String)> {
-        let me = self.dirs.get(&(conn, from))?;
-        let peer = self.dirs.get(&(conn, from.other()))?;
-        let prev = me.acked.unwrap_or(0);
-        if rel_ack <= prev && me.acked.is_some() {
-            return None;
-        }
-        let mut parts = Vec::new();
-        let mut data_bytes = 0u32;
-        let mut data_events = Vec::new();
-        let mut last = None;
-        for &(s, e, ev) in &peer.sent {
-            // Newly covered: ends within (prev, rel_ack]; the first ACK covers from 0.
-            let newly = e <= rel_ack && (me.acked.is_none() || e > prev);
-            if !newly {
-                continue;
-            }
-            last = Some(ev);
-            let Event::Segment(ps) = &self.out[ev] else {
-                continue;
-            };
-            let f = ps.seg.flags;
-            let other = from.other().name();
-            if f.syn() {
-                parts.push(format!(
-                    "{other} {} #{ev}",
-                    if f.ack() { "SYN-ACK" } else { "SYN" }
-                ));
-            }
-            if ps.seg.len > 0 {
-                data_bytes += (e - s) - u32::from(f.syn()) - u32::from(f.fin());
-                data_events.push(ev);
-            }
-            if f.fin() {
-                if !data_events.is_empty() {
-                    parts.push(data_text(other, data_bytes, &data_events));
-                    data_events.clear();
-                    data_bytes = 0;
-                }
-                parts.push(format!("{other} FIN #{ev}"));
-            }
-        }
-        if !data_events.is_empty() {
-            parts.push(data_text(from.other().name(), data_bytes, &data_events));
-        }
-        let last = last?;
-        Some((last, parts.join(" and ")))
-    }
 }
-
-fn data_text(who: &str, bytes: u32, events: &[usize]) -> String {
-    let refs = match events {
-        [one] => format!("#{one}"),
-        [first, .., last] => format!("#{first}..#{last}"),
-        [] => String::new(),
-    };
-    format!("{who} data {refs} ({bytes} B)")
-}
-
-/// How a segment is named in an explanation: "data", "FIN", "SYN"...
-fn seg_kind(s: &Segment) -> String {
-    let f = s.flags;
-    let mut k = Vec::new();
-    if f.syn() {
-        k.push("SYN");
-    }
-    if s.len > 0 {
-        k.push("data");
-    }
-    if f.fin() {
-        k.push("FIN");
-    }
-    if f.rst() {
-        k.push("RST");
-    }
-    if k.is_empty() {
-        k.push("ACK");
-    }
-    k.join("+")
-}
-
-/// A call as named in causes: `shutdown(SHUT_WR)`, `close()`, `send(100)`.
-pub fn call_name(c: &Call) -> String {
-    match c.kind {
-        CallKind::Shutdown => format!("shutdown({})", c.args),
-        CallKind::Write => format!("write({})", c.args),
-        CallKind::Setsockopt => format!("setsockopt({})", c.args),
-        k => format!("{}()", k.name()),
-    }
-}
-
-/// " (sent 12.3 ms after the call returned)" when the segment came noticeably late.
-fn late(ts: Nanos, call_end: Nanos) -> String {
-    let d = ts - call_end;
-    if d > 1_000_000 {
-        format!(" (sent {} after the call returned)", ms(d))
-    } else {
-        String::new()
-    }
-}
-
-pub use crate::time::ms;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod test_util {
+    use super::*;
+
+    pub fn nth_seg(t: &Timeline, n: usize) -> (usize, &SegEvent) {
+        t.segments()
+            .nth(n)
+            .unwrap_or_else(|| panic!("no segment {n}"))
+    }
+
+    pub fn call_of(t: &Timeline, kind: CallKind, side: Side, nth: usize) -> (usize, &CallEvent) {
+        t.calls()
+            .filter(|(_, c)| c.call.kind == kind && c.call.side == side)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no {kind:?} call"))
+    }
+
+    pub fn cause(s: &SegEvent, part: Part) -> &Cause {
+        s.causes
+            .iter()
+            .find(|c| c.part == part)
+            .unwrap_or_else(|| panic!("no {part:?} cause in {:?}", s.causes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
+    use crate::model::TcpFlags;
+    use crate::testkit::{addr, Script, A, C, F, P, R};
+
+    #[test]
+    fn a_retransmitted_fin_keeps_the_originals_cause() {
+        let t = Script::new()
+            .handshake()
+            .call_at(3, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+            .seg_at(3, Side::Client, F | A, 0)
+            .resend_at(250, 3)
+            .seg_at(251, Side::Server, A, 0)
+            .run();
+        let (shut, sh) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+        let (first, _) = nth_seg(&t, 3);
+        let (again_i, again) = nth_seg(&t, 4);
+        assert_eq!(again.retransmission_of, Some(first));
+        let c = cause(again, Part::Fin);
+        assert_eq!(c.event(), Some(shut));
+        assert_eq!(c.resent, Some(first));
+        assert_eq!(sh.caused, vec![first, again_i]);
+        let ack = cause(nth_seg(&t, 5).1, Part::Ack);
+        assert!(
+            matches!(&ack.origin, Origin::Ack(AckCause::Of(a)) if a.covers == vec![Acked::Fin { event: first }]),
+            "{ack:?}"
+        );
+    }
+
+    #[test]
+    fn without_calls_every_segment_still_has_a_cause() {
+        let mut s = Script::new();
+        s.seg_at(0, Side::Client, TcpFlags::SYN, 0)
+            .seg_at(0, Side::Server, TcpFlags::SYN | A, 0)
+            .seg_at(0, Side::Client, A, 0)
+            .seg_at(1, Side::Client, P | A, 10)
+            .seg_at(1, Side::Client, F | A, 0)
+            .seg_at(1, Side::Server, R, 0);
+        let t = correlate(vec![], s.parts().1, None);
+        assert_eq!(t.conns.len(), 1);
+        assert_eq!(t.conns[0].client, addr(C), "the SYN's sender is the client");
+        for (_, seg) in t.segments() {
+            assert!(!seg.causes.is_empty(), "segment {seg:?} has a cause");
+        }
+    }
+}

@@ -428,6 +428,17 @@ pub struct Call {
 }
 
 impl Call {
+    /// The call as named in causes and pictures: `shutdown(SHUT_WR)`,
+    /// `close()`, `write(100)`.
+    pub fn short_name(&self) -> String {
+        match self.kind {
+            CallKind::Shutdown => format!("shutdown({})", self.args),
+            CallKind::Write => format!("write({})", self.args),
+            CallKind::Setsockopt => format!("setsockopt({})", self.args),
+            k => format!("{}()", k.name()),
+        }
+    }
+
     /// The connection the call acted on, written client-end first.
     pub fn conn(&self) -> Option<(SocketAddr, SocketAddr)> {
         match (self.local, self.peer) {

@@ -331,8 +331,8 @@ pub fn evaluate(scenario: &Scenario, r: &Report) -> Vec<Verdict> {
 
 fn ret_text(c: &crate::model::Call) -> String {
     match (&c.errno, c.ret) {
-        (Some(e), _) => format!("{} = -1 {e}", crate::correlate::call_name(c)),
-        (None, Some(v)) => format!("{} = {v}", crate::correlate::call_name(c)),
+        (Some(e), _) => format!("{} = -1 {e}", c.short_name()),
+        (None, Some(v)) => format!("{} = {v}", c.short_name()),
         (None, None) => "no return value".into(),
     }
 }

@@ -1,0 +1,232 @@
+//! The kernel's tracepoint events in the timeline: which are this run's,
+//! and what a state change says about the socket's life.
+//!
+//! Tracepoints are machine-wide and other namespaces may use the same
+//! addresses: an event is kept only if its exact addresses are a
+//! connection of this capture (within its time span), or it happened in one
+//! of this run's threads during one of its calls on that socket (listen, a
+//! connect before the port is known). Anything else belongs to someone else.
+
+use super::{Correlator, Event, Pending, StateEvent};
+use crate::model::kernel::KernelEvent;
+use crate::model::{addr_match, Call, CallKind, Nanos, Side, StateObs, TcpState};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// How far from a call's start and end a kernel event may be and still
+/// count as during it (tracepoint times have microsecond resolution).
+const SLACK: Nanos = 200_000;
+/// How far outside a connection's first and last segment an event on its
+/// addresses still belongs to it.
+const SPAN_SLACK: Nanos = 500_000_000;
+
+/// The state changes that belong to this run (each with the side whose
+/// call it happened in, when that is how it was matched), and every RST event.
+pub(super) fn keep_ours(
+    kernel: Vec<KernelEvent>,
+    events: &[(Nanos, u8, usize, Pending)],
+) -> (Vec<(KernelEvent, Option<Side>)>, Vec<KernelEvent>) {
+    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::new();
+    for (_, _, _, p) in events {
+        if let Pending::Seg(s) = p {
+            for key in [(s.src, s.dst), (s.dst, s.src)] {
+                let e = spans.entry(key).or_insert((s.ts, s.ts));
+                e.0 = e.0.min(s.ts);
+                e.1 = e.1.max(s.ts);
+            }
+        }
+    }
+    // The same socket: a listener (no peer) matches remote 0.0.0.0:0; a
+    // connecting socket has no port yet when it enters SYN_SENT.
+    let same_socket = |c: &Call, local: SocketAddr, remote: SocketAddr| match (c.local, c.peer) {
+        (l, Some(p)) if c.kind == CallKind::Connect => {
+            p == remote && (local.port() == 0 || l == Some(local))
+        }
+        (Some(l), None) => l == local && remote.port() == 0,
+        (Some(l), Some(p)) => l == local && p == remote,
+        _ => false,
+    };
+    let own_call = |ts: Nanos, local: SocketAddr, remote: SocketAddr| -> Option<Side> {
+        events.iter().find_map(|(_, _, _, p)| match p {
+            Pending::Call(c)
+                if c.start - SLACK <= ts
+                    && ts <= c.end + SLACK
+                    && same_socket(c, local, remote) =>
+            {
+                Some(c.side)
+            }
+            _ => None,
+        })
+    };
+    let mut kept = Vec::new();
+    let mut resets = Vec::new();
+    for k in kernel {
+        match k {
+            KernelEvent::State {
+                ts,
+                local,
+                remote,
+                by_us,
+                ..
+            } => {
+                let in_capture = spans
+                    .get(&(local, remote))
+                    .is_some_and(|(lo, hi)| ts >= lo - SPAN_SLACK && ts <= hi + SPAN_SLACK);
+                // Matching by call time is only safe for events that ran in our threads.
+                let side = if in_capture || !by_us {
+                    None
+                } else {
+                    own_call(ts, local, remote)
+                };
+                if in_capture || side.is_some() {
+                    kept.push((k, side));
+                }
+            }
+            KernelEvent::SendReset { .. } => resets.push(k),
+        }
+    }
+    (kept, resets)
+}
+
+impl Correlator {
+    /// A state change from the tracepoint, kept when it belongs to this run:
+    /// a connection already seen, the server's listener, or a client connecting to it.
+    pub(super) fn push_kernel(&mut self, k: KernelEvent, during_call_of: Option<Side>) {
+        let KernelEvent::State {
+            ts,
+            local,
+            remote,
+            old,
+            new,
+            ..
+        } = k
+        else {
+            return;
+        };
+        let known = self.conn_index.get(&(local, remote)).copied();
+        let (side, conn) = match (known, during_call_of) {
+            (Some((i, side)), _) => (side, Some(i)),
+            (None, Some(side)) => (side, None),
+            // In the capture but not yet classified (µs rounding put it
+            // before its first segment): the server end holds the listening port.
+            (None, None) => match self.server {
+                Some(srv) if addr_match(srv, local) => (Side::Server, None),
+                _ => (Side::Client, None),
+            },
+        };
+        self.out.push(Event::State(StateEvent {
+            ts,
+            side,
+            conn,
+            local,
+            remote,
+            old,
+            new,
+            continues_as: None,
+        }));
+    }
+
+    /// A socket the tracepoint saw go to CLOSE may live on in the kernel's
+    /// table (Linux hands a connection entering TIME_WAIT to a small
+    /// separate socket, which the tracepoint does not report). When a later
+    /// call's state reading found the same connection in the table, say so.
+    pub(super) fn note_continuations(&mut self) {
+        let mut later: Vec<(usize, TcpState)> = Vec::new();
+        for (i, e) in self.out.iter().enumerate() {
+            if let Event::State(st) = e {
+                if st.new != TcpState::CLOSE {
+                    continue;
+                }
+                let found = self.out[i..].iter().find_map(|e| match e {
+                    Event::Call(c)
+                        if c.call.side == st.side
+                            && c.call.local == Some(st.local)
+                            && c.call.peer == Some(st.remote) =>
+                    {
+                        match &c.call.state_after {
+                            StateObs::Handed { table, .. } => Some(*table),
+                            StateObs::ProcNet { state } if *state != TcpState::CLOSE => {
+                                Some(*state)
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                });
+                if let Some(t) = found {
+                    later.push((i, t));
+                }
+            }
+        }
+        for (i, t) in later {
+            if let Event::State(st) = &mut self.out[i] {
+                st.continues_as = Some(t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use crate::testkit::{addr, Script, C, MS, S};
+
+    fn state_ev(
+        t_ms: i64,
+        local: &str,
+        remote: &str,
+        old: TcpState,
+        new: TcpState,
+        by_us: bool,
+    ) -> KernelEvent {
+        KernelEvent::State {
+            ts: t_ms * MS + 60_000,
+            local: addr(local),
+            remote: addr(remote),
+            old,
+            new,
+            by_us,
+        }
+    }
+
+    #[test]
+    fn kernel_events_of_other_namespaces_are_left_out() {
+        let s = Script::new().handshake().parts();
+        let kernel = vec![
+            // Ours: the connection in the capture, and our listen() in our thread.
+            state_ev(1, S, C, TcpState::SYN_RECV, TcpState::ESTABLISHED, false),
+            state_ev(0, S, "0.0.0.0:0", TcpState::CLOSE, TcpState::LISTEN, true),
+            // Someone else's: same server address, another client port; and a
+            // listener that changed during our call but in another process.
+            state_ev(
+                1,
+                S,
+                "127.0.0.1:41000",
+                TcpState::SYN_RECV,
+                TcpState::ESTABLISHED,
+                false,
+            ),
+            state_ev(2, S, "0.0.0.0:0", TcpState::LISTEN, TcpState::CLOSE, false),
+        ];
+        let extra = Extra {
+            kernel,
+            ..Default::default()
+        };
+        let t = correlate_with(s.0, s.1, extra, Some(addr(S)));
+        let states: Vec<_> = t
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::State(st) => Some((st.side, st.remote, st.new)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (Side::Server, addr("0.0.0.0:0"), TcpState::LISTEN),
+                (Side::Server, addr(C), TcpState::ESTABLISHED)
+            ]
+        );
+    }
+}
