@@ -205,13 +205,9 @@ impl Tracker {
 
 fn new_conn(id: u64, s: &Seg) -> Conn {
     let f = TcpFlags(s.flags);
-    // `a` is the end that sent the SYN; without one, the end with the higher
-    // port is most likely the client (ephemeral ports are high).
-    let a_is_src = if f.syn() {
-        !f.ack()
-    } else {
-        s.src.port() >= s.dst.port()
-    };
+    // `a` is the client end (crate::correlate::classify): the one that sent
+    // the SYN; without one, the end with the higher port (ephemeral ports are high).
+    let a_is_src = crate::correlate::classify::client_end(s.src, s.dst, f, &[]).0 == s.src;
     let ends = if a_is_src {
         [s.src, s.dst]
     } else {

@@ -54,7 +54,8 @@ fn side_of(role: Role) -> Side {
     }
 }
 
-/// The connection a segment belongs to, client end first.
+/// The connection a segment belongs to, client end first: a connection the
+/// trace already knows, or else the one rule of [`crate::correlate::classify`].
 fn seg_key(s: &Segment, known: &HashMap<Key, usize>, listeners: &[SocketAddr]) -> Key {
     let (a, b) = (s.src, s.dst);
     if known.contains_key(&(a, b)) {
@@ -63,21 +64,7 @@ fn seg_key(s: &Segment, known: &HashMap<Key, usize>, listeners: &[SocketAddr]) -
     if known.contains_key(&(b, a)) {
         return (b, a);
     }
-    let f = s.flags;
-    if f.syn() {
-        return if f.ack() { (b, a) } else { (a, b) };
-    }
-    if listeners.iter().any(|l| addr_match(*l, b)) {
-        return (a, b);
-    }
-    if listeners.iter().any(|l| addr_match(*l, a)) {
-        return (b, a);
-    }
-    if a.port() > b.port() {
-        (a, b)
-    } else {
-        (b, a)
-    }
+    crate::correlate::classify::client_end(a, b, s.flags, listeners)
 }
 
 pub fn build(
