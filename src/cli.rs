@@ -199,7 +199,7 @@ pub struct CommonArgs {
 pub const EXEC_HELP: &str = "\
 Examples:
   hc-trace exec -- sh -c './server & sleep 0.2; ./client'
-  hc-trace exec --timeout 3 -- python3 examples/exec/pair.py
+  hc-trace exec --timeout 3 -- sh -c 'python3 examples/exec/server.py & sleep 0.3; python3 examples/exec/client.py'
   sudo hc-trace exec --host -- curl -s http://example.com/
 
 The program's standard input, output and error pass through; the timeline

@@ -241,3 +241,41 @@ fn analyze_on_the_reference_captures() {
         analyze(&[&["--only", "rst"][..], &all].concat())
     );
 }
+
+/// README's sample is the shut-wr recording as a live run prints it (with
+/// the line saying where the capture was saved). `UPDATE_README=1 cargo
+/// test --test snapshots readme` rewrites it from the recording.
+#[test]
+fn readme_sample_is_the_shut_wr_recording() {
+    plain();
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "shut-wr")
+        .expect("shut-wr");
+    let mut r = report(&rec);
+    r.capture.file = Some(PathBuf::from("captures/shut-wr.pcapng"));
+    let sample = format!("```text\n{}```\n", text::render_with(&r, true));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let (begin, end) = (
+        "<!-- sample:shut-wr:begin -->\n",
+        "<!-- sample:shut-wr:end -->",
+    );
+    let a = readme
+        .find(begin)
+        .expect("README has the sample's begin marker")
+        + begin.len();
+    let b = readme
+        .find(end)
+        .expect("README has the sample's end marker");
+    if std::env::var_os("UPDATE_README").is_some() {
+        let new = format!("{}{sample}{}", &readme[..a], &readme[b..]);
+        std::fs::write(&path, new).expect("write README.md");
+        return;
+    }
+    assert_eq!(
+        &readme[a..b],
+        sample,
+        "README's sample differs from the recording; UPDATE_README=1 cargo test --test snapshots readme"
+    );
+}

@@ -1,4 +1,4 @@
-//! `--format json`: one document, schema version 1 (documented in README.md).
+//! `--format json`: one document, schema version 1 (documented in docs/json.md).
 
 use super::{causes_text, primary_cause};
 use hc_core::correlate::{Event, Timeline};
