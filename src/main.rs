@@ -19,22 +19,16 @@ mod session;
 mod sources;
 
 use clap::Parser;
-use cli::{Cli, ColorChoice};
+use cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     hc_sys::signals::install();
     let cli = Cli::parse();
-    match cli.color {
-        ColorChoice::Always => colored::control::set_override(true),
-        ColorChoice::Never => colored::control::set_override(false),
-        ColorChoice::Auto => {}
-    }
     // A file is not a terminal: no colour escapes in it unless asked for.
-    if cli.command.common().is_some_and(|c| c.out.is_some()) && cli.color != ColorChoice::Always {
-        colored::control::set_override(false);
-    }
-    match commands::run(cli) {
+    let to_file = cli.command.common().is_some_and(|c| c.out.is_some());
+    let color = out::colour(cli.color, to_file);
+    match commands::run(cli, color) {
         Ok(code) => code,
         Err(e) => {
             e.report();

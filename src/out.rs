@@ -4,9 +4,25 @@
 //! quietly, as grep and ripgrep do; any other write error (a full disk
 //! behind `> file`) is an error with exit 2. Nothing here panics.
 
+use crate::cli::ColorChoice;
 use crate::error::AppError;
 use std::io::{self, Write};
 use std::path::Path;
+
+/// Whether to colour standard output: `--color always|never`, or on a
+/// terminal only (colored's rule: CLICOLOR_FORCE forces it on, NO_COLOR
+/// off), and never for TERM=dumb or when the output goes to a file.
+pub fn colour(choice: ColorChoice, to_file: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            let forced = std::env::var("CLICOLOR_FORCE").is_ok_and(|v| v != "0");
+            let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+            forced || (!to_file && !dumb && colored::control::SHOULD_COLORIZE.should_colorize())
+        }
+    }
+}
 
 /// Writes `text` to standard output.
 pub fn print(text: &str) -> Result<(), AppError> {

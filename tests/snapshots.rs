@@ -17,8 +17,11 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn plain() {
-    colored::control::set_override(false);
+fn folded(fold: bool) -> render::Style {
+    render::Style {
+        fold,
+        ..render::Style::default()
+    }
 }
 
 /// Recordings of scenario runs, by name, sorted.
@@ -92,12 +95,14 @@ fn comments(r: &hc_core::report::Report) -> String {
 
 #[test]
 fn scenario_runs_in_every_renderer() {
-    plain();
     for (name, rec) in scenario_recordings() {
         let r = report(&rec);
-        insta::assert_snapshot!(format!("{name}.timeline"), pin(text::render_with(&r, true)));
-        let unfolded = text::render_with(&r, false);
-        if unfolded != text::render_with(&r, true) {
+        insta::assert_snapshot!(
+            format!("{name}.timeline"),
+            pin(text::render_with(&r, &folded(true)))
+        );
+        let unfolded = text::render_with(&r, &folded(false));
+        if unfolded != text::render_with(&r, &folded(true)) {
             insta::assert_snapshot!(format!("{name}.timeline-no-fold"), pin(unfolded));
         }
         insta::assert_snapshot!(format!("{name}.ladder"), pin(render::ladder::render(&r)));
@@ -111,7 +116,6 @@ fn scenario_runs_in_every_renderer() {
 
 #[test]
 fn the_all_table() {
-    plain();
     let builtin = hc_core::scenario::names();
     let rows: Vec<render::table::SummaryRow> = scenario_recordings()
         .iter()
@@ -119,7 +123,10 @@ fn the_all_table() {
         .map(|(_, rec)| render::table::SummaryRow::from_report(&report(rec)))
         .collect();
     assert_eq!(rows.len(), builtin.len());
-    insta::assert_snapshot!("all-table", render::table::summary_table(&rows));
+    insta::assert_snapshot!(
+        "all-table",
+        render::table::summary_table(&rows, &render::Style::default())
+    );
     insta::assert_snapshot!(
         "all-table.json",
         serde_json::to_string_pretty(&rows).expect("json")
@@ -128,7 +135,6 @@ fn the_all_table() {
 
 #[test]
 fn predictions_are_scored_in_the_timeline_and_json() {
-    plain();
     let (_, rec) = scenario_recordings()
         .into_iter()
         .find(|(n, _)| n == "shut-wr")
@@ -145,7 +151,10 @@ fn predictions_are_scored_in_the_timeline_and_json() {
         r.predictions.iter().any(|p| !p.right),
         "the answers hold a wrong one"
     );
-    insta::assert_snapshot!("shut-wr.predicted.timeline", text::render_with(&r, true));
+    insta::assert_snapshot!(
+        "shut-wr.predicted.timeline",
+        text::render_with(&r, &folded(true))
+    );
     insta::assert_snapshot!(
         "shut-wr.predicted.json",
         serde_json::to_string_pretty(&render::json::document(&r)).expect("json")
@@ -175,10 +184,12 @@ fn exec_recordings() -> Vec<(String, ExecRecording)> {
 
 #[test]
 fn exec_runs_as_text_and_json() {
-    plain();
     for (name, rec) in exec_recordings() {
         let (run, _packets) = exec::assemble(rec);
-        insta::assert_snapshot!(format!("{name}.text"), render::exec::render_text(&run));
+        insta::assert_snapshot!(
+            format!("{name}.text"),
+            render::exec::render_text(&run, &render::Style::default())
+        );
         let json = serde_json::to_string_pretty(&render::exec::document(&run)).expect("json");
         insta::assert_snapshot!(format!("{name}.json"), json);
     }
@@ -247,14 +258,13 @@ fn analyze_on_the_reference_captures() {
 /// test --test snapshots readme` rewrites it from the recording.
 #[test]
 fn readme_sample_is_the_shut_wr_recording() {
-    plain();
     let (_, rec) = scenario_recordings()
         .into_iter()
         .find(|(n, _)| n == "shut-wr")
         .expect("shut-wr");
     let mut r = report(&rec);
     r.capture.file = Some(PathBuf::from("captures/shut-wr.pcapng"));
-    let sample = format!("```text\n{}```\n", text::render_with(&r, true));
+    let sample = format!("```text\n{}```\n", text::render_with(&r, &folded(true)));
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
     let readme = std::fs::read_to_string(&path).expect("README.md");
     let (begin, end) = (
@@ -278,4 +288,27 @@ fn readme_sample_is_the_shut_wr_recording() {
         sample,
         "README's sample differs from the recording; UPDATE_README=1 cargo test --test snapshots readme"
     );
+}
+
+/// Colour is the style's, not the terminal's: the same run painted.
+#[test]
+fn colour_is_pinned_too() {
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "shut-wr")
+        .expect("shut-wr");
+    let r = report(&rec);
+    let painted = render::Style {
+        color: true,
+        ..render::Style::default()
+    };
+    let text = text::render_with(&r, &painted);
+    assert!(text.contains("\u{1b}["), "painted");
+    insta::assert_snapshot!("shut-wr.timeline.colour", text);
+    insta::assert_snapshot!(
+        "shut-wr.ladder.colour",
+        render::ladder::render_with(&r, &painted)
+    );
+    // Negative control: the same style without colour has no escapes.
+    assert!(!text::render_with(&r, &render::Style::default()).contains('\u{1b}'));
 }

@@ -36,6 +36,8 @@ pub struct AnalyzeOptions {
     pub conn: Option<u64>,
     pub format: Format,
     pub write: Option<PathBuf>,
+    /// How `--conn`'s timeline is drawn.
+    pub style: hc_render::Style,
 }
 
 /// How the analysis ended, for the exit code.
@@ -197,13 +199,17 @@ impl Annotated {
 
 /// `hc-trace analyze`: the stories go to standard output, warnings and
 /// errors to standard error.
-pub fn run(a: AnalyzeArgs) -> Result<ExitCode, AppError> {
+pub fn run(a: AnalyzeArgs, color: bool) -> Result<ExitCode, AppError> {
     let opts = AnalyzeOptions {
         files: a.files,
         filter: a.filter.to_filter(),
         conn: a.conn,
         format: a.format,
         write: a.write,
+        style: hc_render::Style {
+            color,
+            ..hc_render::Style::default()
+        },
     };
     Ok(match analyze(&opts, std::io::stdout().lock()) {
         Outcome::Ok => ExitCode::SUCCESS,
@@ -330,7 +336,15 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
         names.join(", ")
     );
     let r = match (opts.conn, opts.format) {
-        (Some(id), fmt) => write_conn(&mut em, id, picked_segs, &names, fmt, counts.skipped),
+        (Some(id), fmt) => write_conn(
+            &mut em,
+            id,
+            picked_segs,
+            &names,
+            fmt,
+            counts.skipped,
+            &opts.style,
+        ),
         (None, Format::Text | Format::Mermaid | Format::Svg) => {
             writeln!(em.out, "\n{summary}\n{KERNEL_NOTE}")
         }
@@ -390,6 +404,7 @@ fn write_conn<W: Write>(
     names: &[String],
     fmt: Format,
     skipped: u64,
+    style: &hc_render::Style,
 ) -> std::io::Result<()> {
     let Some(story) = em.picked.clone() else {
         return Ok(());
@@ -415,13 +430,13 @@ fn write_conn<W: Write>(
     match fmt {
         Format::Mermaid | Format::Svg => {
             let drawn =
-                hc_render::output(&report, fmt.to_render(), hc_render::View::Timeline, true)
+                hc_render::output(&report, fmt.to_render(), hc_render::View::Timeline, style)
                     .map_err(std::io::Error::other)?;
             write!(em.out, "{drawn}")
         }
         Format::Text => {
             writeln!(em.out, "{}\n", hc_render::analyze::sentence(&story))?;
-            write!(em.out, "{}", hc_render::text::render(&report))?;
+            write!(em.out, "{}", hc_render::text::render_with(&report, style))?;
             writeln!(em.out, "{KERNEL_NOTE}")
         }
         Format::Json => {

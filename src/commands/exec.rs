@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Runs `hc-trace exec`. Must be called before any thread exists.
-pub fn run(a: &ExecArgs) -> Result<ExitCode, AppError> {
+pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
     let timeout = match a.timeout {
         Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
         Some(t) => {
@@ -146,7 +146,13 @@ pub fn run(a: &ExecArgs) -> Result<ExitCode, AppError> {
         }
     }
     match a.format {
-        StreamFormat::Text => out::print(&hc_render::exec::render_text(&run))?,
+        StreamFormat::Text => {
+            let style = hc_render::Style {
+                color,
+                ..hc_render::Style::default()
+            };
+            out::print(&hc_render::exec::render_text(&run, &style))?
+        }
         StreamFormat::Json => {
             let doc = serde_json::to_string_pretty(&hc_render::exec::document(&run))
                 .map_err(|e| AppError::io("cannot write the JSON document".into(), e.into()))?;

@@ -12,16 +12,17 @@ use crate::cli::{Cli, Command};
 use crate::error::AppError;
 use std::process::ExitCode;
 
-pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
+/// Runs the command; `color` says whether text output is painted.
+pub fn run(cli: Cli, color: bool) -> Result<ExitCode, AppError> {
     match cli.command {
         Command::List => info::list(),
         Command::Explain(a) => info::explain(&a.name),
         Command::Completions { shell } => info::completions(shell),
         Command::Man => info::man(),
-        Command::Scenario(a) => scenario::scenario(&a),
-        Command::Run(a) => scenario::run_file(&a),
-        Command::Analyze(a) => analyze::run(a),
+        Command::Scenario(a) => scenario::scenario(&a, color),
+        Command::Run(a) => scenario::run_file(&a, color),
+        Command::Analyze(a) => analyze::run(a, color),
         Command::Watch(a) => watch::run(&a),
-        Command::Exec(a) => exec::run(&a),
+        Command::Exec(a) => exec::run(&a, color),
     }
 }

@@ -35,17 +35,17 @@ const BULK_BYTES: u64 = 4 << 20;
 const KTRACE_BUFFER_KB: u32 = 4096;
 
 /// `hc-trace scenario NAME` and `scenario --all`.
-pub fn scenario(a: &ScenarioArgs) -> Result<ExitCode, AppError> {
+pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
     if a.all {
-        return run_all(a);
+        return run_all(a, color);
     }
     let name = a.name.clone().unwrap_or_default();
     let s = scn::builtin(&name).map_err(|e| super::info::unknown_scenario(&e))?;
-    run_one(s, &a.common)
+    run_one(s, &a.common, color)
 }
 
 /// `hc-trace run FILE` (and `--check-only`).
-pub fn run_file(a: &RunArgs) -> Result<ExitCode, AppError> {
+pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| AppError::usage(format!("cannot read {}: {e}", a.file.display())))?;
     let s = scn::parse(&text, &a.file.display().to_string())
@@ -60,7 +60,7 @@ pub fn run_file(a: &RunArgs) -> Result<ExitCode, AppError> {
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
-    run_one(s, &a.common)
+    run_one(s, &a.common, color)
 }
 
 /// The snap length for a scenario: the user's choice, or whole packets
@@ -95,7 +95,7 @@ fn scenario_file(s: &Scenario) -> String {
     }
 }
 
-fn run_one(scn: Scenario, c: &CommonArgs) -> Result<ExitCode, AppError> {
+fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppError> {
     hc_render::check(c.format.to_render(), c.view.to_render())?;
     let questions = predict::questions(&scn);
     if c.questions {
@@ -231,12 +231,12 @@ fn run_one(scn: Scenario, c: &CommonArgs) -> Result<ExitCode, AppError> {
     if let Some(a) = &answers {
         report.predictions = predict::score(&questions, a, &report);
     }
-    let text = hc_render::output(
-        &report,
-        c.format.to_render(),
-        c.view.to_render(),
-        !c.no_fold,
-    )?;
+    let style = hc_render::Style {
+        color,
+        fold: !c.no_fold,
+        ..hc_render::Style::default()
+    };
+    let text = hc_render::output(&report, c.format.to_render(), c.view.to_render(), &style)?;
     out::emit(&text, c.out.as_deref())?;
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
@@ -291,7 +291,7 @@ fn run_child(mut cmd: std::process::Command) -> std::io::Result<(i32, Vec<u8>)> 
 /// Runs every built-in scenario, each in a child process of its own so each
 /// gets a fresh namespace (a process can only enter one before its threads
 /// start), then prints the summary table.
-fn run_all(a: &ScenarioArgs) -> Result<ExitCode, AppError> {
+fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
     let exe = std::env::current_exe()
         .map_err(|e| AppError::env(format!("cannot find my own executable: {e}")))?;
     let c = &a.common;
@@ -301,11 +301,7 @@ fn run_all(a: &ScenarioArgs) -> Result<ExitCode, AppError> {
         ));
     }
     hc_render::check(c.format.to_render(), c.view.to_render())?;
-    let colour = if colored::control::SHOULD_COLORIZE.should_colorize() {
-        "always"
-    } else {
-        "never"
-    };
+    let colour = if color { "always" } else { "never" };
     let mut rows = Vec::new();
     let mut docs = Vec::new();
     let mut worst = 0u8;
@@ -382,7 +378,11 @@ fn run_all(a: &ScenarioArgs) -> Result<ExitCode, AppError> {
     match c.format {
         // Refused above: a picture is of one run.
         Format::Text | Format::Mermaid | Format::Svg => {
-            out::print(&format!("\n{}", summary_table(&rows)))?
+            let style = hc_render::Style {
+                color,
+                ..hc_render::Style::default()
+            };
+            out::print(&format!("\n{}", summary_table(&rows, &style)))?
         }
         Format::Json => {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});

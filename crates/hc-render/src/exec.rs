@@ -1,22 +1,22 @@
 //! `hc-trace exec` in words and JSON: each connection's timeline, then how
 //! the program ended.
 
+use crate::paint::{Ink, Style};
 use crate::{json, text};
-use colored::Colorize;
 use hc_core::exec::ExecRun;
 use hc_core::model::exec::ExitStatus;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
 /// Every connection's timeline, then how the program ended.
-pub fn render_text(run: &ExecRun) -> String {
+pub fn render_text(run: &ExecRun, style: &Style) -> String {
     let mut out = String::new();
     if let Some(u) = &run.unattached {
-        out.push_str(&text::render(u));
+        out.push_str(&text::render_with(u, style));
         out.push('\n');
     }
     for r in &run.sections {
-        out.push_str(&text::render(r));
+        out.push_str(&text::render_with(r, style));
         out.push('\n');
     }
     if run.sections.is_empty() {
@@ -37,10 +37,11 @@ pub fn render_text(run: &ExecRun) -> String {
     if run.kept != run.packets {
         let _ = write!(line, " (of {} seen)", run.packets);
     }
+    let p = style.pen();
     let line = if run.timed_out {
-        line.red().bold().to_string()
+        p.ink(line, Ink::RED.bold())
     } else {
-        line.bold().to_string()
+        p.ink(line, Ink::BOLD)
     };
     let _ = writeln!(out, "{line}");
     out

@@ -9,8 +9,8 @@
 //! segment keeps its event number so the timeline view can explain it in full.
 
 use super::picture::{rows, wrap, CallRow, Row, SegRow, StateRow};
-use super::text::{colour_label, strip_len};
-use colored::Colorize;
+use super::text::colour_label;
+use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use hc_core::model::Side;
 use hc_core::report::Report;
 use std::fmt::Write;
@@ -22,19 +22,26 @@ const SIDE: usize = 25;
 /// Between the two lifelines: where the arrows are.
 const MID: usize = WIDTH - 2 * SIDE - 2;
 
+/// The ladder, plain ([`Style::default`]).
 pub fn render(r: &Report) -> String {
+    render_with(r, &Style::default())
+}
+
+/// The ladder, coloured as `style` says (it is always 80 columns wide).
+pub fn render_with(r: &Report, style: &Style) -> String {
+    let p = style.pen();
     let mut out = String::new();
-    header(&mut out, r);
+    header(&mut out, r, p);
     for row in rows(r) {
         match row {
-            Row::Call(c) => call(&mut out, &c),
-            Row::State(s) => state(&mut out, &s),
-            Row::Seg(s) => segment(&mut out, &s),
+            Row::Call(c) => call(&mut out, &c, p),
+            Row::State(s) => state(&mut out, &s, p),
+            Row::Seg(s) => segment(&mut out, &s, p),
             Row::Note(n) => {
                 for l in wrap(&n, MID - 2) {
                     out.push_str(&line(
                         Cell::empty(),
-                        Cell::new(l.yellow().bold().to_string()),
+                        Cell::new(p.ink(l, Ink::YELLOW.bold())),
                         Cell::empty(),
                     ));
                 }
@@ -42,7 +49,7 @@ pub fn render(r: &Report) -> String {
         }
     }
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
-    footer(&mut out, r);
+    footer(&mut out, r, p);
     out
 }
 
@@ -100,25 +107,19 @@ fn on_side(out: &mut String, side: Side, text: &str, style: impl Fn(&str) -> Str
     }
 }
 
-fn call(out: &mut String, c: &CallRow) {
+fn call(out: &mut String, c: &CallRow, p: Pen) {
     let text = format!("#{} {}", c.event, c.text);
-    let failed = c.failed;
-    on_side(out, c.side, &text, |l| {
-        if failed {
-            l.red().bold().to_string()
-        } else {
-            l.bold().to_string()
-        }
-    });
+    let ink = if c.failed { Ink::RED.bold() } else { Ink::BOLD };
+    on_side(out, c.side, &text, |l| p.ink(l, ink));
 }
 
-fn state(out: &mut String, s: &StateRow) {
-    on_side(out, s.side, &s.state, |l| l.yellow().to_string());
+fn state(out: &mut String, s: &StateRow, p: Pen) {
+    on_side(out, s.side, &s.state, |l| p.ink(l, Ink::YELLOW));
 }
 
-fn segment(out: &mut String, s: &SegRow) {
+fn segment(out: &mut String, s: &SegRow, p: Pen) {
     let title = s.title();
-    let colour = |text: &str| text.replacen(&s.label, &colour_label(&s.label).to_string(), 1);
+    let colour = |text: &str| text.replacen(&s.label, &colour_label(&s.label, p), 1);
     if title.chars().count() <= MID - 2 {
         out.push_str(&line(
             Cell::empty(),
@@ -132,12 +133,12 @@ fn segment(out: &mut String, s: &SegRow) {
         }
         out.push_str(&line(Cell::empty(), Cell::new(s.numbers()), Cell::empty()));
     }
-    out.push_str(&line(Cell::empty(), arrow(s), Cell::empty()));
+    out.push_str(&line(Cell::empty(), arrow(s, p), Cell::empty()));
 }
 
 /// `──── shutdown(SHUT_WR) #9 ───▶` exactly as wide as the middle; the shaft
 /// is dashed when no call caused the segment.
-fn arrow(s: &SegRow) -> Cell {
+fn arrow(s: &SegRow, p: Pen) -> Cell {
     let shaft = if s.kernel { "╌" } else { "─" };
     let room = MID - 6;
     let mut cause: String = s.cause.chars().take(room).collect();
@@ -149,7 +150,7 @@ fn arrow(s: &SegRow) -> Cell {
     let left = (MID - 1 - n) / 2;
     let right = MID - 1 - n - left;
     let cause_styled = if s.kernel {
-        cause.italic().to_string()
+        p.ink(cause, Ink::ITALIC)
     } else {
         cause
     };
@@ -168,10 +169,10 @@ fn arrow(s: &SegRow) -> Cell {
     Cell::new(styled)
 }
 
-fn header(out: &mut String, r: &Report) {
+fn header(out: &mut String, r: &Report, p: Pen) {
     let title = format!("hc-trace {} — ladder diagram, time goes down", r.scenario);
     for l in wrap(&title, WIDTH) {
-        let _ = writeln!(out, "{}", l.bold());
+        let _ = writeln!(out, "{}", p.ink(l, Ink::BOLD));
     }
     for l in wrap(&r.teaches, WIDTH - 2) {
         let _ = writeln!(out, "  {l}");
@@ -187,25 +188,25 @@ fn header(out: &mut String, r: &Report) {
         out,
         "{}{}{}{}",
         " ".repeat(c_at),
-        client.cyan().bold(),
+        p.ink(client, Ink::CYAN.bold()),
         " ".repeat(gap),
-        server.magenta().bold()
+        p.ink(server, Ink::MAGENTA.bold())
     );
     let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
     out.push_str(&line(
-        Cell::new(addr(r.client).dimmed().to_string()),
+        Cell::new(p.ink(addr(r.client), Ink::DIM)),
         Cell::empty(),
-        Cell::new(addr(r.server).dimmed().to_string()),
+        Cell::new(p.ink(addr(r.server), Ink::DIM)),
     ));
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
 }
 
-fn footer(out: &mut String, r: &Report) {
+fn footer(out: &mut String, r: &Report, pen: Pen) {
     let legend = "#N is the event number of the timeline (`--view timeline` explains \
                   each in full). ─▶ a segment a call caused, ╌▶ one the kernel sent on \
                   its own; a state is what the socket was in after the call above it.";
     for l in wrap(legend, WIDTH) {
-        let _ = writeln!(out, "{}", l.dimmed());
+        let _ = writeln!(out, "{}", pen.ink(l, Ink::DIM));
     }
     let c = &r.capture;
     let mut cap = format!(
@@ -228,7 +229,7 @@ fn footer(out: &mut String, r: &Report) {
             out,
             "{}",
             if dropped > 0 {
-                l.red().bold().to_string()
+                pen.ink(l, Ink::RED.bold())
             } else {
                 l
             }
@@ -240,7 +241,7 @@ fn footer(out: &mut String, r: &Report) {
             p.line, p.step, p.message
         );
         for l in wrap(&text, WIDTH) {
-            let _ = writeln!(out, "{}", l.red().bold());
+            let _ = writeln!(out, "{}", pen.ink(l, Ink::RED.bold()));
         }
     }
     if let Some(p) = &c.file {
@@ -251,7 +252,7 @@ fn footer(out: &mut String, r: &Report) {
     if let Some(sig) = &r.interrupted {
         let text = format!("interrupted by {sig}: the picture shows what happened until then");
         for l in wrap(&text, WIDTH) {
-            let _ = writeln!(out, "{}", l.red().bold());
+            let _ = writeln!(out, "{}", pen.ink(l, Ink::RED.bold()));
         }
     }
 }
@@ -263,7 +264,6 @@ mod tests {
     use hc_core::testkit::{shut_wr, worst};
 
     fn plain(r: &Report) -> String {
-        colored::control::set_override(false);
         render(r)
     }
 

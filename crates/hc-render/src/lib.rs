@@ -10,6 +10,7 @@ pub mod exec;
 pub mod json;
 pub mod ladder;
 pub mod mermaid;
+pub mod paint;
 pub mod picture;
 pub mod svg;
 pub mod table;
@@ -70,6 +71,8 @@ pub enum RenderError {
     ViewNeedsText(&'static str),
     #[error("cannot write the JSON document: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot write the output: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// What a run is drawn as.
@@ -105,19 +108,33 @@ pub fn check(format: Format, view: View) -> Result<(), RenderError> {
     }
 }
 
+pub use paint::Style;
+
 /// The run in the format and view asked for, ready to print or save.
 pub fn output(
     r: &hc_core::report::Report,
     format: Format,
     view: View,
-    fold: bool,
+    style: &Style,
 ) -> Result<String, RenderError> {
     check(format, view)?;
     Ok(match (format, view) {
-        (Format::Text, View::Timeline) => text::render_with(r, fold),
-        (Format::Text, View::Ladder) => ladder::render(r),
+        (Format::Text, View::Timeline) => text::render_with(r, style),
+        (Format::Text, View::Ladder) => ladder::render_with(r, style),
         (Format::Json, _) => serde_json::to_string_pretty(&json::document(r))? + "\n",
         (Format::Mermaid, _) => mermaid::render(r),
         (Format::Svg, _) => svg::render(r),
     })
+}
+
+/// Renders `r` into `out` (a terminal, a file, a buffer).
+pub fn render(
+    r: &hc_core::report::Report,
+    format: Format,
+    view: View,
+    style: &Style,
+    out: &mut impl std::io::Write,
+) -> Result<(), RenderError> {
+    out.write_all(output(r, format, view, style)?.as_bytes())?;
+    Ok(())
 }

@@ -1,28 +1,31 @@
 //! The summary table of `scenario --all`: one row per run.
 
-use colored::Colorize;
+use crate::paint::{Ink, Style};
 use hc_core::correlate::{Event, SegEvent};
 use hc_core::model::{CallKind, Side};
 use hc_core::report::Report;
 use std::fmt::Write;
 
 /// The summary table of `scenario --all`.
-pub fn summary_table(rows: &[SummaryRow]) -> String {
+pub fn summary_table(rows: &[SummaryRow], style: &Style) -> String {
+    let p = style.pen();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{}",
-        format!(
-            "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {}",
-            "scenario", "C FIN", "C RST", "S FIN", "S RST", "key call", "run"
+        p.ink(
+            format!(
+                "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {}",
+                "scenario", "C FIN", "C RST", "S FIN", "S RST", "key call", "run"
+            ),
+            Ink::BOLD
         )
-        .bold()
     );
     for r in rows {
         let run = if r.ok {
-            "ok".green().to_string()
+            p.ink("ok", Ink::GREEN)
         } else {
-            format!("FAILED ({})", r.why).red().bold().to_string()
+            p.ink(format!("FAILED ({})", r.why), Ink::RED.bold())
         };
         let _ = writeln!(
             out,

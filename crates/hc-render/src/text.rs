@@ -7,8 +7,8 @@
 //! looks for (SYN, FIN, RST, errors, state changes) and is off when piped.
 
 use super::{causes_text, seg_label};
+use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use crate::words::tamper_text;
-use colored::{ColoredString, Colorize};
 use hc_core::correlate::{
     AckCause, CallEvent, Event, KernelRst, Origin, SegEvent, StateEvent, Timeline,
 };
@@ -16,26 +16,31 @@ use hc_core::model::{CallKind, Side, StateObs};
 use hc_core::report::{KernelSource, Report};
 use std::fmt::Write;
 
-/// Width of a line before the cause of a segment moves to its own line.
-const WIDE: usize = 140;
-
 /// Runs of at least this many plain data segments, their ACKs and reads are
 /// folded into one line, so a long transfer stays readable.
 const FOLD_MIN: usize = 8;
 
+/// The timeline, folded, plain, 140 columns ([`Style::default`]).
 pub fn render(r: &Report) -> String {
-    render_with(r, true)
+    render_with(r, &Style::default())
 }
 
-/// The timeline; `fold` folds long runs of plain data (see [`FOLD_MIN`]).
-pub fn render_with(r: &Report, fold: bool) -> String {
+/// The timeline as `style` says: colour, folding of long runs of plain
+/// data (see [`FOLD_MIN`]), and the width beyond which a segment's cause
+/// moves under its line.
+pub fn render_with(r: &Report, style: &Style) -> String {
+    let p = style.pen();
+    let fold = style.fold;
     let mut out = String::new();
-    header(&mut out, r);
+    header(&mut out, r, p);
     let t0 = r.timeline.t0;
     let _ = writeln!(
         out,
         "{}",
-        format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who").dimmed()
+        p.ink(
+            format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who"),
+            Ink::DIM
+        )
     );
     let events = &r.timeline.events;
     let mut i = 0;
@@ -46,25 +51,25 @@ pub fn render_with(r: &Report, fold: bool) -> String {
             0
         };
         if run >= FOLD_MIN {
-            out.push_str(&fold_line(i, &events[i..i + run], t0));
+            out.push_str(&fold_line(i, &events[i..i + run], t0, p));
             i += run;
             continue;
         }
         let line = match &events[i] {
-            Event::Call(c) => call_line(i, c, t0, r) + &verdict_lines(r, i),
-            Event::Segment(s) => seg_line(i, s, &r.timeline),
-            Event::State(st) => state_line(i, st, t0),
+            Event::Call(c) => call_line(i, c, t0, r, p) + &verdict_lines(r, i, p),
+            Event::Segment(s) => seg_line(i, s, &r.timeline, style),
+            Event::State(st) => state_line(i, st, t0, p),
             Event::Note(n) => format!(
                 "{i:>4} {}  {}  {}\n",
                 time(n.ts, t0),
-                "hc-trace".yellow().bold(),
-                n.text.trim_start_matches("hc-trace: ").yellow()
+                p.ink("hc-trace", Ink::YELLOW.bold()),
+                p.ink(n.text.trim_start_matches("hc-trace: "), Ink::YELLOW)
             ),
         };
         out.push_str(&line);
         i += 1;
     }
-    footer(&mut out, r);
+    footer(&mut out, r, p);
     out
 }
 
@@ -89,7 +94,7 @@ fn foldable(e: &Event) -> bool {
 }
 
 /// One line for a folded run: counts, bytes, retransmissions and the time it spans.
-fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
+fn fold_line(first: usize, run: &[Event], t0: i64, p: Pen) -> String {
     let last = first + run.len() - 1;
     let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
         (0, 0u64, 0, 0, 0, 0i64);
@@ -132,23 +137,25 @@ fn fold_line(first: usize, run: &[Event], t0: i64) -> String {
     format!(
         "{first:>4} {}  {}  {} {}\n",
         time(run[0].ts(), t0),
-        "⋯     ".dimmed(),
-        format!(
-            "#{first}–#{last} folded: {} over {:.1} ms",
-            parts.join(", "),
-            span as f64 / 1e6
-        )
-        .blue(),
-        "(--no-fold shows each)".dimmed()
+        p.ink("⋯     ", Ink::DIM),
+        p.ink(
+            format!(
+                "#{first}–#{last} folded: {} over {:.1} ms",
+                parts.join(", "),
+                span as f64 / 1e6
+            ),
+            Ink::BLUE
+        ),
+        p.ink("(--no-fold shows each)", Ink::DIM)
     )
 }
 
-fn header(out: &mut String, r: &Report) {
+fn header(out: &mut String, r: &Report, p: Pen) {
     let _ = writeln!(
         out,
         "{} {} — {}",
-        "hc-trace".bold(),
-        r.scenario.bold(),
+        p.ink("hc-trace", Ink::BOLD),
+        p.ink(&r.scenario, Ink::BOLD),
         r.teaches
     );
     let mut where_ = Vec::new();
@@ -163,12 +170,14 @@ fn header(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "  {}",
-        format!(
-            "Each line is a socket call made by the client or the server, a TCP segment captured on {} (\"wire\"), or a state change the kernel reported.\n  \
-             \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
-            r.capture.iface, r.pacing
+        p.ink(
+            format!(
+                "Each line is a socket call made by the client or the server, a TCP segment captured on {} (\"wire\"), or a state change the kernel reported.\n  \
+                 \"⇒\" lists the segments a call put on the wire; \"←\" says what put a segment there. {}",
+                r.capture.iface, r.pacing
+            ),
+            Ink::DIM
         )
-        .dimmed()
     );
     out.push('\n');
 }
@@ -177,22 +186,22 @@ fn time(ts: i64, t0: i64) -> String {
     format!("{:>9.3}", (ts - t0) as f64 / 1e6)
 }
 
-fn side_name(side: Side) -> ColoredString {
+pub(crate) fn side_name(side: Side, p: Pen) -> String {
     match side {
-        Side::Client => "client".cyan(),
-        Side::Server => "server".magenta(),
+        Side::Client => p.ink("client", Ink::CYAN),
+        Side::Server => p.ink("server", Ink::MAGENTA),
     }
 }
 
-fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
+fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
     let call = &c.call;
     let mut s = format!(
         "{i:>4} {}  {}  ",
         time(call.start, t0),
-        side_name(call.side)
+        side_name(call.side, p)
     );
     let ret = match (&call.errno, call.ret) {
-        (Some(e), _) => format!("= -1 {e}").red().bold().to_string(),
+        (Some(e), _) => p.ink(format!("= -1 {e}"), Ink::RED.bold()),
         (None, Some(r)) if call.kind == CallKind::Accept || call.text.contains(" = ") => {
             // accept's text already names the new descriptor.
             let _ = r;
@@ -201,7 +210,7 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
         (None, Some(r)) => format!("= {r}"),
         (None, None) => String::new(),
     };
-    let mut text = call.text.bold().to_string();
+    let mut text = p.ink(&call.text, Ink::BOLD);
     if !ret.is_empty() {
         text = format!("{text} {ret}");
     }
@@ -212,7 +221,7 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
     let mut tail = Vec::new();
     if call.kind != CallKind::Sleep {
         if c.caused.is_empty() {
-            tail.push("⇒ nothing on the wire".dimmed().to_string());
+            tail.push(p.ink("⇒ nothing on the wire", Ink::DIM));
         } else {
             const SHOWN: usize = 4;
             let mut segs: Vec<String> = c
@@ -220,7 +229,9 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
                 .iter()
                 .take(SHOWN)
                 .filter_map(|&n| match &r.timeline.events[n] {
-                    Event::Segment(seg) => Some(format!("{} #{n}", colour_label(&seg_label(seg)))),
+                    Event::Segment(seg) => {
+                        Some(format!("{} #{n}", colour_label(&seg_label(seg), p)))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -229,24 +240,24 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report) -> String {
             }
             tail.push(format!("⇒ {}", segs.join(", ")));
         }
-        if let Some(st) = state_text(c) {
+        if let Some(st) = state_text(c, p) {
             tail.push(st);
         }
     }
     // A traced program's calls come from processes the reader did not name.
     if let Some(pid) = call.pid {
-        tail.push(format!("pid {pid}").dimmed().to_string());
+        tail.push(p.ink(format!("pid {pid}"), Ink::DIM));
     }
     s.push_str(&tail.join(" · "));
     if let Some(note) = &call.note {
-        let _ = write!(s, "  {}", format!("({note})").dimmed());
+        let _ = write!(s, "  {}", p.ink(format!("({note})"), Ink::DIM));
     }
     s.push('\n');
     s
 }
 
 /// "ESTABLISHED → FIN_WAIT1", or the state alone when it did not change.
-fn state_text(c: &CallEvent) -> Option<String> {
+fn state_text(c: &CallEvent, p: Pen) -> Option<String> {
     let now = c.call.state_after.label();
     if matches!(c.call.state_after, StateObs::Unknown) {
         return None;
@@ -260,52 +271,61 @@ fn state_text(c: &CallEvent) -> Option<String> {
     // whose connection went on as TIME_WAIT, then seen as TIME_WAIT, is no change.
     Some(match &c.state_before {
         Some(b) if b.state() != c.call.state_after.state() => {
-            format!("{what} {}", format!("{} → {now}", b.label()).yellow())
+            format!(
+                "{what} {}",
+                p.ink(format!("{} → {now}", b.label()), Ink::YELLOW)
+            )
         }
         _ => format!("{what} {now}"),
     })
 }
 
-pub(crate) fn colour_label(label: &str) -> ColoredString {
+/// The ink of a segment label: what a reader looks for stands out.
+pub(crate) fn label_ink(label: &str) -> Ink {
     if label.contains("RST") {
-        label.red().bold()
+        Ink::RED.bold()
     } else if label.contains("FIN") {
-        label.yellow().bold()
+        Ink::YELLOW.bold()
     } else if label.contains("SYN") {
-        label.green().bold()
+        Ink::GREEN.bold()
     } else if label.starts_with("data") {
-        label.blue()
+        Ink::BLUE
     } else {
-        label.normal()
+        Ink::PLAIN
     }
 }
 
+pub(crate) fn colour_label(label: &str, p: Pen) -> String {
+    p.ink(label, label_ink(label))
+}
+
 /// `client ───── SYN ─────▶ server` with the label centred.
-fn arrow(from: Side, label: &str) -> String {
+fn arrow(from: Side, label: &str, p: Pen) -> String {
     const W: usize = 21;
     let n = label.chars().count() + 2;
     let left = W.saturating_sub(n) / 2;
     let right = W.saturating_sub(n) - left;
-    let lbl = colour_label(label);
+    let lbl = colour_label(label, p);
     match from {
         Side::Client => format!(
             "{} {} {lbl} {}▶ {}",
-            side_name(Side::Client),
+            side_name(Side::Client, p),
             "─".repeat(left),
             "─".repeat(right),
-            side_name(Side::Server)
+            side_name(Side::Server, p)
         ),
         Side::Server => format!(
             "{} ◀{} {lbl} {} {}",
-            side_name(Side::Client),
+            side_name(Side::Client, p),
             "─".repeat(left),
             "─".repeat(right),
-            side_name(Side::Server)
+            side_name(Side::Server, p)
         ),
     }
 }
 
-fn seg_line(i: usize, s: &SegEvent, tl: &Timeline) -> String {
+fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
+    let p = style.pen();
     let t0 = tl.t0;
     let mut nums = format!("seq {}", s.rel_seq);
     if let Some(a) = s.rel_ack {
@@ -335,33 +355,36 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline) -> String {
     let mut line = format!(
         "{i:>4} {}  {}  {}  {}",
         time(s.seg.ts, t0),
-        "wire  ".dimmed(),
-        arrow(s.from, &seg_label(s)),
-        nums.dimmed()
+        p.ink("wire  ", Ink::DIM),
+        arrow(s.from, &seg_label(s), p),
+        p.ink(&nums, Ink::DIM)
     );
     if s.retransmission_of.is_some() {
-        let _ = write!(line, " {}", "RETRANSMISSION".red());
+        let _ = write!(line, " {}", p.ink("RETRANSMISSION", Ink::RED));
     }
     let mut cause = format!("← {}", causes_text(tl, s));
     if let Some(t) = &s.tampered {
-        cause = format!("{cause} · {}", tamper_text(s, t, t0).yellow().bold());
+        cause = format!(
+            "{cause} · {}",
+            p.ink(tamper_text(s, t, t0), Ink::YELLOW.bold())
+        );
     }
     if let Some(k) = &s.kernel {
         let k = kernel_rst_text(k);
         let k = if k.contains("DISAGREES") {
-            k.red().bold().to_string()
+            p.ink(k, Ink::RED.bold())
         } else {
-            k.bold().to_string()
+            p.ink(k, Ink::BOLD)
         };
         cause = format!("{cause} · {k}");
     }
     let kernel_only = s.causes.iter().all(|c| c.event().is_none());
     let cause = if kernel_only {
-        cause.italic().to_string()
+        p.ink(cause, Ink::ITALIC)
     } else {
         cause
     };
-    if strip_len(&line) + strip_len(&cause) + 2 <= WIDE {
+    if strip_len(&line) + strip_len(&cause) + 2 <= style.width {
         let _ = writeln!(line, "  {cause}");
     } else {
         let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
@@ -370,23 +393,28 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline) -> String {
 }
 
 /// A state change the kernel reported, on the side whose socket changed.
-fn state_line(i: usize, st: &StateEvent, t0: i64) -> String {
+fn state_line(i: usize, st: &StateEvent, t0: i64, p: Pen) -> String {
     let mut line = format!(
         "{i:>4} {}  {}  {} {}",
         time(st.ts, t0),
-        side_name(st.side),
-        "kernel: state".dimmed(),
-        format!("{} → {}", st.old.name(), st.new.name()).yellow(),
+        side_name(st.side, p),
+        p.ink("kernel: state", Ink::DIM),
+        p.ink(
+            format!("{} → {}", st.old.name(), st.new.name()),
+            Ink::YELLOW
+        ),
     );
     if let Some(t) = st.continues_as {
         let _ = write!(
             line,
             "  {}",
-            format!(
-                "(the connection lives on as {}: the kernel table showed it later)",
-                t.name()
+            p.ink(
+                format!(
+                    "(the connection lives on as {}: the kernel table showed it later)",
+                    t.name()
+                ),
+                Ink::DIM
             )
-            .dimmed()
         );
     }
     line.push('\n');
@@ -409,47 +437,52 @@ pub fn kernel_rst_text(k: &KernelRst) -> String {
 }
 
 /// ✓ / ✗ under a call for each expectation of its step.
-fn verdict_lines(r: &Report, event: usize) -> String {
+fn verdict_lines(r: &Report, event: usize, p: Pen) -> String {
     let mut out = String::new();
     for v in r.expectations.iter().filter(|v| v.event == Some(event)) {
-        out.push_str(&verdict_line(v, 24));
+        out.push_str(&verdict_line(v, 24, p));
     }
     out
 }
 
-fn verdict_line(v: &hc_core::scenario::expect::Verdict, indent: usize) -> String {
+fn verdict_line(v: &hc_core::scenario::expect::Verdict, indent: usize, p: Pen) -> String {
     if v.met {
         format!(
             "{}{} {}  {}\n",
             " ".repeat(indent),
-            "✓".green().bold(),
+            p.ink("✓", Ink::GREEN.bold()),
             v.expect,
-            format!("(line {}: {})", v.line, v.seen).dimmed()
+            p.ink(format!("(line {}: {})", v.line, v.seen), Ink::DIM)
         )
     } else {
         format!(
             "{}{} {}  {}\n",
             " ".repeat(indent),
-            "✗".red().bold(),
-            v.expect.red().bold(),
-            format!("— line {}: saw {}", v.line, v.seen).red()
+            p.ink("✗", Ink::RED.bold()),
+            p.ink(&v.expect, Ink::RED.bold()),
+            p.ink(format!("— line {}: saw {}", v.line, v.seen), Ink::RED)
         )
     }
 }
 
-fn footer(out: &mut String, r: &Report) {
+fn footer(out: &mut String, r: &Report, pen: Pen) {
+    // Labels of the footer's lines, padded before they are painted.
+    let label = |l: &str| pen.ink(format!("{l:<8}"), Ink::BOLD);
     if !r.predictions.is_empty() {
         let right = r.predictions.iter().filter(|p| p.right).count();
         let _ = writeln!(
             out,
             "\n{}",
-            format!("Your predictions: {right} of {} right", r.predictions.len()).bold()
+            pen.ink(
+                format!("Your predictions: {right} of {} right", r.predictions.len()),
+                Ink::BOLD
+            )
         );
         for p in &r.predictions {
             let mark = if p.right {
-                "✓".green().bold()
+                pen.ink("✓", Ink::GREEN.bold())
             } else {
-                "✗".red().bold()
+                pen.ink("✗", Ink::RED.bold())
             };
             let at = p.event.map_or(String::new(), |e| format!(" (#{e})"));
             let _ = writeln!(
@@ -457,12 +490,8 @@ fn footer(out: &mut String, r: &Report) {
                 "  {mark} line {:>3}  {:<30} you said {}, it was {}{at}",
                 p.line,
                 p.step,
-                p.answer.bold(),
-                if p.right {
-                    p.observed.green()
-                } else {
-                    p.observed.red()
-                }
+                pen.ink(&p.answer, Ink::BOLD),
+                pen.ink(&p.observed, if p.right { Ink::GREEN } else { Ink::RED })
             );
         }
     }
@@ -470,26 +499,19 @@ fn footer(out: &mut String, r: &Report) {
         let met = r.expectations.iter().filter(|v| v.met).count();
         out.push('\n');
         for v in r.expectations.iter().filter(|v| v.event.is_none()) {
-            out.push_str(&verdict_line(v, 2));
+            out.push_str(&verdict_line(v, 2, pen));
         }
         let all = r.expectations.len();
         let line = format!("expectations: {met} of {all} met");
-        let _ = writeln!(
-            out,
-            "{}",
-            if met == all {
-                line.green().bold()
-            } else {
-                line.red().bold()
-            }
-        );
+        let ink = if met == all { Ink::GREEN } else { Ink::RED };
+        let _ = writeln!(out, "{}", pen.ink(line, ink.bold()));
     }
     out.push('\n');
     for p in &r.problems {
         let _ = writeln!(
             out,
             "{} line {} `{}`: {}",
-            "✗ could not run as written:".red().bold(),
+            pen.ink("✗ could not run as written:", Ink::RED.bold()),
             p.line,
             p.step,
             p.message
@@ -515,12 +537,13 @@ fn footer(out: &mut String, r: &Report) {
             let _ = write!(
                 cap,
                 " · {}",
-                format!(
-                    "PACKETS DROPPED: {} by the kernel, {} by the interface — the timeline is incomplete",
-                    k.dropped, k.if_dropped
+                pen.ink(
+                    format!(
+                        "PACKETS DROPPED: {} by the kernel, {} by the interface — the timeline is incomplete",
+                        k.dropped, k.if_dropped
+                    ),
+                    Ink::RED.bold()
                 )
-                .red()
-                .bold()
             );
         }
         Some(k) => {
@@ -532,25 +555,26 @@ fn footer(out: &mut String, r: &Report) {
         }
         None => {}
     }
-    let _ = writeln!(out, "{:<8} {cap}", "capture".bold());
+    let _ = writeln!(out, "{} {cap}", label("capture"));
     for s in r.streams() {
         let line = format!(
             "{} wrote {} B, {} B seen on the wire (each byte counted once)",
-            side_name(s.side),
+            side_name(s.side, pen),
             s.written,
             s.on_wire
         );
         if s.missing() {
             let _ = writeln!(
                 out,
-                "{:<8} {line} · {}",
-                "stream".bold(),
-                "BYTES MISSING FROM THE CAPTURE — the timeline is incomplete"
-                    .red()
-                    .bold()
+                "{} {line} · {}",
+                label("stream"),
+                pen.ink(
+                    "BYTES MISSING FROM THE CAPTURE — the timeline is incomplete",
+                    Ink::RED.bold()
+                )
             );
         } else if s.written >= 1 << 20 {
-            let _ = writeln!(out, "{:<8} {line}", "stream".bold());
+            let _ = writeln!(out, "{} {line}", label("stream"));
         }
     }
     if !r.final_states.is_empty() {
@@ -565,28 +589,28 @@ fn footer(out: &mut String, r: &Report) {
                 };
                 format!(
                     "{} {role} {} {}",
-                    side_name(f.side),
+                    side_name(f.side, pen),
                     f.local,
-                    f.state.label().bold()
+                    pen.ink(f.state.label(), Ink::BOLD)
                 )
             })
             .collect();
-        let _ = writeln!(out, "{:<8} {}", "end".bold(), states.join(" · "));
+        let _ = writeln!(out, "{} {}", label("end"), states.join(" · "));
     }
     match &r.kernel {
         KernelSource::Tracepoints { events } => {
             let _ = writeln!(
                 out,
-                "{:<8} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
-                "kernel".bold(),
-                "(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)".dimmed()
+                "{} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
+                label("kernel"),
+                pen.ink("(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)", Ink::DIM)
             );
         }
         KernelSource::Unavailable(why) => {
             let _ = writeln!(
                 out,
-                "{:<8} kernel reasons and state changes not available: {why}",
-                "kernel".bold()
+                "{} kernel reasons and state changes not available: {why}",
+                label("kernel")
             );
         }
         KernelSource::None => {}
@@ -595,18 +619,18 @@ fn footer(out: &mut String, r: &Report) {
         (Some(p), _) => {
             let _ = writeln!(
                 out,
-                "{:<8} {}  {}",
-                "saved".bold(),
+                "{} {}  {}",
+                label("saved"),
                 p.display(),
-                format!("(open it in Wireshark: each packet's comment is its cause; or: tshark -r {} -T fields -e frame.number -e frame.comment)", p.display()).dimmed()
+                pen.ink(format!("(open it in Wireshark: each packet's comment is its cause; or: tshark -r {} -T fields -e frame.number -e frame.comment)", p.display()), Ink::DIM)
             );
         }
         (None, Some(e)) => {
             let _ = writeln!(
                 out,
-                "{:<8} {}",
-                "saved".bold(),
-                format!("nothing: {e}").red()
+                "{} {}",
+                label("saved"),
+                pen.ink(format!("nothing: {e}"), Ink::RED)
             );
         }
         (None, None) => {}
@@ -615,29 +639,12 @@ fn footer(out: &mut String, r: &Report) {
         let _ = writeln!(
             out,
             "{}",
-            format!("interrupted by {sig}: the timeline above is what happened until then")
-                .red()
-                .bold()
+            pen.ink(
+                format!("interrupted by {sig}: the timeline above is what happened until then"),
+                Ink::RED.bold()
+            )
         );
     }
-}
-
-/// Printed length of a string without its colour escapes.
-pub(crate) fn strip_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut in_esc = false;
-    for ch in s.chars() {
-        if in_esc {
-            if ch == 'm' {
-                in_esc = false;
-            }
-        } else if ch == '\u{1b}' {
-            in_esc = true;
-        } else {
-            n += 1;
-        }
-    }
-    n
 }
 
 #[cfg(test)]
@@ -646,13 +653,14 @@ mod tests {
 
     #[test]
     fn arrows_point_from_the_sender() {
-        colored::control::set_override(false);
-        assert!(arrow(Side::Client, "SYN").starts_with("client ─"));
-        assert!(arrow(Side::Client, "SYN").ends_with("▶ server"));
-        assert!(arrow(Side::Server, "FIN").starts_with("client ◀"));
+        let p = Pen { on: false };
+        assert!(arrow(Side::Client, "SYN", p).starts_with("client ─"));
+        assert!(arrow(Side::Client, "SYN", p).ends_with("▶ server"));
+        assert!(arrow(Side::Server, "FIN", p).starts_with("client ◀"));
+        let on = Pen { on: true };
         assert_eq!(
-            strip_len(&arrow(Side::Client, "SYN")),
-            strip_len(&arrow(Side::Server, "data(100)+FIN"))
+            strip_len(&arrow(Side::Client, "SYN", on)),
+            strip_len(&arrow(Side::Server, "data(100)+FIN", p))
         );
     }
 }
