@@ -312,3 +312,43 @@ fn colour_is_pinned_too() {
     // Negative control: the same style without colour has no escapes.
     assert!(!text::render_with(&r, &render::Style::default()).contains('\u{1b}'));
 }
+
+/// docs/schema/*.schema.json are generated from the typed JSON structs
+/// (`UPDATE_SCHEMA=1` rewrites them), and every recorded run's document
+/// reads back into those types, unknown fields refused.
+#[test]
+fn the_json_schema_is_the_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema");
+    for (name, schema) in [
+        ("run.schema.json", render::json::schema()),
+        ("exec.schema.json", render::exec::schema()),
+    ] {
+        let text = serde_json::to_string_pretty(&schema).expect("schema") + "\n";
+        let path = dir.join(name);
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::create_dir_all(&dir).expect("docs/schema");
+            std::fs::write(&path, &text).expect("write schema");
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed, text,
+            "{name} is stale: UPDATE_SCHEMA=1 cargo test --test snapshots schema"
+        );
+    }
+    for (name, rec) in scenario_recordings() {
+        let doc = render::json::document(&report(&rec));
+        let back: Result<render::json::Document, _> = serde_json::from_value(doc.clone());
+        assert!(back.is_ok(), "{name}: {:?}", back.err());
+        // Negative control: a field the types do not know is refused.
+        let mut extra = doc;
+        extra["surprise"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<render::json::Document>(extra).is_err());
+    }
+    for (name, rec) in exec_recordings() {
+        let (run, _) = exec::assemble(rec);
+        let doc = render::exec::document(&run);
+        let back: Result<render::exec::ExecDocument, _> = serde_json::from_value(doc);
+        assert!(back.is_ok(), "{name}: {:?}", back.err());
+    }
+}

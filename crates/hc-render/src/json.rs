@@ -1,72 +1,466 @@
-//! `--format json`: one document, schema version 1 (documented in docs/json.md).
+//! `--format json`: one document per run, schema version 1 (docs/json.md).
+//!
+//! The schema is the types below: each field is documented where it is
+//! declared, and `docs/schema/run.schema.json` is generated from them
+//! (schemars; a test keeps the file in step and checks every recorded run
+//! against the types). Keys come out sorted, as before the types existed.
 
 use super::{causes_text, primary_cause};
-use hc_core::correlate::{Event, Timeline};
-use hc_core::model::{Call, StateObs};
+use hc_core::correlate::{Event, Part, Timeline};
+use hc_core::model::{CallKind, Side, StateObs, TcpFlags};
 use hc_core::report::{KernelSource, Report};
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// The JSON document of a run.
+/// The schema version of [`Document`].
+pub const SCHEMA: u32 = 1;
+
+/// One run.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Always 1 for this layout.
+    pub schema: u32,
+    /// The scenario's name (`exec` for a traced program).
+    pub scenario: String,
+    /// What the scenario teaches, or the connection an exec section is about.
+    pub teaches: String,
+    /// `built-in`, the scenario file's path, or the traced command.
+    pub origin: String,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Where the run happened, in words.
+    pub namespace: String,
+    /// How the driver paced the run, in words.
+    pub pacing: String,
+    /// CLOCK_REALTIME nanoseconds of the first event; every `t_ns` is relative to it.
+    pub t0_ns: i64,
+    /// Calls, segments, kernel state changes and hc-trace's own notes, in time order.
+    pub events: Vec<EventDoc>,
+    /// The event index of the scenario's `(key)` step.
+    pub key_call: Option<usize>,
+    pub capture: CaptureDoc,
+    /// Each socket's state when the run ended.
+    pub final_states: Vec<FinalStateDoc>,
+    /// Steps that could not be made as written.
+    pub problems: Vec<ProblemDoc>,
+    /// Bytes handed to write() against bytes seen on the wire, per side and connection.
+    pub streams: Vec<StreamDoc>,
+    /// The scenario's `expect` lines with their verdicts.
+    pub expectations: Vec<VerdictDoc>,
+    /// `--predict` answers, scored.
+    pub predictions: Vec<PredictionDoc>,
+    /// The signal that stopped the run early (`SIGINT`, `SIGTERM`).
+    pub interrupted: Option<String>,
+    /// Whether the kernel's tracepoints were read; null when not asked for.
+    pub kernel: Option<KernelDoc>,
+    /// The run did what it says and captured everything (exit status 0).
+    pub ok: bool,
+}
+
+/// One end of the run's connection.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// `127.0.0.1:5555`.
+    pub addr: Option<String>,
+}
+
+/// What was captured and where it went.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureDoc {
+    pub iface: String,
+    /// The BPF filter (tcpdump syntax).
+    pub filter: String,
+    /// Bytes kept of each packet.
+    pub snaplen: u32,
+    /// Frames captured.
+    pub packets: usize,
+    /// Frames that were not TCP segments.
+    pub unparsed: usize,
+    /// Packets the kernel or the interface dropped (non-zero: the timeline is incomplete).
+    pub dropped: u32,
+    /// libpcap's own counters (`received` counts both copies on `lo`).
+    pub libpcap: Option<LibpcapDoc>,
+    /// The saved pcapng.
+    pub file: Option<String>,
+    /// Why no pcapng was written, when one was asked for.
+    pub file_error: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LibpcapDoc {
+    pub received: u32,
+    pub dropped: u32,
+    pub if_dropped: u32,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FinalStateDoc {
+    pub side: SideDoc,
+    pub addr: String,
+    /// null for a listener.
+    pub peer: Option<String>,
+    /// The kernel's state name (`TIME_WAIT`), `CLOSED` when no socket is left, null when unknown.
+    pub state: Option<String>,
+    pub state_text: String,
+    /// How the state was read: `tcp_info`, `proc_net_tcp`, ...
+    pub state_source: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemDoc {
+    pub line: usize,
+    pub step: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StreamDoc {
+    pub side: SideDoc,
+    pub conn: usize,
+    pub written: u64,
+    pub on_wire: u64,
+    /// An RST ended the connection (unsent data may rightly be missing).
+    pub reset: bool,
+    /// Every byte that must have been sent was captured.
+    pub complete: bool,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictDoc {
+    /// The `expect` line's number in the scenario file.
+    pub line: usize,
+    pub expect: String,
+    pub met: bool,
+    /// What was observed, in words.
+    pub seen: String,
+    /// The call (event index) it was checked against.
+    pub event: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionDoc {
+    pub line: usize,
+    pub step: String,
+    pub answer: String,
+    pub observed: String,
+    pub right: bool,
+    pub event: Option<usize>,
+}
+
+/// Whether kernel reasons and state changes were read.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct KernelDoc {
+    pub available: bool,
+    /// Events of this run kept (when available).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub events: Option<usize>,
+    /// Why not (when not available).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub why: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SideDoc {
+    Client,
+    Server,
+}
+
+impl From<Side> for SideDoc {
+    fn from(s: Side) -> SideDoc {
+        match s {
+            Side::Client => SideDoc::Client,
+            Side::Server => SideDoc::Server,
+        }
+    }
+}
+
+/// One event of the timeline, told apart by `kind`.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EventDoc {
+    Call(CallDoc),
+    Segment(SegmentDoc),
+    Note(NoteDoc),
+    State(StateDoc),
+}
+
+/// A socket call and what it put on the wire.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CallDoc {
+    /// The event's index in `events`.
+    pub i: usize,
+    /// When the call was entered, ns after `t0_ns`.
+    pub t_ns: i64,
+    /// How long the call took.
+    pub dur_ns: i64,
+    pub side: SideDoc,
+    /// `connect`, `write`, `read`, `shutdown`, `close`, ...
+    pub call: String,
+    /// The arguments that matter: `SHUT_WR`, `100`.
+    pub args: String,
+    /// The call as C writes it: `shutdown(12, SHUT_WR)`.
+    pub text: String,
+    pub fd: Option<i32>,
+    pub ret: Option<i64>,
+    /// errno's name when it failed.
+    pub errno: Option<String>,
+    /// A remark on the result (`end of file`).
+    pub note: Option<String>,
+    /// The socket's state after the call (kernel name, `CLOSED`, or null).
+    pub state_after: Option<String>,
+    /// The kernel table's state when the descriptor said CLOSE but the connection lived on.
+    pub state_table: Option<String>,
+    pub state_text: String,
+    pub state_source: String,
+    /// The scenario line that made the call.
+    pub line: Option<usize>,
+    /// The traced process that made it (exec).
+    pub pid: Option<u32>,
+    /// Event indices of the segments it caused.
+    pub caused: Vec<usize>,
+    /// Index into the connections (null: none).
+    pub conn: Option<usize>,
+}
+
+/// A captured segment and what put it there.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDoc {
+    pub i: usize,
+    pub t_ns: i64,
+    pub from: SideDoc,
+    pub conn: usize,
+    /// The frame's position in the saved pcapng (0-based).
+    pub frame: usize,
+    /// `["SYN", "ACK"]`.
+    pub flags: Vec<String>,
+    /// Sequence number relative to the sender's first.
+    pub seq: u32,
+    /// Acknowledgment relative to the receiver's first (null without ACK).
+    pub ack: Option<u32>,
+    /// Payload bytes.
+    pub len: u32,
+    /// The window field as sent.
+    pub win: u16,
+    /// The window in bytes, when the scale is known.
+    pub win_bytes: Option<u32>,
+    pub options: Vec<String>,
+    /// The cause that names it best, and all causes in words.
+    pub cause: CauseSummary,
+    pub causes: Vec<CauseDoc>,
+    /// The earlier segment whose sequence space it sends again.
+    pub retransmission_of: Option<usize>,
+    /// The kernel's reason for an RST.
+    pub kernel: Option<KernelRstDoc>,
+    /// What hc-trace did to it (held, dropped), in words.
+    pub tampered: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CauseSummary {
+    /// The call that put it there, when one did.
+    pub event: Option<usize>,
+    pub why: String,
+}
+
+/// One cause of one part of a segment.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CauseDoc {
+    /// `syn`, `synack`, `data`, `fin`, `rst`, `ack`.
+    pub part: String,
+    /// The call (event index), or null when the kernel sent it on its own.
+    pub event: Option<usize>,
+    /// The segment (event index) it answers or acknowledges.
+    pub answers: Option<usize>,
+    pub why: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct KernelRstDoc {
+    pub reason: String,
+    pub state: String,
+    /// Whether the reason's kind agrees with the attribution (null: no opinion).
+    pub agrees: Option<bool>,
+}
+
+/// Something hc-trace itself did (a fault on the wire).
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NoteDoc {
+    pub i: usize,
+    pub t_ns: i64,
+    pub text: String,
+    pub line: Option<usize>,
+}
+
+/// A state change the kernel reported.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StateDoc {
+    pub i: usize,
+    pub t_ns: i64,
+    pub side: SideDoc,
+    pub conn: Option<usize>,
+    pub local: String,
+    pub remote: String,
+    pub old: String,
+    pub new: String,
+    /// The state the connection went on in after its socket went to CLOSE.
+    pub continues_as: Option<String>,
+    pub source: String,
+}
+
+/// The JSON document of a run, as a value (keys sorted).
 pub fn document(r: &Report) -> Value {
-    let t0 = r.timeline.t0;
-    let events: Vec<Value> = r
-        .timeline
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| event(i, e, &r.timeline))
-        .collect();
-    let counters = r.capture.counters;
-    json!({
-        "schema": 1,
-        "scenario": r.scenario,
-        "teaches": r.teaches,
-        "origin": r.origin,
-        "client": {"addr": r.client.map(|a| a.to_string())},
-        "server": {"addr": r.server.map(|a| a.to_string())},
-        "namespace": r.namespace,
-        "pacing": r.pacing,
-        "t0_ns": t0,
-        "events": events,
-        "key_call": r.key_call(),
-        "capture": {
-            "iface": r.capture.iface,
-            "filter": r.capture.filter,
-            "snaplen": r.capture.snaplen,
-            "packets": r.capture.packets,
-            "unparsed": r.capture.unparsed,
-            "dropped": r.capture.dropped(),
-            "libpcap": counters.map(|c| json!({
-                "received": c.received, "dropped": c.dropped, "if_dropped": c.if_dropped
-            })),
-            "file": r.capture.file.as_ref().map(|p| p.display().to_string()),
-            "file_error": r.capture.file_error,
+    serde_json::to_value(typed(r)).unwrap_or(Value::Null)
+}
+
+fn kind_name(k: CallKind) -> String {
+    k.name().to_string()
+}
+
+fn part_name(p: Part) -> &'static str {
+    match p {
+        Part::Syn => "syn",
+        Part::SynAck => "synack",
+        Part::Data => "data",
+        Part::Fin => "fin",
+        Part::Rst => "rst",
+        Part::Ack => "ack",
+    }
+}
+
+fn flag_names(f: TcpFlags) -> Vec<String> {
+    f.names().into_iter().map(str::to_string).collect()
+}
+
+/// The document of a run, typed.
+pub fn typed(r: &Report) -> Document {
+    let tl = &r.timeline;
+    Document {
+        schema: SCHEMA,
+        scenario: r.scenario.clone(),
+        teaches: r.teaches.clone(),
+        origin: r.origin.clone(),
+        client: Endpoint {
+            addr: r.client.map(|a| a.to_string()),
         },
-        "final_states": r.final_states.iter().map(|f| json!({
-            "side": f.side,
-            "addr": f.local.to_string(),
-            "peer": f.peer.map(|p| p.to_string()),
-            "state": f.state.token(),
-            "state_text": f.state.label(),
-            "state_source": state_source(&f.state),
-        })).collect::<Vec<_>>(),
-        "problems": r.problems.iter().map(|p| json!({
-            "line": p.line, "step": p.step, "message": p.message
-        })).collect::<Vec<_>>(),
-        "streams": r.streams().iter().map(|s| json!({
-            "side": s.side, "conn": s.conn, "written": s.written, "on_wire": s.on_wire,
-            "reset": s.reset, "complete": !s.missing(),
-        })).collect::<Vec<_>>(),
-        "expectations": r.expectations,
-        "predictions": r.predictions,
-        "interrupted": r.interrupted,
-        "kernel": match &r.kernel {
-            KernelSource::Tracepoints { events } => json!({"available": true, "events": events}),
-            KernelSource::Unavailable(why) => json!({"available": false, "why": why}),
-            KernelSource::None => Value::Null,
+        server: Endpoint {
+            addr: r.server.map(|a| a.to_string()),
         },
-        "ok": r.ok(),
-    })
+        namespace: r.namespace.clone(),
+        pacing: r.pacing.clone(),
+        t0_ns: tl.t0,
+        events: tl
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| event(i, e, tl))
+            .collect(),
+        key_call: r.key_call(),
+        capture: CaptureDoc {
+            iface: r.capture.iface.clone(),
+            filter: r.capture.filter.clone(),
+            snaplen: r.capture.snaplen,
+            packets: r.capture.packets,
+            unparsed: r.capture.unparsed,
+            dropped: r.capture.dropped(),
+            libpcap: r.capture.counters.map(|c| LibpcapDoc {
+                received: c.received,
+                dropped: c.dropped,
+                if_dropped: c.if_dropped,
+            }),
+            file: r.capture.file.as_ref().map(|p| p.display().to_string()),
+            file_error: r.capture.file_error.clone(),
+        },
+        final_states: r
+            .final_states
+            .iter()
+            .map(|f| FinalStateDoc {
+                side: f.side.into(),
+                addr: f.local.to_string(),
+                peer: f.peer.map(|p| p.to_string()),
+                state: f.state.token(),
+                state_text: f.state.label(),
+                state_source: state_source(&f.state).into(),
+            })
+            .collect(),
+        problems: r
+            .problems
+            .iter()
+            .map(|p| ProblemDoc {
+                line: p.line,
+                step: p.step.clone(),
+                message: p.message.clone(),
+            })
+            .collect(),
+        streams: r
+            .streams()
+            .iter()
+            .map(|s| StreamDoc {
+                side: s.side.into(),
+                conn: s.conn,
+                written: s.written,
+                on_wire: s.on_wire,
+                reset: s.reset,
+                complete: !s.missing(),
+            })
+            .collect(),
+        expectations: r
+            .expectations
+            .iter()
+            .map(|v| VerdictDoc {
+                line: v.line,
+                expect: v.expect.clone(),
+                met: v.met,
+                seen: v.seen.clone(),
+                event: v.event,
+            })
+            .collect(),
+        predictions: r
+            .predictions
+            .iter()
+            .map(|p| PredictionDoc {
+                line: p.line,
+                step: p.step.clone(),
+                answer: p.answer.clone(),
+                observed: p.observed.clone(),
+                right: p.right,
+                event: p.event,
+            })
+            .collect(),
+        interrupted: r.interrupted.clone(),
+        kernel: match &r.kernel {
+            KernelSource::Tracepoints { events } => Some(KernelDoc {
+                available: true,
+                events: Some(*events),
+                why: None,
+            }),
+            KernelSource::Unavailable(why) => Some(KernelDoc {
+                available: false,
+                events: None,
+                why: Some(why.clone()),
+            }),
+            KernelSource::None => None,
+        },
+        ok: r.ok(),
+    }
 }
 
 fn state_source(s: &StateObs) -> &'static str {
@@ -79,93 +473,96 @@ fn state_source(s: &StateObs) -> &'static str {
     }
 }
 
-fn call_json(c: &Call) -> Value {
-    json!({
-        "side": c.side,
-        "call": c.kind,
-        "args": c.args,
-        "text": c.text,
-        "fd": c.fd,
-        "ret": c.ret,
-        "errno": c.errno,
-        "note": c.note,
-        "dur_ns": c.end - c.start,
-        "state_after": c.state_after.token(),
-        "state_table": match &c.state_after {
-            StateObs::Handed { table, .. } => Some(table.name()),
-            _ => None,
-        },
-        "state_text": c.state_after.label(),
-        "state_source": state_source(&c.state_after),
-        "line": c.line,
-        "pid": c.pid,
-    })
-}
-
-fn event(i: usize, e: &Event, tl: &Timeline) -> Value {
+fn event(i: usize, e: &Event, tl: &Timeline) -> EventDoc {
     let t0 = tl.t0;
     match e {
         Event::Call(ce) => {
-            let mut v = call_json(&ce.call);
-            if let Value::Object(m) = &mut v {
-                m.insert("i".into(), json!(i));
-                m.insert("t_ns".into(), json!(ce.call.start - t0));
-                m.insert("kind".into(), json!("call"));
-                m.insert("caused".into(), json!(ce.caused));
-                m.insert("conn".into(), json!(ce.conn));
-            }
-            v
-        }
-        Event::Segment(s) => {
-            let primary = primary_cause(s);
-            json!({
-                "i": i,
-                "t_ns": s.seg.ts - t0,
-                "kind": "segment",
-                "from": s.from,
-                "conn": s.conn,
-                "frame": s.seg.frame,
-                "flags": s.seg.flags,
-                "seq": s.rel_seq,
-                "ack": s.rel_ack,
-                "len": s.seg.len,
-                "win": s.seg.win,
-                "win_bytes": s.win_bytes,
-                "options": s.seg.options.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
-                "cause": {
-                    "event": primary.and_then(|c| c.event()),
-                    "why": causes_text(tl, s),
+            let c = &ce.call;
+            EventDoc::Call(CallDoc {
+                i,
+                t_ns: c.start - t0,
+                dur_ns: c.end - c.start,
+                side: c.side.into(),
+                call: kind_name(c.kind),
+                args: c.args.clone(),
+                text: c.text.clone(),
+                fd: c.fd,
+                ret: c.ret,
+                errno: c.errno.clone(),
+                note: c.note.clone(),
+                state_after: c.state_after.token(),
+                state_table: match &c.state_after {
+                    StateObs::Handed { table, .. } => Some(table.name()),
+                    _ => None,
                 },
-                "causes": s.causes.iter().map(|c| json!({
-                    "part": c.part,
-                    "event": c.event(),
-                    "answers": c.answers(),
-                    "why": crate::words::why(tl, s, c),
-                })).collect::<Vec<_>>(),
-                "retransmission_of": s.retransmission_of,
-                "kernel": s.kernel,
-                "tampered": s.tampered.as_ref().map(|t| crate::words::tamper_text(s, t, t0)),
+                state_text: c.state_after.label(),
+                state_source: state_source(&c.state_after).into(),
+                line: c.line,
+                pid: c.pid,
+                caused: ce.caused.clone(),
+                conn: ce.conn,
             })
         }
-        Event::Note(n) => json!({
-            "i": i,
-            "t_ns": n.ts - t0,
-            "kind": "note",
-            "text": n.text,
-            "line": n.line,
+        Event::Segment(s) => EventDoc::Segment(SegmentDoc {
+            i,
+            t_ns: s.seg.ts - t0,
+            from: s.from.into(),
+            conn: s.conn,
+            frame: s.seg.frame,
+            flags: flag_names(s.seg.flags),
+            seq: s.rel_seq,
+            ack: s.rel_ack,
+            len: s.seg.len,
+            win: s.seg.win,
+            win_bytes: s.win_bytes,
+            options: s.seg.options.iter().map(|o| o.to_string()).collect(),
+            cause: CauseSummary {
+                event: primary_cause(s).and_then(|c| c.event()),
+                why: causes_text(tl, s),
+            },
+            causes: s
+                .causes
+                .iter()
+                .map(|c| CauseDoc {
+                    part: part_name(c.part).into(),
+                    event: c.event(),
+                    answers: c.answers(),
+                    why: crate::words::why(tl, s, c),
+                })
+                .collect(),
+            retransmission_of: s.retransmission_of,
+            kernel: s.kernel.as_ref().map(|k| KernelRstDoc {
+                reason: k.reason.clone(),
+                state: k.state.clone(),
+                agrees: k.agrees,
+            }),
+            tampered: s
+                .tampered
+                .as_ref()
+                .map(|t| crate::words::tamper_text(s, t, t0)),
         }),
-        Event::State(st) => json!({
-            "i": i,
-            "t_ns": st.ts - t0,
-            "kind": "state",
-            "side": st.side,
-            "conn": st.conn,
-            "local": st.local.to_string(),
-            "remote": st.remote.to_string(),
-            "old": st.old.name(),
-            "new": st.new.name(),
-            "continues_as": st.continues_as.map(|t| t.name()),
-            "source": "tracepoint sock:inet_sock_set_state",
+        Event::Note(n) => EventDoc::Note(NoteDoc {
+            i,
+            t_ns: n.ts - t0,
+            text: n.text.clone(),
+            line: n.line,
+        }),
+        Event::State(st) => EventDoc::State(StateDoc {
+            i,
+            t_ns: st.ts - t0,
+            side: st.side.into(),
+            conn: st.conn,
+            local: st.local.to_string(),
+            remote: st.remote.to_string(),
+            old: st.old.name(),
+            new: st.new.name(),
+            continues_as: st.continues_as.map(|t| t.name()),
+            source: "tracepoint sock:inet_sock_set_state".into(),
         }),
     }
+}
+
+/// The JSON Schema of [`Document`] (docs/schema/run.schema.json).
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Document)).unwrap_or(Value::Null)
 }
