@@ -1,7 +1,7 @@
 //! `hc-trace analyze` and `watch`, run as the real binary.
 //!
 //! Two sources of captures: the committed reference captures under
-//! captures/reference/ (made by `hc-trace scenario NAME -w`; these tests need
+//! tests/fixtures/captures/ (made by `hc-trace scenario NAME -w`; these tests need
 //! no privileges), and fresh scenario runs, whose own JSON says what happened,
 //! so the story inferred from the wire alone can be compared with what the
 //! run observed.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn reference(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("captures/reference/{name}.pcapng"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/captures/{name}.pcapng"))
 }
 
 fn analyze(args: &[&str]) -> Output {

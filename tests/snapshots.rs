@@ -215,13 +215,13 @@ fn analyze(args: &[&str]) -> String {
 #[test]
 fn analyze_on_the_reference_captures() {
     let mut names: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/reference"))
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captures"))
             .expect("reference captures")
             .filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_string()))
             .collect();
     names.sort();
     for n in &names {
-        let f = format!("captures/reference/{n}");
+        let f = format!("tests/fixtures/captures/{n}");
         let stem = n.trim_end_matches(".pcapng");
         insta::assert_snapshot!(format!("analyze.{stem}.table"), analyze(&[&f]));
         insta::assert_snapshot!(
@@ -243,7 +243,7 @@ fn analyze_on_the_reference_captures() {
     }
     let all: Vec<String> = names
         .iter()
-        .map(|n| format!("captures/reference/{n}"))
+        .map(|n| format!("tests/fixtures/captures/{n}"))
         .collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     insta::assert_snapshot!("analyze.all.table", analyze(&all));
