@@ -226,7 +226,12 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
         match CaptureFile::open(p) {
             Ok(f) => files.push(f),
             Err(e) => {
-                eprintln!("error: {e}");
+                let hint = if e.source.kind() == std::io::ErrorKind::IsADirectory {
+                    "give the capture files inside it: hc-trace analyze DIR/*.pcap*"
+                } else {
+                    "analyze reads pcap and pcapng files"
+                };
+                AppError::usage(e.to_string()).hint(hint).report();
                 return Outcome::BadInput;
             }
         }
@@ -311,7 +316,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
             }
         });
         if let Err(e) = r {
-            eprintln!("error: {e}");
+            AppError::usage(e.to_string()).report();
             outcome = Outcome::BadInput;
         }
     }
@@ -362,31 +367,44 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
     em.check(r);
     if let Some(e) = &em.io_error {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the output: {e}");
+            AppError::io(
+                "cannot write the output".into(),
+                std::io::Error::new(e.kind(), e.to_string()),
+            )
+            .report();
             outcome = Outcome::BadInput;
         }
     }
     if opts.conn.is_some() && em.picked.is_none() {
-        eprintln!(
-            "error: no connection #{} in {}",
+        AppError::usage(format!(
+            "no connection #{} in {}",
             opts.conn.unwrap_or(0),
             names.join(", ")
-        );
+        ))
+        .hint(
+            "the summary table (hc-trace analyze FILE, without --conn) lists every connection's ID",
+        )
+        .report();
         outcome = Outcome::BadInput;
     }
     if let Some(a) = annotated {
         match (a.error, a.sink) {
             (Some(e), _) => {
-                eprintln!(
-                    "error: the annotated copy {} was not written: {e}",
+                AppError::usage(format!(
+                    "the annotated copy {} was not written: {e}",
                     a.path.display()
-                );
+                ))
+                .report();
                 outcome = Outcome::BadInput;
             }
             (None, Some((sink, _))) => match sink.finish() {
                 Ok(p) => eprintln!("annotated copy: {}", p.display()),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    AppError::io(
+                        format!("cannot save {}", a.path.display()),
+                        std::io::Error::other(e.to_string()),
+                    )
+                    .report();
                     outcome = Outcome::BadInput;
                 }
             },

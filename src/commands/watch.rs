@@ -133,7 +133,7 @@ pub fn run(a: &WatchArgs) -> Result<ExitCode, AppError> {
     }
     let _ = out.flush();
     if let Some(e) = capture_error {
-        eprintln!("error: {e}");
+        AppError::capture(e).report();
     }
     Ok(ExitCode::from(match interrupt::caught() {
         Some(sig) => interrupt::exit_code(sig),
