@@ -4,7 +4,8 @@
 //! tests/fixtures/captures/ (made by `hc-trace scenario NAME -w`; these tests need
 //! no privileges), and fresh scenario runs, whose own JSON says what happened,
 //! so the story inferred from the wire alone can be compared with what the
-//! run observed.
+//! run observed (those, and `watch`, which needs root, run with
+//! `--features privileged`; see docs/testing.md).
 
 mod common;
 use common::*;
@@ -159,7 +160,13 @@ fn builtin_names() -> Vec<String> {
 /// The story inferred from the wire agrees with what the scenario run saw:
 /// who sent each FIN and RST (the run attributes them to calls), the closer.
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn fresh_scenario_runs_agree_with_analyze() {
+    // fin-lost and simultaneous-close are among the built-ins.
+    require_tools(&["nft", "iptables"]);
     for name in builtin_names() {
         let name = name.as_str();
         let path = temp_path("pcapng");
@@ -571,14 +578,16 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn watch_prints_stories_as_connections_close_and_the_table_on_sigint() {
     use std::io::{BufRead, Read, Write};
     use std::net::{Shutdown, TcpListener, TcpStream};
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: watch needs root to make a namespace and capture");
-        return;
-    }
+    // watch needs root to make a namespace and capture.
+    require_root();
+    require_tool("ip");
     let ns = Netns(format!("hct-watch-test-{}", std::process::id()));
     let ok = |c: &mut Command| c.status().map(|s| s.success()).unwrap_or(false);
     assert!(ok(Command::new("ip").args(["netns", "add", &ns.0])));

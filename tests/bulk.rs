@@ -7,6 +7,10 @@ use std::process::Command;
 const SIZE: u64 = 64 << 20;
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn a_half_closed_connection_carries_64_mib_and_every_byte_is_captured() {
     let r = scenario("half-close-bulk");
     assert_eq!(r.doc["capture"]["dropped"], 0);
@@ -45,6 +49,10 @@ fn a_half_closed_connection_carries_64_mib_and_every_byte_is_captured() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn the_text_timeline_folds_the_transfer_and_no_fold_shows_it() {
     let folded = Command::new(bin())
         .args(["scenario", "half-close-bulk", "--no-save"])

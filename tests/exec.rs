@@ -2,8 +2,9 @@
 //! real in a private network namespace.
 //!
 //! The C examples are compiled with `cc` into a temporary directory; without
-//! a C compiler these tests print a notice and pass. Needs root, or a kernel
-//! that allows unprivileged user namespaces (as tests/scenarios.rs).
+//! a C compiler these tests fail. Needs root, or a kernel that allows
+//! unprivileged user namespaces (as tests/scenarios.rs): they run with
+//! `--features privileged` (scripts/test) and are ignored otherwise.
 
 mod common;
 use common::*;
@@ -16,9 +17,10 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/exec")
 }
 
-/// The compiled server and client, once per test binary; None without cc.
-fn built() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+/// The compiled server and client, once per test binary; fails without cc.
+fn built() -> &'static Path {
+    require_tool("cc");
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = temp_path("exec-bin");
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -32,15 +34,11 @@ fn built() -> Option<&'static Path> {
             match out {
                 Ok(o) if o.status.success() => {}
                 Ok(o) => panic!("cc {prog}.c failed: {}", String::from_utf8_lossy(&o.stderr)),
-                Err(_) => {
-                    eprintln!("notice: no C compiler (cc): the exec tests are skipped");
-                    return None;
-                }
+                Err(e) => panic!("cannot run the C compiler (cc): {e}"),
             }
         }
-        Some(dir)
+        dir
     })
-    .as_deref()
 }
 
 /// Runs `hc-trace exec --format json --no-save OPTS -- PROGRAM...`.
@@ -83,8 +81,12 @@ fn only_connection(doc: &Value) -> Run {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn seed_case_shutdown_wr_sends_the_fin_and_the_answer_comes_back() {
-    let Some(dir) = built() else { return };
+    let dir = built();
     let prog = lab(dir, &["--shut-wr"]);
     let args: Vec<&str> = prog.iter().map(String::as_str).collect();
     let (code, doc) = exec(&[], &args);
@@ -123,8 +125,12 @@ fn seed_case_shutdown_wr_sends_the_fin_and_the_answer_comes_back() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn seed_case_without_shutdown_hangs_until_the_timeout_and_says_so() {
-    let Some(dir) = built() else { return };
+    let dir = built();
     let prog = lab(dir, &[]);
     let args: Vec<&str> = prog.iter().map(String::as_str).collect();
     let (code, doc) = exec(&["--timeout", "1"], &args);
@@ -164,8 +170,12 @@ fn seed_case_without_shutdown_hangs_until_the_timeout_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn closing_a_dup_sends_nothing_and_the_original_still_works() {
-    let Some(dir) = built() else { return };
+    let dir = built();
     let prog = lab(dir, &["--dup-close", "--shut-wr"]);
     let args: Vec<&str> = prog.iter().map(String::as_str).collect();
     let (code, doc) = exec(&[], &args);
@@ -193,11 +203,12 @@ fn closing_a_dup_sends_nothing_and_the_original_still_works() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn python_pair_half_closes_too() {
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("notice: no python3: the Python example is skipped");
-        return;
-    }
+    require_tool("python3");
     let ex = examples();
     let script = format!(
         "python3 {s} 5555 & sleep 1; python3 {c} 5555; wait",
@@ -213,6 +224,10 @@ fn python_pair_half_closes_too() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn the_programs_exit_status_passes_through() {
     let (code, doc) = exec(&[], &["sh", "-c", "echo out; exit 7"]);
     assert_eq!(code, 7);
@@ -230,11 +245,6 @@ fn a_missing_program_is_hc_traces_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no failure mode.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// State changes the kernel reported, as (side, old, new).
 fn kernel_states(r: &Run) -> Vec<(String, String, String)> {
     r.events()
@@ -248,12 +258,14 @@ fn kernel_states(r: &Run) -> Vec<(String, String, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn as_root_a_close_with_unread_data_shows_the_kernels_reason_for_the_rst() {
-    let Some(dir) = built() else { return };
-    if !is_root() {
-        println!("skipped: reading tracepoints needs root");
-        return;
-    }
+    // Reading tracepoints needs root.
+    require_root();
+    let dir = built();
     let prog = dir.join("close_unread").display().to_string();
     let (code, doc) = exec(&[], &[&prog]);
     assert_eq!(code, 0, "{doc:#}");
@@ -289,8 +301,12 @@ fn as_root_a_close_with_unread_data_shows_the_kernels_reason_for_the_rst() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn with_no_kernel_no_reason_and_no_state_line_is_claimed() {
-    let Some(dir) = built() else { return };
+    let dir = built();
     let prog = dir.join("close_unread").display().to_string();
     let (code, doc) = exec(&["--no-kernel"], &[&prog]);
     assert_eq!(code, 0, "{doc:#}");

@@ -4,11 +4,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no failure mode.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn kernel_states(r: &Run, side: &str) -> Vec<String> {
     r.events()
         .iter()
@@ -18,7 +13,12 @@ fn kernel_states(r: &Run, side: &str) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn fin_lost_the_retransmitted_fin_comes_from_the_same_shutdown() {
+    require_tool("nft");
     let r = scenario("fin-lost");
     let shut = r.call("client", "shutdown", 0);
     let fins: Vec<_> = r.caused_with(shut, "FIN");
@@ -59,7 +59,13 @@ fn fin_lost_the_retransmitted_fin_comes_from_the_same_shutdown() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn simultaneous_close_both_sides_pass_through_closing() {
+    require_root();
+    require_tool("iptables");
     let r = scenario("simultaneous-close");
     for side in ["client", "server"] {
         let fin = r.caused(r.call(side, "shutdown", 0));
@@ -73,34 +79,35 @@ fn simultaneous_close_both_sides_pass_through_closing() {
             fin[0]
         );
     }
-    if is_root() {
-        for side in ["client", "server"] {
-            assert!(
-                kernel_states(&r, side).contains(&"CLOSING".to_string()),
-                "{side}: {:?}",
-                kernel_states(&r, side)
-            );
-        }
-        // Negative control: without holding, the FINs do not cross and nobody is CLOSING.
-        let text = builtin_text("simultaneous-close")
-            .replace("wire hold\n", "")
-            .replace("wire release\n", "");
-        let r2 = scenario_text(&text);
-        for side in ["client", "server"] {
-            assert!(
-                !kernel_states(&r2, side).contains(&"CLOSING".to_string()),
-                "{side}"
-            );
-        }
+    // The kernel's state changes (tracepoints) need root.
+    for side in ["client", "server"] {
+        assert!(
+            kernel_states(&r, side).contains(&"CLOSING".to_string()),
+            "{side}: {:?}",
+            kernel_states(&r, side)
+        );
+    }
+    // Negative control: without holding, the FINs do not cross and nobody is CLOSING.
+    let text = builtin_text("simultaneous-close")
+        .replace("wire hold\n", "")
+        .replace("wire release\n", "");
+    let r2 = scenario_text(&text);
+    for side in ["client", "server"] {
+        assert!(
+            !kernel_states(&r2, side).contains(&"CLOSING".to_string()),
+            "{side}"
+        );
     }
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn fault_rules_are_removed_from_a_named_namespace() {
-    if !is_root() {
-        println!("skipped: needs root");
-        return;
-    }
+    require_root();
+    require_tools(&["ip", "nft", "iptables"]);
     let ns = format!("hct-faults-{}", std::process::id());
     assert!(Command::new("ip")
         .args(["netns", "add", &ns])
@@ -134,8 +141,9 @@ fn fault_rules_are_removed_from_a_named_namespace() {
     );
 }
 
+/// The tools are looked for before anything runs: no namespace, no privilege.
 #[test]
-fn without_the_tools_fault_scenarios_fail_clearly_and_others_still_run() {
+fn without_the_tools_fault_scenarios_fail_clearly() {
     let out = Command::new(bin())
         .args(["scenario", "fin-lost", "--no-save"])
         .env("PATH", "/nonexistent")
@@ -147,6 +155,14 @@ fn without_the_tools_fault_scenarios_fail_clearly_and_others_still_run() {
         err.contains("needs the `nft` command") && err.contains("scripts/setup"),
         "{err}"
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn without_the_tools_other_scenarios_still_run() {
     let ok = Command::new(bin())
         .args(["scenario", "shut-wr", "--no-save"])
         .env("PATH", "/nonexistent")

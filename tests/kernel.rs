@@ -1,14 +1,10 @@
 //! The kernel's own word: RST reasons and state changes from tracepoints.
-//! Needs root (tracefs); skipped with a notice otherwise.
+//! Needs root (tracefs): run with `--features privileged` (scripts/test, as
+//! root); without the feature these tests are listed as ignored.
 
 mod common;
 use common::*;
 use serde_json::Value;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no failure mode.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Every RST of the run with the kernel's reason it carries.
 fn rst_reasons(r: &Run) -> Vec<(String, Option<String>)> {
@@ -40,11 +36,13 @@ fn states(r: &Run, side: &str) -> Vec<(String, String, i64, Value)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn every_rst_carries_the_reason_the_tracepoint_delivered() {
-    if !is_root() {
-        println!("skipped: reading tracepoints needs root");
-        return;
-    }
+    // Reading tracepoints needs root.
+    require_root();
     for name in ["close-unread", "linger0", "close-early", "refused"] {
         let r = scenario(name);
         assert_eq!(
@@ -72,11 +70,12 @@ fn every_rst_carries_the_reason_the_tracepoint_delivered() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn without_the_tracepoint_source_no_reason_is_claimed() {
-    if !is_root() {
-        println!("skipped: needs root");
-        return;
-    }
+    require_root();
     let (code, doc) = run_json(&["scenario", "close-unread", "--no-kernel"]);
     assert_eq!(code, 0);
     let r = Run::new(doc);
@@ -89,11 +88,12 @@ fn without_the_tracepoint_source_no_reason_is_claimed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_shows_the_client_leaving_fin_wait2_when_the_servers_fin_arrives() {
-    if !is_root() {
-        println!("skipped: needs root");
-        return;
-    }
+    require_root();
     let r = scenario("shut-wr");
     let fin = r
         .segments()
@@ -136,11 +136,12 @@ fn shut_wr_shows_the_client_leaving_fin_wait2_when_the_servers_fin_arrives() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn no_tracing_instance_is_left_behind() {
-    if !is_root() {
-        println!("skipped: needs root");
-        return;
-    }
+    require_root();
     let _ = scenario("linger0");
     let left: Vec<_> = std::fs::read_dir("/sys/kernel/tracing/instances")
         .map(|d| {

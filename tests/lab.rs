@@ -1,5 +1,6 @@
 //! Lab assignments: a scenario file with expectations graded for real, a
 //! deliberately wrong variant, --check-only, and predict mode without a terminal.
+//! What runs a scenario for real needs `--features privileged` (scripts/test).
 
 mod common;
 use common::*;
@@ -13,6 +14,10 @@ fn lab(name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn the_sample_lab_passes_and_marks_every_expectation() {
     let (code, doc) = run_json(&["run", &lab("half-close-lab")]);
     assert_eq!(code, 0, "{doc:#}");
@@ -29,6 +34,10 @@ fn the_sample_lab_passes_and_marks_every_expectation() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn the_wrong_variant_fails_with_a_clear_cross() {
     let out = Command::new(bin())
         .args(["run", &lab("half-close-lab-wrong"), "--no-save"])
@@ -80,8 +89,9 @@ fn check_only_validates_without_running() {
     assert!(err.contains(":3:10: unknown segment kind `FNI`"), "{err}");
 }
 
+/// The questions and a missing answer need no run (and no privilege).
 #[test]
-fn predictions_are_scored_against_the_run() {
+fn questions_are_listed_and_a_missing_answer_is_a_usage_error() {
     let qs = Command::new(bin())
         .args(["scenario", "close-unread", "--questions"])
         .output()
@@ -93,6 +103,30 @@ fn predictions_are_scored_against_the_run() {
         .map(str::trim)
         .collect();
     assert_eq!(lines, vec!["7", "9", "10", "11"], "{template}");
+    // Without a terminal and without answers: a usage error, nothing runs.
+    let answers = temp_path("txt");
+    std::fs::write(&answers, "7 data\n").unwrap();
+    let out = Command::new(bin())
+        .args([
+            "scenario",
+            "close-unread",
+            "--predict",
+            "--answers",
+            answers.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&answers);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no answer for line 9"));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn predictions_are_scored_against_the_run() {
     let answers = temp_path("txt");
     std::fs::write(
         &answers,
@@ -111,19 +145,5 @@ fn predictions_are_scored_against_the_run() {
     let right: Vec<bool> = p.iter().map(|x| x["right"].as_bool().unwrap()).collect();
     assert_eq!(right, vec![true, false, true, true], "{p:#?}");
     assert_eq!(p[1]["observed"], "RST");
-    // Without a terminal and without answers: a usage error, nothing runs.
-    std::fs::write(&answers, "7 data\n").unwrap();
-    let out = Command::new(bin())
-        .args([
-            "scenario",
-            "close-unread",
-            "--predict",
-            "--answers",
-            answers.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
     let _ = std::fs::remove_file(&answers);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no answer for line 9"));
 }

@@ -2,18 +2,15 @@
 //! point of the pcapng is that `frame.comment` shows up there, with the
 //! right dates (pcap-file writes nanosecond ticks, so a missing if_tsresol
 //! would put the packets millennia ahead and only a real reader notices).
+//! Needs tshark (scripts/setup installs it): run with `--features privileged`.
 
+mod common;
+use common::require_tool;
 use etherparse::PacketBuilder;
 use hc_core::capfile::pcapng::{self, PcapngMeta};
 use hc_core::model::{Nanos, RawPacket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn tshark_on_path() -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("tshark").is_file()))
-        .unwrap_or(false)
-}
 
 fn frame(seq: u32, payload: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
@@ -108,11 +105,12 @@ fn epoch_to_ns(s: &str) -> Nanos {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn tshark_shows_every_comment_and_todays_date() {
-    if !tshark_on_path() {
-        println!("skipped: tshark is not on PATH");
-        return;
-    }
+    require_tool("tshark");
     let dir = scratch("comments");
     let path = dir.join("run.pcapng");
     let start = now_ns();
@@ -168,11 +166,12 @@ fn tshark_shows_every_comment_and_todays_date() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn tshark_reads_an_empty_capture() {
-    if !tshark_on_path() {
-        println!("skipped: tshark is not on PATH");
-        return;
-    }
+    require_tool("tshark");
     let dir = scratch("empty");
     let path = dir.join("empty.pcapng");
     write_pcapng(&path, &meta(), &[], &[]).expect("write");

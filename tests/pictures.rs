@@ -1,6 +1,7 @@
 //! The pictures of a real run: ladder, Mermaid and SVG of built-in scenarios,
 //! run for real in a private network namespace (root, or a kernel that
-//! allows unprivileged user namespaces), and `explain`, which needs neither.
+//! allows unprivileged user namespaces; `--features privileged`), and
+//! `explain`, which needs neither.
 
 mod common;
 use common::*;
@@ -32,6 +33,10 @@ fn builtin_names() -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_ladder_for_real() {
     let (_, out) = run(&["scenario", "shut-wr", "--view", "ladder", "--no-save"]);
     for l in out.lines() {
@@ -56,7 +61,13 @@ fn shut_wr_ladder_for_real() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn every_builtin_ladder_fits_80_columns_with_every_segment() {
+    // fin-lost and simultaneous-close are among the built-ins.
+    require_tools(&["nft", "iptables"]);
     for name in builtin_names() {
         let (_, out) = run(&["scenario", &name, "--view", "ladder", "--no-save"]);
         for l in out.lines() {
@@ -78,6 +89,10 @@ fn every_builtin_ladder_fits_80_columns_with_every_segment() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_mermaid_for_real() {
     let (_, out) = run(&["scenario", "shut-wr", "--format", "mermaid", "--no-save"]);
     assert!(out.starts_with("sequenceDiagram\n"));
@@ -98,6 +113,10 @@ fn shut_wr_mermaid_for_real() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_svg_to_a_file() {
     let path = temp_path("svg");
     let p = path.to_str().expect("utf-8 path");

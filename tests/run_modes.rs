@@ -1,5 +1,7 @@
 //! How a run is made: saved pcapng read back by tshark, rootless, under sudo,
 //! in a named namespace, over IPv6, all scenarios at once, interrupted.
+//! Those run with `--features privileged` (scripts/test, as root); `list`,
+//! `--help` and the usage errors need no privilege.
 
 mod common;
 use common::*;
@@ -21,24 +23,13 @@ fn builtin_count() -> usize {
         .count()
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no failure mode.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn tshark_reads_the_causes_from_the_saved_pcapng() {
-    if !have("tshark") {
-        println!("skipped: tshark is not installed (scripts/setup installs it)");
-        return;
-    }
+    require_tools(&["tshark", "capinfos"]);
     let dir = temp_path("d");
     let file = dir.join("sub/shut-wr.pcapng");
     let out = Command::new(bin())
@@ -84,14 +75,13 @@ fn tshark_reads_the_causes_from_the_saved_pcapng() {
     // The section comment lists the calls that put nothing on the wire.
     let info = Command::new("capinfos")
         .arg(file.to_str().unwrap())
-        .output();
-    if let Ok(info) = info {
-        let text = String::from_utf8_lossy(&info.stdout);
-        assert!(
-            text.contains("Calls that put nothing on the wire"),
-            "{text}"
-        );
-    }
+        .output()
+        .expect("run capinfos");
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("Calls that put nothing on the wire"),
+        "{text}"
+    );
     // No temporary file is left beside it.
     let left: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
     assert_eq!(left.len(), 1);
@@ -99,11 +89,12 @@ fn tshark_reads_the_causes_from_the_saved_pcapng() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn files_written_under_sudo_belong_to_the_invoking_user() {
-    if !is_root() {
-        println!("skipped: needs root");
-        return;
-    }
+    require_root();
     let dir = temp_path("d");
     let file = dir.join("caps/x.pcapng");
     let out = Command::new(bin())
@@ -121,11 +112,14 @@ fn files_written_under_sudo_belong_to_the_invoking_user() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn rootless_run_as_an_unprivileged_user() {
-    if !is_root() || !have("setpriv") {
-        println!("skipped: needs root (to switch to an unprivileged user) and setpriv");
-        return;
-    }
+    // Root, to switch to an unprivileged user.
+    require_root();
+    require_tool("setpriv");
     // The test binary may sit under a directory nobody cannot enter: copy it out.
     let dir = temp_path("rootless");
     std::fs::create_dir_all(&dir).unwrap();
@@ -144,10 +138,12 @@ fn rootless_run_as_an_unprivileged_user() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(2) && stderr.contains("user namespace") {
-        println!("skipped: this kernel forbids unprivileged user namespaces: {stderr}");
-        return;
-    }
+    assert!(
+        !(out.status.code() == Some(2) && stderr.contains("user namespace")),
+        "this test needs a kernel that allows unprivileged user namespaces \
+         (sysctl kernel.unprivileged_userns_clone=1, and on Ubuntu \
+         kernel.apparmor_restrict_unprivileged_userns=0): {stderr}"
+    );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let r = Run::new(serde_json::from_slice(&out.stdout).unwrap());
     assert!(
@@ -170,11 +166,13 @@ fn rootless_run_as_an_unprivileged_user() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn named_namespace_is_used_and_left_in_place() {
-    if !is_root() || !have("ip") {
-        println!("skipped: needs root and iproute2");
-        return;
-    }
+    require_root();
+    require_tool("ip");
     let ns = format!("hct-test-{}", std::process::id());
     assert!(Command::new("ip")
         .args(["netns", "add", &ns])
@@ -192,7 +190,11 @@ fn named_namespace_is_used_and_left_in_place() {
         exists,
         "hc-trace does not delete a namespace it did not make"
     );
-    // Missing namespace: a clear usage error.
+}
+
+/// Looked for before anything runs: needs no privilege.
+#[test]
+fn a_missing_named_namespace_is_a_usage_error() {
     let out = Command::new(bin())
         .args(["scenario", "shut-wr", "--netns", "no-such-ns-hct"])
         .output()
@@ -202,6 +204,10 @@ fn named_namespace_is_used_and_left_in_place() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn ipv6_runs_over_the_loopback() {
     let (code, doc) = run_json(&["scenario", "linger0", "-6"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -211,7 +217,13 @@ fn ipv6_runs_over_the_loopback() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn all_scenarios_end_with_a_summary_table() {
+    // fin-lost and simultaneous-close are among them.
+    require_tools(&["nft", "iptables"]);
     let out = Command::new(bin())
         .args(["scenario", "--all", "--no-save"])
         .output()
@@ -252,7 +264,12 @@ fn all_scenarios_end_with_a_summary_table() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn interrupted_run_says_so_exits_130_and_keeps_a_valid_file() {
+    require_tool("tshark");
     let dir = temp_path("d");
     let file = dir.join("int.pcapng");
     let child = Command::new(bin())
@@ -277,16 +294,14 @@ fn interrupted_run_says_so_exits_130_and_keeps_a_valid_file() {
         !text.contains("server close("),
         "the run stopped before its last steps: {text}"
     );
-    if have("tshark") {
-        let t = Command::new("tshark")
-            .args(["-r", file.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            t.status.success() && !t.stdout.is_empty(),
-            "the saved file is valid"
-        );
-    }
+    let t = Command::new("tshark")
+        .args(["-r", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        t.status.success() && !t.stdout.is_empty(),
+        "the saved file is valid"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -314,11 +329,13 @@ fn list_and_help_teach() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn colour_follows_the_terminal_no_color_and_clicolor_force() {
-    if !have("script") {
-        println!("skipped: `script` (util-linux) is needed for a pseudo-terminal");
-        return;
-    }
+    // `script` (util-linux) gives the run a pseudo-terminal.
+    require_tool("script");
     // Lines with a colour escape, running on a pseudo-terminal.
     let on_tty = |env: &[(&str, &str)]| {
         let mut cmd = Command::new("script");

@@ -3,12 +3,18 @@
 //! Each test asserts what was observed on the wire and what the calls
 //! returned, and where it is cheap a negative control changes the scenario
 //! and checks that the wire changes with it (so the assertion could fail).
-//! Needs root, or a kernel that allows unprivileged user namespaces.
+//! Needs root, or a kernel that allows unprivileged user namespaces: these
+//! run with `--features privileged` (scripts/test) and are ignored otherwise;
+//! the usage errors at the end need neither.
 
 mod common;
 use common::*;
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_half_close_fin_then_the_server_still_answers() {
     let r = scenario("shut-wr");
     let shut = r.call("client", "shutdown", 0);
@@ -42,6 +48,10 @@ fn shut_wr_half_close_fin_then_the_server_still_answers() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_wr_negative_control_without_shutdown_the_server_never_sees_eof() {
     let text = builtin_text("shut-wr").replace("client shutdown SHUT_WR (key)\n", "");
     let r = scenario_text(&text);
@@ -55,6 +65,10 @@ fn shut_wr_negative_control_without_shutdown_the_server_never_sees_eof() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_rd_puts_nothing_on_the_wire() {
     let r = scenario("shut-rd");
     let shut = r.call("client", "shutdown", 0);
@@ -71,6 +85,10 @@ fn shut_rd_puts_nothing_on_the_wire() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn shut_rdwr_sends_a_fin_and_what_arrives_afterwards_is_shown() {
     let r = scenario("shut-rdwr");
     let shut = r.call("client", "shutdown", 0);
@@ -90,6 +108,10 @@ fn shut_rdwr_sends_a_fin_and_what_arrives_afterwards_is_shown() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn close_early_late_data_is_answered_by_rst_and_later_calls_fail() {
     let r = scenario("close-early");
     let close = r.call("client", "close", 0);
@@ -129,6 +151,10 @@ fn close_early_late_data_is_answered_by_rst_and_later_calls_fail() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn close_unread_sends_rst_not_fin_and_the_peer_reads_econnreset() {
     let r = scenario("close-unread");
     let close = r.call("client", "close", 0);
@@ -154,6 +180,10 @@ fn close_unread_sends_rst_not_fin_and_the_peer_reads_econnreset() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn linger0_close_is_abortive() {
     let r = scenario("linger0");
     let close = r.call("client", "close", 0);
@@ -182,6 +212,10 @@ fn linger0_close_is_abortive() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn write_after_close_first_write_meets_rst_second_fails_silently() {
     let r = scenario("write-after-close");
     assert_eq!(
@@ -207,6 +241,10 @@ fn write_after_close_first_write_meets_rst_second_fails_silently() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn dup_close_first_close_is_silent_shutdown_sends_the_fin() {
     let r = scenario("dup-close");
     let close = r.call("client", "close", 0);
@@ -238,6 +276,10 @@ fn dup_close_first_close_is_silent_shutdown_sends_the_fin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn no_shutdown_reader_waits_in_vain_until_the_fin() {
     let r = scenario("no-shutdown");
     let reads = r.calls("server", "read");
@@ -252,6 +294,10 @@ fn no_shutdown_reader_waits_in_vain_until_the_fin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn cork_fin_data_and_fin_share_one_segment() {
     let r = scenario("cork-fin");
     let write = r.call("client", "write", 0);
@@ -280,6 +326,10 @@ fn cork_fin_data_and_fin_share_one_segment() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn refused_syn_is_answered_by_rst() {
     let r = scenario("refused");
     let connect = r.call("client", "connect", 0);
@@ -307,6 +357,10 @@ fn refused_syn_is_answered_by_rst() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn listen_close_resets_the_connection_waiting_in_the_backlog() {
     let r = scenario("listen-close");
     assert_eq!(
@@ -351,6 +405,10 @@ fn a_bad_scenario_file_exits_2_with_its_position() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
 fn text_output_has_no_colour_when_piped_and_names_causes() {
     let out = std::process::Command::new(bin())
         .args(["scenario", "shut-wr", "--no-save"])

@@ -9,6 +9,70 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hc-trace")
 }
 
+// ------------------------------------------------------------ requirements
+//
+// Tests that need root, a network namespace or an outside tool carry
+//     #[cfg_attr(not(feature = "privileged"), ignore = "...")]
+// so a plain `cargo test` lists them as ignored; with `--features privileged`
+// (scripts/test, CI as root) they run, and what they need is a requirement:
+// unmet, the test fails. It never passes without having run.
+
+/// True when the tests run as root on the host.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Fails the test unless it runs as root.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root: run it as root (scripts/test), \
+         or leave out --features privileged to skip it as ignored"
+    );
+}
+
+/// True when `name` is an executable file in a directory on PATH.
+pub fn have_tool(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Where a missing tool comes from, for the failure message.
+fn where_to_get(name: &str) -> &'static str {
+    match name {
+        "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
+            "scripts/setup installs it"
+        }
+        "capinfos" => "it comes with tshark, which scripts/setup installs",
+        "script" => "it comes with util-linux (Debian: bsdutils)",
+        "cc" => "install a C compiler (Debian: apt-get install gcc)",
+        "python3" => "install Python 3 (Debian: apt-get install python3)",
+        _ => "install it",
+    }
+}
+
+/// Fails the test unless `name` is on PATH.
+pub fn require_tool(name: &str) {
+    assert!(
+        have_tool(name),
+        "this test needs `{name}` on PATH: {}",
+        where_to_get(name)
+    );
+}
+
+/// Fails the test unless every tool named is on PATH.
+pub fn require_tools(names: &[&str]) {
+    for n in names {
+        require_tool(n);
+    }
+}
+
 /// Runs `hc-trace ARGS --format json --no-save` and returns (exit code, document).
 pub fn run_json(args: &[&str]) -> (i32, Value) {
     let out = Command::new(bin())
