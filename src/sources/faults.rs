@@ -255,10 +255,11 @@ impl Drop for Faults {
     }
 }
 
-/// One segment waiting in the queue.
+/// One segment waiting in the queue (what it is, when its headers parse:
+/// a packet that does not is held all the same, the rule queued it).
 struct Waiting {
     msg: nfq::Message,
-    info: Tampered,
+    info: Option<Tampered>,
 }
 
 #[derive(Default)]
@@ -281,7 +282,9 @@ impl Holder {
         let mut q = nfq::Queue::open().map_err(|e| FaultError::Queue(e.to_string()))?;
         q.bind(QUEUE)
             .map_err(|e| FaultError::Queue(e.to_string()))?;
-        // Headers are enough to tell which segment it is.
+        // Headers are enough to tell which segment it is: the kernel keeps
+        // the whole packet and reinjects it whole on the verdict, whatever
+        // its size; only the copy handed to us is cut (parsed laxly below).
         let _ = q.set_copy_range(QUEUE, 128);
         q.set_nonblocking(true);
         let state = Arc::new(Mutex::new(HoldState::default()));
@@ -342,21 +345,20 @@ fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
             let mut done = Vec::new();
             for mut w in batch {
                 w.msg.set_verdict(nfq::Verdict::Accept);
-                w.info.released = Some(now_ns());
+                let at = now_ns();
                 let _ = q.verdict(w.msg);
-                done.push(w.info);
+                if let Some(mut info) = w.info {
+                    info.released = Some(at);
+                    done.push(info);
+                }
             }
             if let Ok(mut s) = state.lock() {
                 s.released.append(&mut done);
             }
         }
         while let Ok(mut msg) = q.recv() {
-            let info = if passing {
-                None
-            } else {
-                describe(msg.get_payload(), now_ns())
-            };
-            if let Some(info) = info {
+            if !passing {
+                let info = describe(msg.get_payload(), now_ns());
                 if let Ok(mut s) = state.lock() {
                     if !s.passing {
                         s.waiting.push(Waiting { msg, info });
@@ -364,7 +366,7 @@ fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
                     }
                 }
             }
-            // Released already, or not a segment we understand: through at once.
+            // Released already: through at once.
             msg.set_verdict(nfq::Verdict::Accept);
             let _ = q.verdict(msg);
         }
@@ -372,9 +374,12 @@ fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
             if let Ok(mut s) = state.lock() {
                 for mut w in std::mem::take(&mut s.waiting) {
                     w.msg.set_verdict(nfq::Verdict::Accept);
-                    w.info.released = Some(now_ns());
+                    let at = now_ns();
                     let _ = q.verdict(w.msg);
-                    s.released.push(w.info);
+                    if let Some(mut info) = w.info {
+                        info.released = Some(at);
+                        s.released.push(info);
+                    }
                 }
             }
             let _ = q.unbind(QUEUE);
@@ -383,15 +388,17 @@ fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
         std::thread::sleep(Duration::from_micros(200));
     }
 }
-/// Which segment a queued IP packet is.
+/// Which segment a queued IP packet is, from its headers: the copy may end
+/// inside the payload (its IP length says more than the copy holds), so the
+/// lax parser, which reads what is there, not the strict one.
 fn describe(ip: &[u8], now: Nanos) -> Option<Tampered> {
-    let sliced = etherparse::SlicedPacket::from_ip(ip).ok()?;
+    let sliced = etherparse::LaxSlicedPacket::from_ip(ip).ok()?;
     let (src_ip, dst_ip): (IpAddr, IpAddr) = match sliced.net? {
-        etherparse::NetSlice::Ipv4(v4) => (
+        etherparse::LaxNetSlice::Ipv4(v4) => (
             v4.header().source_addr().into(),
             v4.header().destination_addr().into(),
         ),
-        etherparse::NetSlice::Ipv6(v6) => (
+        etherparse::LaxNetSlice::Ipv6(v6) => (
             v6.header().source_addr().into(),
             v6.header().destination_addr().into(),
         ),
@@ -409,4 +416,34 @@ fn describe(ip: &[u8], now: Nanos) -> Option<Tampered> {
         from: now,
         released: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1000-byte segment as the queue hands it over: cut at 128 bytes.
+    fn cut_segment() -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(40000, 5555, 7, 65535)
+            .ack(1)
+            .psh();
+        let payload = vec![0u8; 1000];
+        let mut pkt = Vec::with_capacity(b.size(payload.len()));
+        b.write(&mut pkt, &payload).expect("built");
+        pkt.truncate(128);
+        pkt
+    }
+
+    #[test]
+    fn a_large_segment_cut_by_the_queue_is_still_known() {
+        let pkt = cut_segment();
+        // The strict parser refuses it: that was how large segments got through.
+        assert!(etherparse::SlicedPacket::from_ip(&pkt).is_err());
+        let t = describe(&pkt, 5).expect("described from its headers");
+        assert_eq!(t.src.port(), 40000);
+        assert_eq!(t.dst.port(), 5555);
+        assert_eq!(t.seq, 7);
+        assert_eq!(t.from, 5);
+    }
 }
