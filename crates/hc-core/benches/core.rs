@@ -147,6 +147,7 @@ fn call(
         state_after: StateObs::TcpInfo {
             state: TcpState::ESTABLISHED,
         },
+        state_before: None,
         line: None,
     }
 }

@@ -8,6 +8,7 @@
 //! scenario   the scenario language, its expectations and predictions
 //! correlate  calls + segments + kernel events -> Timeline, every segment with its causes
 //! report     one finished run (a Timeline and what surrounds it)
+//! check      the invariants every story must keep (its self-check)
 //! session    a recorded run -> Report (the one assembly every source shares)
 //! exec       a traced program's run -> one Report per connection
 //! analyze    any capture -> the close story of each connection
@@ -16,6 +17,7 @@
 
 pub mod analyze;
 pub mod capfile;
+pub mod check;
 pub mod correlate;
 pub mod decode;
 pub mod exec;

@@ -71,6 +71,8 @@ pub struct Report {
     pub expectations: Vec<crate::scenario::expect::Verdict>,
     /// A student's predictions (`--predict`), each scored.
     pub predictions: Vec<crate::scenario::predict::Scored>,
+    /// What the story's self-check found (empty: every invariant holds).
+    pub violations: Vec<crate::check::Violation>,
 }
 
 /// Where kernel reasons and state changes came from, said once in the footer.

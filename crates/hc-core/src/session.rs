@@ -10,7 +10,7 @@ use crate::correlate::{correlate_with, Extra};
 use crate::decode::frame as wire;
 use crate::model::fault::Tampered;
 use crate::model::kernel::KernelEvent;
-use crate::model::{Call, LinkType, Nanos, Note, RawPacket, Side};
+use crate::model::{Call, LinkType, Nanos, Note, RawPacket, Side, TableObs};
 use crate::model::{FinalState, StepProblem};
 use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
 use crate::scenario::Scenario;
@@ -50,6 +50,9 @@ pub struct Recording {
     pub calls: Vec<Call>,
     pub kernel: KernelRecord,
     pub notes: Vec<Note>,
+    /// The kernel's table, read between steps for closed connections.
+    #[serde(default)]
+    pub table: Vec<TableObs>,
     pub held: Vec<Tampered>,
     pub drops: Vec<(Side, Nanos)>,
     pub final_states: Vec<FinalState>,
@@ -77,6 +80,7 @@ pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
     let extra = Extra {
         kernel: kernel_events,
         notes: rec.notes.clone(),
+        table: rec.table.clone(),
         held: rec.held.clone(),
         drops: rec.drops.clone(),
     };
@@ -122,7 +126,9 @@ pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
         kernel,
         expectations: Vec::new(),
         predictions: Vec::new(),
+        violations: Vec::new(),
     };
     report.expectations = crate::scenario::expect::evaluate(scenario, &report);
+    report.violations = crate::check::check(&report);
     report
 }

@@ -102,6 +102,7 @@ impl Script {
             peer,
             stream,
             state_after: state,
+            state_before: None,
             line: None,
         });
         self
@@ -132,15 +133,26 @@ impl Script {
         self
     }
 
-    /// listen at 0 ms, connect and the three handshake segments at 1 ms, accept at 2 ms.
+    /// listen at 0 ms, connect and the three handshake segments at 1 ms
+    /// (connect returns after the SYN-ACK, as a blocking connect does),
+    /// accept at 2 ms.
     pub fn handshake(&mut self) -> &mut Self {
         self.at(0)
             .call(Side::Server, CallKind::Listen, "8", 0, TcpState::LISTEN)
             .call_at(1, Side::Client, CallKind::Connect, S, 0)
             .seg_at(1, Side::Client, SYN, 0)
             .seg_at(1, Side::Server, SYN | A, 0)
-            .seg_at(1, Side::Client, A, 0)
-            .at(2)
+            .seg_at(1, Side::Client, A, 0);
+        let last = self.segs.last().map_or(0, |s| s.ts);
+        if let Some(c) = self
+            .calls
+            .iter_mut()
+            .rev()
+            .find(|c| c.kind == CallKind::Connect)
+        {
+            c.end = last + 5_000;
+        }
+        self.at(2)
             .call(Side::Server, CallKind::Accept, "", 4, TcpState::ESTABLISHED)
     }
 

@@ -103,6 +103,10 @@ impl Correlator {
         else {
             return;
         };
+        // A "change" to the same state says nothing.
+        if old == new {
+            return;
+        }
         let known = self.conn_index.get(&(local, remote)).copied();
         let (side, conn) = match (known, during_call_of) {
             (Some((i, side)), _) => (side, Some(i)),
@@ -127,10 +131,12 @@ impl Correlator {
     }
 
     /// A socket the tracepoint saw go to CLOSE may live on in the kernel's
-    /// table (Linux hands a connection entering TIME_WAIT to a small
-    /// separate socket, which the tracepoint does not report). When a later
-    /// call's state reading found the same connection in the table, say so.
-    pub(super) fn note_continuations(&mut self) {
+    /// table (Linux hands a connection entering TIME_WAIT, or an orphan in
+    /// FIN_WAIT2, to a small separate socket, which the tracepoint does not
+    /// report). When a later reading of the table (a call's, or the one
+    /// between steps) found the same connection there, say so.
+    /// Returns which events to keep (see `table_from_latest`).
+    pub(super) fn note_continuations(&mut self) -> Vec<bool> {
         let mut later: Vec<(usize, TcpState)> = Vec::new();
         for (i, e) in self.out.iter().enumerate() {
             if let Event::State(st) = e {
@@ -151,6 +157,11 @@ impl Correlator {
                             _ => None,
                         }
                     }
+                    Event::Table(t)
+                        if t.side == st.side && t.local == st.local && t.peer == st.remote =>
+                    {
+                        t.state.filter(|s| *s != TcpState::CLOSE)
+                    }
                     _ => None,
                 });
                 if let Some(t) = found {
@@ -163,6 +174,46 @@ impl Correlator {
                 st.continues_as = Some(t);
             }
         }
+        self.table_from_latest()
+    }
+
+    /// A table line says what changed since the latest word on the
+    /// connection, the kernel's (a state change, or the state it lived on
+    /// in) or the table's own; a reading that only repeats it is dropped,
+    /// but for the first one that confirms the kernel's "lives on as": it
+    /// stays, without an arrow, as that claim's evidence.
+    fn table_from_latest(&mut self) -> Vec<bool> {
+        // The latest word, and whether a reading of the table would be the
+        // evidence for it (the kernel said the connection lives on).
+        let mut latest: HashMap<(Side, SocketAddr, SocketAddr), (Option<TcpState>, bool)> =
+            HashMap::new();
+        let mut keep = vec![true; self.out.len()];
+        for (i, e) in self.out.iter_mut().enumerate() {
+            match e {
+                Event::State(st) => {
+                    latest.insert(
+                        (st.side, st.local, st.remote),
+                        (
+                            Some(st.continues_as.unwrap_or(st.new)),
+                            st.continues_as.is_some(),
+                        ),
+                    );
+                }
+                Event::Table(t) => {
+                    let key = (t.side, t.local, t.peer);
+                    let (before, evidence) = latest.get(&key).copied().unwrap_or((t.before, false));
+                    // No socket left is the end of CLOSE, not news after it.
+                    let closed = |s: Option<TcpState>| s.unwrap_or(TcpState::CLOSE);
+                    if closed(before) == closed(t.state) && !evidence {
+                        keep[i] = false;
+                    }
+                    t.before = before;
+                    latest.insert(key, (t.state, false));
+                }
+                _ => {}
+            }
+        }
+        keep
     }
 }
 

@@ -15,11 +15,14 @@
 //! - [`rst`]: an RST comes from the sender's call made after the last
 //!   segment it received, or answers that segment.
 //! - [`ack`]: a pure ACK is the kernel's; what it newly acknowledges.
-//! - retransmissions (here): sequence space already sent; the original's causes.
+//! - retransmissions (here): sequence space already sent; each part (data,
+//!   FIN, SYN) keeps the cause of the segment that first sent it.
 //!
 //! Which end is the client is decided once, for every source, in
 //! [`classify`]. Causes are data ([`Cause`], [`Origin`]); their wording is
-//! the renderer's (`hc_render::words`).
+//! the renderer's (`hc_render::words`). How the story is then put in order —
+//! calls as spans, what each call sent while it ran — is [`story`]; the
+//! invariants every story must keep are checked by `crate::check`.
 
 pub mod ack;
 pub mod classify;
@@ -27,16 +30,18 @@ pub mod data;
 pub mod fin;
 mod kernel;
 pub mod rst;
+pub mod story;
 pub mod syn;
 mod tamper;
 
 use crate::model::fault::Tampered;
 use crate::model::kernel::KernelEvent;
-use crate::model::{Call, CallKind, Nanos, Note, Segment, Side, StateObs, TcpState};
-pub use ack::{AckCause, Acked};
+use crate::model::{Call, CallKind, Nanos, Note, Segment, Side, TableObs, TcpState};
+pub use ack::{AckCause, Acked, Flow};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+pub use story::{Eof, Sent};
 
 /// One connection of the timeline, written client end first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -92,6 +97,10 @@ pub enum Origin {
     RstUnexplained,
     /// A pure ACK: the kernel's, for this reason.
     Ack(AckCause),
+    /// A pure ACK (a window update, or an acknowledgment the kernel had held
+    /// back) that this call's execution released: a read that emptied the
+    /// receive buffer.
+    Released { event: usize, ack: AckCause },
     /// Sequence space sent again that was first sent before the capture started.
     BeforeCapture,
 }
@@ -108,7 +117,7 @@ impl Cause {
     /// The call (its event index) that put it there; None when the kernel sent it on its own.
     pub fn event(&self) -> Option<usize> {
         match self.origin {
-            Origin::Call { event } => Some(event),
+            Origin::Call { event } | Origin::Released { event, .. } => Some(event),
             _ => None,
         }
     }
@@ -118,21 +127,76 @@ impl Cause {
         match &self.origin {
             Origin::SynAck { syn, .. } => *syn,
             Origin::RstAnswer { segment, .. } => Some(*segment),
-            Origin::Ack(AckCause::Of(a)) => Some(a.last),
+            Origin::Ack(AckCause::Of(a))
+            | Origin::Released {
+                ack: AckCause::Of(a),
+                ..
+            } => Some(a.last),
+            Origin::Ack(AckCause::ProbeAck { probe }) => Some(*probe),
+            Origin::Ack(AckCause::Resent { copy }) => Some(*copy),
             _ => None,
         }
     }
 }
 
 /// A call in the timeline, with what it put on the wire.
+///
+/// A call is a span, from entry (`call.start`) to return (`call.end`). When
+/// something it did not cause happened in between (it blocked, waiting for
+/// the peer), the timeline shows where it was entered ([`Event::Entry`] at
+/// `entry`) and this event where it returned.
 #[derive(Clone, Debug)]
 pub struct CallEvent {
     pub call: Call,
     pub conn: Option<usize>,
-    /// Event indices of the segments this call caused (possibly none: a lesson in itself).
+    /// Event indices of the segments this call caused: those whose cause
+    /// names it (possibly none: a lesson in itself).
     pub caused: Vec<usize>,
-    /// The state this socket had after the previous call on it, to show transitions.
-    pub state_before: Option<StateObs>,
+    /// Every segment its side sent on its connection while it ran, with why.
+    pub sent: Vec<Sent>,
+    /// The socket's state at entry: the kernel's last report before the call
+    /// when there is one, else TCP_INFO read just before it.
+    pub state_entry: Option<TcpState>,
+    /// The entry marker's event index, when the call is shown as two lines.
+    pub entry: Option<usize>,
+    /// What it waited for: the last segment to it (or event) inside its span.
+    pub woke_by: Option<usize>,
+    /// For a read that returned 0: why.
+    pub eof: Option<Eof>,
+}
+
+impl CallEvent {
+    /// Where the timeline places the call's result: its return when it is
+    /// shown as a span, its entry otherwise.
+    pub fn shown_at(&self) -> Nanos {
+        if self.entry.is_some() {
+            self.call.end
+        } else {
+            self.call.start
+        }
+    }
+}
+
+/// Where a call that returned later was entered.
+#[derive(Clone, Debug)]
+pub struct EntryEvent {
+    /// The call's own event (its result).
+    pub call: usize,
+    pub ts: Nanos,
+}
+
+/// What the kernel's table said of a connection whose descriptor was closed.
+#[derive(Clone, Debug)]
+pub struct TableEvent {
+    pub ts: Nanos,
+    pub side: Side,
+    pub conn: Option<usize>,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The state it holds the connection in; None: no socket left.
+    pub state: Option<TcpState>,
+    /// The state the table (or the call's reading) said before.
+    pub before: Option<TcpState>,
 }
 
 /// A segment in the timeline, with its causes.
@@ -156,6 +220,23 @@ pub struct SegEvent {
     pub kernel: Option<KernelRst>,
     /// What hc-trace did to this segment after it was captured (held, dropped).
     pub tampered: Option<Tamper>,
+    /// The sender's call (event index) that was running when it left.
+    pub during: Option<usize>,
+    /// tshark's TCP analysis of it (zero window, window update, ...).
+    pub flow: Vec<Flow>,
+    /// The window in bytes the sender's peer last advertised (for probes).
+    pub peer_win_bytes: Option<u32>,
+}
+
+impl SegEvent {
+    /// When the receiver got it: at once, when hc-trace released it, or never.
+    pub fn delivered(&self) -> Option<Nanos> {
+        match self.tampered {
+            None => Some(self.seg.ts),
+            Some(Tamper::Held { released, .. }) => Some(released),
+            Some(Tamper::HeldForever { .. } | Tamper::Dropped { .. }) => None,
+        }
+    }
 }
 
 /// What hc-trace did to a segment on its way (`wire hold`, `wire drop`).
@@ -198,20 +279,28 @@ pub struct KernelRst {
 
 #[derive(Clone, Debug)]
 pub enum Event {
+    /// A call, where it returned (see [`CallEvent`]).
     Call(CallEvent),
+    /// Where a call shown as a span was entered.
+    Entry(EntryEvent),
     Segment(SegEvent),
     /// A TCP state change from the kernel's tracepoint.
     State(StateEvent),
+    /// A closed connection's state in the kernel's table.
+    Table(TableEvent),
     /// Something hc-trace did (a fault on the wire).
     Note(Note),
 }
 
 impl Event {
+    /// Where the timeline places the event.
     pub fn ts(&self) -> Nanos {
         match self {
-            Event::Call(c) => c.call.start,
+            Event::Call(c) => c.shown_at(),
+            Event::Entry(e) => e.ts,
             Event::Segment(s) => s.seg.ts,
             Event::State(s) => s.ts,
+            Event::Table(t) => t.ts,
             Event::Note(n) => n.ts,
         }
     }
@@ -278,13 +367,32 @@ struct Dir {
     saw_syn: bool,
     /// End (exclusive, relative) of the sequence space sent so far.
     max_end: u32,
-    /// Sequence ranges first sent by each segment event: [start, end).
-    sent: Vec<(u32, u32, usize)>,
+    /// Sequence ranges [start, end), each with every copy sent of it: the
+    /// event and when the receiver got it (None: never).
+    sent: Vec<Range>,
     /// Highest relative acknowledgment this sender has sent for the other direction.
     acked: Option<u32>,
     last_win: Option<u16>,
+    /// The last window it advertised, in bytes where the scale is known.
+    last_win_bytes: Option<u32>,
     /// Window scale the sender offered in its SYN (RFC 7323); applies once both sides offered one.
     wscale: Option<u8>,
+    /// tshark's analysis of its last segment.
+    last_flow: Vec<Flow>,
+}
+
+/// A range of sequence space and every copy of it that was sent.
+struct Range {
+    start: u32,
+    end: u32,
+    copies: Vec<(usize, Option<Nanos>)>,
+}
+
+impl Range {
+    /// The segment that first sent it.
+    fn first(&self) -> usize {
+        self.copies[0].0
+    }
 }
 
 /// Joins calls and segments into a timeline.
@@ -302,6 +410,8 @@ pub struct Extra {
     pub kernel: Vec<KernelEvent>,
     /// What hc-trace itself did.
     pub notes: Vec<Note>,
+    /// The kernel's table, read between steps for closed connections.
+    pub table: Vec<TableObs>,
     /// Segments hc-trace held at their receiver's input.
     pub held: Vec<Tampered>,
     /// When a rule to drop a side's next FIN was set.
@@ -314,6 +424,7 @@ enum Pending {
     Seg(Segment),
     /// A kernel event, with the side whose call it happened in when that is how it was matched.
     Kernel(KernelEvent, Option<Side>),
+    Table(TableObs),
     Note(Note),
 }
 
@@ -328,6 +439,7 @@ pub fn correlate_with(
     let Extra {
         kernel,
         notes,
+        table,
         held,
         drops,
     } = extra;
@@ -349,6 +461,9 @@ pub fn correlate_with(
     for (n, note) in notes.into_iter().enumerate() {
         events.push((note.ts, 0, n, Pending::Note(note)));
     }
+    for (n, t) in table.into_iter().enumerate() {
+        events.push((t.ts, 3, n, Pending::Table(t)));
+    }
     events.sort_by_key(|(ts, prio, n, _)| (*ts, *prio, *n));
     let t0 = events.first().map_or(0, |(ts, ..)| *ts);
 
@@ -358,42 +473,28 @@ pub fn correlate_with(
         conn_index: HashMap::new(),
         dirs: HashMap::new(),
         out: Vec::with_capacity(events.len()),
-        states: HashMap::new(),
+        tamper: tamper::Tamperer::new(held, drops),
+        table_last: HashMap::new(),
     };
     for (_, _, _, p) in events {
         match p {
             Pending::Call(call) => c.push_call(call),
             Pending::Seg(seg) => c.push_segment(seg),
             Pending::Kernel(k, side) => c.push_kernel(k, side),
+            Pending::Table(t) => c.push_table(t),
             Pending::Note(n) => c.out.push(Event::Note(n)),
         }
     }
     c.attach_resets(resets);
-    c.mark_tampered(&held, &drops);
-    c.note_continuations();
-    // Each call lists what it caused.
-    let mut caused: Vec<(usize, usize)> = Vec::new();
-    for (i, e) in c.out.iter().enumerate() {
-        if let Event::Segment(s) = e {
-            for cause in &s.causes {
-                if let Some(ev) = cause.event() {
-                    caused.push((ev, i));
-                }
-            }
-        }
-    }
-    for (ev, seg) in caused {
-        if let Some(Event::Call(call)) = c.out.get_mut(ev) {
-            if !call.caused.contains(&seg) {
-                call.caused.push(seg);
-            }
-        }
-    }
-    Timeline {
+    let keep = c.note_continuations();
+    let mut tl = Timeline {
         t0,
         events: c.out,
         conns: c.conns,
-    }
+    };
+    story::keep_only(&mut tl, &keep);
+    story::tell(&mut tl);
+    tl
 }
 
 struct Correlator {
@@ -402,8 +503,11 @@ struct Correlator {
     conn_index: HashMap<(SocketAddr, SocketAddr), (usize, Side)>,
     dirs: HashMap<(usize, Side), Dir>,
     out: Vec<Event>,
-    /// Last state seen per socket (side, local, peer), for transitions.
-    states: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), StateObs>,
+    /// What hc-trace did to segments, matched as they come.
+    tamper: tamper::Tamperer,
+    /// The last state known of each closed connection (its close's reading,
+    /// then the table's), so a table line says what it changed from.
+    table_last: HashMap<(Side, SocketAddr, SocketAddr), Option<TcpState>>,
 }
 
 /// What a rule needs to know about the segment it explains.
@@ -417,6 +521,8 @@ struct SegCtx<'a> {
     saw_syn: bool,
     /// End of the sequence space the sender had sent before this segment.
     already: u32,
+    /// Acknowledgment number relative to the peer's first, when ACK is set.
+    rel_ack: Option<u32>,
 }
 
 impl Correlator {
@@ -426,16 +532,37 @@ impl Correlator {
                 .iter()
                 .position(|k| k.client == c && k.server == s)
         });
-        let key = (call.side, call.local, call.peer);
-        let state_before = self.states.get(&key).cloned();
-        if call.local.is_some() {
-            self.states.insert(key, call.state_after.clone());
+        if let (CallKind::Close, Some(l), Some(p)) = (call.kind, call.local, call.peer) {
+            self.table_last
+                .insert((call.side, l, p), call.state_after.state());
         }
         self.out.push(Event::Call(CallEvent {
             call,
             conn,
             caused: Vec::new(),
-            state_before,
+            sent: Vec::new(),
+            state_entry: None,
+            entry: None,
+            woke_by: None,
+            eof: None,
+        }));
+    }
+
+    /// A table reading, kept as a line when it says something new.
+    fn push_table(&mut self, t: TableObs) {
+        let key = (t.side, t.local, t.peer);
+        // Repeats are dropped later, once the kernel's word is known too.
+        let before = self.table_last.get(&key).copied().flatten();
+        self.table_last.insert(key, t.state);
+        let conn = self.conn_index.get(&(t.local, t.peer)).map(|&(i, _)| i);
+        self.out.push(Event::Table(TableEvent {
+            ts: t.ts,
+            side: t.side,
+            conn,
+            local: t.local,
+            peer: t.peer,
+            state: t.state,
+            before,
         }));
     }
 
@@ -534,6 +661,12 @@ impl Correlator {
     fn push_segment(&mut self, seg: Segment) {
         let idx = self.out.len();
         let (conn, from) = self.classify(&seg);
+        let tampered = self.tamper.mark(&seg, from);
+        let delivered = match tampered {
+            None => Some(seg.ts),
+            Some(Tamper::Held { released, .. }) => Some(released),
+            Some(_) => None,
+        };
         let peer_isn = self.dirs.get(&(conn, from.other())).and_then(|d| d.isn);
         let d = self.dirs.entry((conn, from)).or_default();
         if seg.flags.syn() {
@@ -564,32 +697,65 @@ impl Correlator {
             rel,
             saw_syn: d.saw_syn,
             already,
+            rel_ack,
         };
 
         let mut causes = Vec::new();
         let mut retransmission_of = None;
         if space > 0 && end <= already && !(rel == 0 && already == 0) {
-            // Everything in it was sent before: a retransmission, with the
-            // original's causes.
-            let orig = self.dirs[&(conn, from)]
-                .sent
-                .iter()
-                .find(|(s, e, _)| *s <= rel && rel < *e)
-                .map(|&(_, _, ev)| ev);
-            retransmission_of = orig;
-            match orig.and_then(|o| match &self.out[o] {
-                Event::Segment(s) => Some((o, s)),
-                _ => None,
-            }) {
-                Some((o, os)) => {
-                    for oc in &os.causes {
-                        causes.push(Cause {
-                            resent: Some(o),
-                            ..oc.clone()
-                        });
+            // Everything in it was sent before: a retransmission. Each part
+            // keeps the cause of the segment that first sent that part.
+            let dir = &self.dirs[&(conn, from)];
+            let first_of = |pos: u32| {
+                dir.sent
+                    .iter()
+                    .find(|r| r.start <= pos && pos < r.end)
+                    .map(Range::first)
+            };
+            retransmission_of = first_of(rel);
+            let mut parts: Vec<(Part, u32)> = Vec::new();
+            if seg.flags.syn() {
+                parts.push((
+                    if seg.flags.ack() {
+                        Part::SynAck
+                    } else {
+                        Part::Syn
+                    },
+                    rel,
+                ));
+            }
+            if seg.len > 0 {
+                parts.push((Part::Data, rel + u32::from(seg.flags.syn())));
+            }
+            if seg.flags.fin() {
+                parts.push((Part::Fin, end - 1));
+            }
+            for (part, pos) in parts {
+                let orig = first_of(pos).and_then(|o| match &self.out[o] {
+                    Event::Segment(s) => Some((o, s)),
+                    _ => None,
+                });
+                match orig {
+                    Some((o, os)) => {
+                        let mut found = false;
+                        for oc in os.causes.iter().filter(|c| c.part == part) {
+                            causes.push(Cause {
+                                resent: Some(o),
+                                ..oc.clone()
+                            });
+                            found = true;
+                        }
+                        if !found {
+                            // The original sent these bytes without this part
+                            // (data sent again with the FIN): its own rule.
+                            causes.extend(self.fresh_part(part, &ctx).into_iter().map(|c| Cause {
+                                resent: Some(o),
+                                ..c
+                            }));
+                        }
                     }
+                    None => causes.push(Cause::new(part, Origin::BeforeCapture)),
                 }
-                None => causes.push(Cause::new(Part::Data, Origin::BeforeCapture)),
             }
         } else {
             let f = seg.flags;
@@ -609,19 +775,23 @@ impl Correlator {
             }
         }
 
-        // What it acknowledges of the other direction.
-        let acked = rel_ack.and_then(|a| ack::newly_acked(self, conn, from, a));
+        // What it acknowledges of the other direction, and what tshark's
+        // analysis would say of its window and numbers.
+        let acked = rel_ack.and_then(|a| ack::newly_acked(self, conn, from, a, seg.ts));
+        let flow = ack::flow(self, &ctx, rel_ack);
         let pure_ack = space == 0 && !seg.flags.rst();
         let mut also_acks = None;
         if pure_ack {
-            causes.push(ack::ack_cause(self, &ctx, acked));
+            causes.push(ack::ack_cause(self, &ctx, acked, &flow));
         } else if let Some(a) = acked {
             if !causes.iter().any(|c| c.answers() == Some(a.last)) {
                 also_acks = Some(a);
             }
         }
 
-        let peer_scale = self.dirs.get(&(conn, from.other())).map(|p| p.wscale);
+        let peer = self.dirs.get(&(conn, from.other()));
+        let peer_scale = peer.map(|p| p.wscale);
+        let peer_win_bytes = peer.and_then(|p| p.last_win_bytes);
         let d = self.dirs.entry((conn, from)).or_default();
         // The SYN's own window is never scaled; later ones are when both sides offered a scale.
         let win_bytes = match (seg.flags.syn(), d.wscale, peer_scale) {
@@ -635,9 +805,23 @@ impl Correlator {
             }
         }
         d.last_win = Some(seg.win);
-        if space > 0 && end > d.max_end {
-            d.sent.push((rel.max(already), end, idx));
-            d.max_end = end;
+        d.last_win_bytes = win_bytes.or(Some(u32::from(seg.win)));
+        d.last_flow = flow.clone();
+        if space > 0 {
+            if end > d.max_end {
+                d.sent.push(Range {
+                    start: rel.max(already),
+                    end,
+                    copies: vec![(idx, delivered)],
+                });
+                d.max_end = end;
+            }
+            // A copy of every range it sends again.
+            for r in d.sent.iter_mut() {
+                if r.start < end && rel < r.end && r.first() != idx {
+                    r.copies.push((idx, delivered));
+                }
+            }
         }
         self.out.push(Event::Segment(SegEvent {
             seg,
@@ -650,8 +834,23 @@ impl Correlator {
             retransmission_of,
             win_bytes,
             kernel: None,
-            tampered: None,
+            tampered,
+            during: None,
+            flow,
+            peer_win_bytes,
         }));
+    }
+
+    /// The cause of one part of a segment by its own rule.
+    fn fresh_part(&self, part: Part, ctx: &SegCtx) -> Vec<Cause> {
+        match part {
+            Part::Syn => vec![syn::syn_cause(self, ctx)],
+            Part::SynAck => vec![syn::syn_ack_cause(self, ctx)],
+            Part::Data => data::data_causes(self, ctx),
+            Part::Fin => vec![fin::fin_cause(self, ctx)],
+            Part::Rst => vec![rst::rst_cause(self, ctx)],
+            Part::Ack => Vec::new(),
+        }
     }
 }
 
@@ -704,9 +903,10 @@ mod tests {
         assert_eq!(c.event(), Some(shut));
         assert_eq!(c.resent, Some(first));
         assert_eq!(sh.caused, vec![first, again_i]);
+        // Both copies arrived; the ACK after the second answers the second.
         let ack = cause(nth_seg(&t, 5).1, Part::Ack);
         assert!(
-            matches!(&ack.origin, Origin::Ack(AckCause::Of(a)) if a.covers == vec![Acked::Fin { event: first }]),
+            matches!(&ack.origin, Origin::Ack(AckCause::Of(a)) if a.covers == vec![Acked::Fin { event: again_i }]),
             "{ack:?}"
         );
     }

@@ -242,6 +242,7 @@ pub fn build(
             kernel,
             expectations: Vec::new(),
             predictions: Vec::new(),
+            violations: Vec::new(),
         });
     }
     let unattached = (!rest.is_empty()).then(|| {
@@ -263,8 +264,12 @@ pub fn build(
             kernel: crate::report::KernelSource::None,
             expectations: Vec::new(),
             predictions: Vec::new(),
+            violations: Vec::new(),
         }
     });
+    for r in &mut sections {
+        r.violations = crate::check::check(r);
+    }
     Built {
         sections,
         unattached,

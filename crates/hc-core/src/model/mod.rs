@@ -423,6 +423,10 @@ pub struct Call {
     /// to the kernel, so data segments can be matched to writes by sequence number.
     pub stream: Option<(u64, u64)>,
     pub state_after: StateObs,
+    /// What the kernel said about the socket just before the call (TCP_INFO),
+    /// when it was asked: the left side of a state change the call made.
+    #[serde(default)]
+    pub state_before: Option<StateObs>,
     /// The scenario line that made this call, when a scenario made it.
     pub line: Option<usize>,
 }
@@ -436,6 +440,15 @@ impl Call {
             CallKind::Write => format!("write({})", self.args),
             CallKind::Setsockopt => format!("setsockopt({})", self.args),
             k => format!("{}()", k.name()),
+        }
+    }
+
+    /// The call as it was entered: its text without a result some texts
+    /// carry (`accept(3) = 5` → `accept(3)`), which did not exist yet.
+    pub fn entry_text(&self) -> &str {
+        match self.text.rfind(" = ") {
+            Some(at) if self.text[..at].ends_with(')') => &self.text[..at],
+            _ => &self.text,
         }
     }
 
@@ -473,4 +486,17 @@ pub struct FinalState {
 /// the same address unless the listener took every address (0.0.0.0, ::).
 pub fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
     listen.port() == addr.port() && (listen.ip().is_unspecified() || listen.ip() == addr.ip())
+}
+
+/// The kernel's socket table, read between steps for a connection whose
+/// descriptor is closed (sock_diag): what became of it after close().
+/// Recorded only when it changed since the last reading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableObs {
+    pub ts: Nanos,
+    pub side: Side,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The connection's state; None once no socket with these addresses is left.
+    pub state: Option<TcpState>,
 }
