@@ -117,7 +117,7 @@ pub struct RunArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Output format: text (for the terminal, see --view), json (one document, schema 1, see
+    /// Output format: text (for the terminal, see --view), json (one document, schema 2, see
     /// docs/json.md), mermaid (a sequenceDiagram to paste into Markdown) or svg (a ladder diagram to hand in)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -112,6 +112,9 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
         session::record(path, &rec)?;
     }
     let (mut run, packets) = assemble(rec);
+    for r in &run.sections {
+        super::scenario::warn_violations(&r.violations);
+    }
     // A documented switch (docs/performance.md): where a slow run spends its time.
     if std::env::var_os("HC_TRACE_TIMING").is_some() {
         eprintln!(

@@ -197,6 +197,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         calls: driven.report.calls,
         kernel: captured.kernel,
         notes: driven.report.notes,
+        table: driven.report.table,
         held: driven.held,
         drops: driven.drops,
         final_states: driven.report.final_states,
@@ -207,6 +208,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         session::record(path, &rec)?;
     }
     let mut report = assemble(&rec, &scn);
+    warn_violations(&report.violations);
     let save = (!c.no_save).then(|| {
         c.write
             .clone()
@@ -399,4 +401,12 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
         return Ok(ExitCode::from(code));
     }
     Ok(ExitCode::from(worst))
+}
+
+/// The story's self-check found a broken invariant: say so on standard
+/// error (the output is still printed; JSON carries it in `self_check`).
+pub fn warn_violations(v: &[hc_core::check::Violation]) {
+    for x in v {
+        eprintln!("warning: story self-check: {x}");
+    }
 }

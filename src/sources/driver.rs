@@ -14,7 +14,9 @@
 use super::faults::Faults;
 use super::sockstate;
 use crate::session::{Quiet, WireActivity};
-use hc_core::model::{Call, CallKind, FinalState, Nanos, Note, Side, StateObs, StepProblem};
+use hc_core::model::{
+    Call, CallKind, FinalState, Nanos, Note, Side, StateObs, StepProblem, TableObs, TcpState,
+};
 use hc_core::scenario::{Action, How, Scenario, SockOpt, Step};
 use hc_sys::clock::now_ns;
 use hc_sys::errno::Errno;
@@ -79,6 +81,8 @@ pub struct DriverReport {
     pub interrupted: bool,
     /// What hc-trace itself did (faults on the wire), in order.
     pub notes: Vec<Note>,
+    /// What the kernel's table said of closed connections between steps.
+    pub table: Vec<TableObs>,
     pub open: OpenDescriptors,
 }
 
@@ -101,6 +105,7 @@ pub async fn run(
     let mut report = DriverReport::default();
     let workers = [Side::Client, Side::Server].map(|side| Worker::spawn(side, cfg.clone()));
     let mut pending: Vec<(Step, oneshot::Receiver<StepResult>)> = Vec::new();
+    let mut table = Table::default();
 
     for step in &scenario.steps {
         if cancel.borrow().is_some() {
@@ -119,7 +124,7 @@ pub async fn run(
                     .problems
                     .push(problem(step, &format!("{e} ({})", e.hint()))),
             }
-            settle(wire, cfg.settle, cfg.settle_max).await;
+            settle_watching(wire, cfg, &mut table).await;
             continue;
         }
         let (tx, mut rx) = oneshot::channel();
@@ -141,7 +146,7 @@ pub async fn run(
         let side_busy = pending.iter().any(|(p, _)| p.side == step.side);
         let may_move_on = matches!(step.action, Action::Write(_)) || side_busy;
         tokio::select! {
-            res = wait_step(&mut rx, wire, cfg, may_move_on) => match res {
+            res = wait_step(&mut rx, wire, cfg, may_move_on, &mut table) => match res {
                 StepWait::Done(result) => absorb(&mut report, step, result),
                 StepWait::WorkerGone => report.problems.push(problem(step, "the side's worker stopped")),
                 StepWait::StillRunning => pending.push((step.clone(), rx)),
@@ -152,8 +157,9 @@ pub async fn run(
                 break;
             }
         }
+        table.note(&report.calls);
         tokio::select! {
-            _ = settle(wire, cfg.settle, cfg.settle_max) => {}
+            _ = settle_watching(wire, cfg, &mut table) => {}
             _ = cancel.changed() => { report.interrupted = true; break; }
         }
     }
@@ -180,9 +186,76 @@ pub async fn run(
             }
         }
     }
+    table.note(&report.calls);
+    table.poll();
+    report.table = std::mem::take(&mut table.obs);
     report.calls.sort_by_key(|c| c.start);
     report.open = OpenDescriptors(workers.into_iter().map(|w| w.jobs).collect());
     report
+}
+
+/// Closed connections, read again in the kernel's table (sock_diag) every
+/// 5 ms while a step runs and the wire settles, so what becomes of them
+/// after close() (an orphan in FIN_WAIT2, TIME_WAIT, gone) is an
+/// observation, not a guess.
+#[derive(Default)]
+struct Table {
+    diag: Option<super::sockstate::Diag>,
+    /// Every connection one of whose descriptors was closed, with the last
+    /// state read for it (None inside: gone; absent: not read yet).
+    last: HashMap<(Side, SocketAddr, SocketAddr), Option<Option<TcpState>>>,
+    /// What the readings found: the first of each connection (the
+    /// evidence that it lives on, or not), then each change.
+    obs: Vec<TableObs>,
+}
+
+impl Table {
+    /// Starts watching the connections these calls closed a descriptor of.
+    fn note(&mut self, calls: &[Call]) {
+        for c in calls {
+            if let (CallKind::Close, Some(l), Some(p)) = (c.kind, c.local, c.peer) {
+                self.last.entry((c.side, l, p)).or_insert(None);
+            }
+        }
+    }
+
+    /// Reads the kernel's table for every connection watched.
+    fn poll(&mut self) {
+        if self.last.is_empty() {
+            return;
+        }
+        let diag = self.diag.get_or_insert_with(super::sockstate::Diag::open);
+        let ts = now_ns();
+        let mut keys: Vec<_> = self.last.keys().copied().collect();
+        keys.sort();
+        for key @ (side, local, peer) in keys {
+            let now = diag.lookup(local, Some(peer)).state();
+            if self.last.get(&key) != Some(&Some(now)) {
+                self.last.insert(key, Some(now));
+                self.obs.push(TableObs {
+                    ts,
+                    side,
+                    local,
+                    peer,
+                    state: now,
+                });
+            }
+        }
+    }
+}
+
+/// Waits until the wire is quiet (`settle`), reading the kernel's table
+/// every 5 ms meanwhile, so what a closed connection became (TIME_WAIT,
+/// gone) is seen within a few ms of when it happened.
+async fn settle_watching(wire: &dyn WireActivity, cfg: &DriverConfig, table: &mut Table) {
+    let mut q = Quiet::new(wire, cfg.settle, cfg.settle_max);
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        table.poll();
+        if q.done(wire) {
+            return;
+        }
+    }
 }
 
 fn absorb(report: &mut DriverReport, step: &Step, result: StepResult) {
@@ -213,6 +286,7 @@ async fn wait_step(
     wire: &dyn WireActivity,
     cfg: &DriverConfig,
     may_move_on: bool,
+    table: &mut Table,
 ) -> StepWait {
     let quiet = if may_move_on {
         cfg.settle
@@ -224,21 +298,10 @@ async fn wait_step(
         match tokio::time::timeout(Duration::from_millis(5), &mut *rx).await {
             Ok(Ok(result)) => return StepWait::Done(result),
             Ok(Err(_)) => return StepWait::WorkerGone,
-            Err(_) => {}
+            Err(_) => table.poll(),
         }
         if q.done(wire) {
             return StepWait::StillRunning;
-        }
-    }
-}
-
-/// Waits until no new segment has arrived for `quiet`, at most `max`.
-pub async fn settle(wire: &dyn WireActivity, quiet: Duration, max: Duration) {
-    let mut q = Quiet::new(wire, quiet, max);
-    loop {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if q.done(wire) {
-            return;
         }
     }
 }
@@ -313,6 +376,8 @@ struct Made {
     start: Nanos,
     end: Nanos,
     stream: Option<(u64, u64)>,
+    /// TCP_INFO just before the call.
+    before: Option<StateObs>,
 }
 
 fn shut(how: How) -> Shut {
@@ -395,6 +460,7 @@ impl SideState {
                     start,
                     end: now_ns(),
                     stream: None,
+                    before: None,
                 }
             }
         };
@@ -446,6 +512,7 @@ impl SideState {
             peer,
             stream: m.stream,
             state_after,
+            state_before: m.before,
             line: self.line,
         }
     }
@@ -490,6 +557,7 @@ impl SideState {
                 start: now,
                 end: now,
                 stream: None,
+                before: None,
             });
         }
         self.addrs.insert(fd, (Some(self.cfg.server), None));
@@ -528,6 +596,8 @@ impl SideState {
         let mut m = timed(CallKind::Accept, format!("accept({lfd})"), "", lfd, || {
             sock::accept(lfd)
         });
+        // The call is about the new connection, which had no descriptor before.
+        m.before = None;
         if m.ret >= 0 {
             let fd = m.ret as RawFd;
             let _ = sock::setsockopt(fd, Opt::RecvTimeout(self.cfg.read_wait));
@@ -583,7 +653,8 @@ impl SideState {
             || sock::read(fd, &mut buf),
         );
         m.note = match (m.ret, m.err) {
-            (0, _) => Some("end of file".into()),
+            // What a 0 means (end of file, or its own SHUT_RD) is the story's to say.
+            (0, _) => None,
             (r, Some(e)) if r < 0 && e.is_again() => Some(format!(
                 "would block: no data within {} ms",
                 self.cfg.read_wait.as_millis()
@@ -693,6 +764,7 @@ fn timed(
     fd: RawFd,
     f: impl FnOnce() -> SysResult,
 ) -> Made {
+    let before = sockstate::tcp_info_state(fd).map(|state| StateObs::TcpInfo { state });
     let start = now_ns();
     let r = f();
     let end = now_ns();
@@ -707,6 +779,7 @@ fn timed(
         start,
         end,
         stream: None,
+        before,
     }
 }
 

@@ -17,6 +17,22 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
     for (i, e) in r.timeline.events.iter().enumerate() {
         match e {
             Event::Call(_) => pending.push(format!("#{i} {}", call_summary(r, i))),
+            Event::Entry(en) => {
+                if let Some(c) = r.timeline.call(en.call) {
+                    pending.push(format!(
+                        "#{i} {} {} … (returns at #{})",
+                        c.side,
+                        c.entry_text(),
+                        en.call
+                    ));
+                }
+            }
+            Event::Table(t) => pending.push(format!(
+                "#{i} {} kernel table: the closed connection {}",
+                t.side,
+                t.state
+                    .map_or("is gone".to_string(), |s| format!("is in {}", s.name()))
+            )),
             Event::Note(n) => pending.push(format!("#{i} {}", n.text)),
             Event::State(st) => pending.push(format!(
                 "#{i} {} kernel state {} → {}",
@@ -62,21 +78,24 @@ pub fn call_summary(r: &Report, i: usize) -> String {
         (None, Some(v)) if !call.text.contains(" = ") => format!(" = {v}"),
         _ => String::new(),
     };
-    let wire = if c.caused.is_empty() {
-        "nothing on the wire".to_string()
-    } else {
-        c.caused
-            .iter()
-            .map(|n| format!("#{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "{} {}{ret} ⇒ {wire} · state {}",
-        call.side,
-        call.text,
-        call.state_after.label()
-    )
+    let wire = crate::words::sent_text(&r.timeline, i, &c.caused, &c.sent)
+        .unwrap_or_else(|| "nothing on the wire".to_string());
+    let state = crate::words::state_text(c, crate::paint::Pen { on: false });
+    let mut t = format!("{} {}{ret}", call.side, call.text);
+    if c.entry.is_some() {
+        let _ = write!(t, ", after {}", hc_core::time::ms(call.end - call.start));
+        if let Some(w) = c.woke_by {
+            let _ = write!(t, " (woken by #{w})");
+        }
+    }
+    let _ = write!(t, " ⇒ {wire}");
+    if let Some(st) = state {
+        let _ = write!(t, " · {st}");
+    }
+    if let Some(e) = c.eof {
+        let _ = write!(t, " ({})", crate::words::eof_text(&r.timeline, e));
+    }
+    t
 }
 
 /// The section header comment: what ran, where, and every call in order.
@@ -102,7 +121,11 @@ pub fn section_comment(r: &Report) -> String {
     let silent: Vec<String> = r
         .timeline
         .calls()
-        .filter(|(_, c)| c.caused.is_empty() && c.call.kind != hc_core::model::CallKind::Sleep)
+        .filter(|(_, c)| {
+            c.caused.is_empty()
+                && c.sent.is_empty()
+                && c.call.kind != hc_core::model::CallKind::Sleep
+        })
         .map(|(i, c)| format!("#{i} {} {}", c.call.side, c.call.text))
         .collect();
     if !silent.is_empty() {

@@ -53,7 +53,7 @@ pub fn render_text(run: &ExecRun, style: &Style) -> String {
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ExecDocument {
-    /// Always 1 for this layout.
+    /// The run schema's version (2).
     pub schema: u32,
     pub exec: ExecDoc,
     /// One document per connection, in the order they began.
@@ -134,7 +134,7 @@ pub fn typed(run: &ExecRun) -> ExecDocument {
     }
 }
 
-/// `--format json`: the run, with one schema-1 document per connection (keys sorted).
+/// `--format json`: the run, with one schema-2 document per connection (keys sorted).
 pub fn document(run: &ExecRun) -> Value {
     serde_json::to_value(typed(run)).unwrap_or(Value::Null)
 }

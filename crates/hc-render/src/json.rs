@@ -1,4 +1,10 @@
-//! `--format json`: one document per run, schema version 1 (docs/json.md).
+//! `--format json`: one document per run, schema version 2 (docs/json.md).
+//!
+//! Schema 2 tells calls as spans: every call has its entry (`t_ns`), its
+//! return (`end_ns`), the state at entry (`state_before`) and after
+//! (`state_after`); events are listed in the order the timeline shows
+//! them, a call that waited sitting where it returned, with an `entry`
+//! event where it was entered.
 //!
 //! The schema is the types below: each field is documented where it is
 //! declared, and `docs/schema/run.schema.json` is generated from them
@@ -6,7 +12,8 @@
 //! against the types). Keys come out sorted, as before the types existed.
 
 use super::{causes_text, primary_cause};
-use hc_core::correlate::{Event, Part, Timeline};
+use hc_core::correlate::story::SentWhy;
+use hc_core::correlate::{Eof, Event, Part, Timeline};
 use hc_core::model::{CallKind, Side, StateObs, TcpFlags};
 use hc_core::report::{KernelSource, Report};
 use schemars::JsonSchema;
@@ -14,13 +21,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The schema version of [`Document`].
-pub const SCHEMA: u32 = 1;
+pub const SCHEMA: u32 = 2;
 
 /// One run.
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
-    /// Always 1 for this layout.
+    /// Always 2 for this layout.
     pub schema: u32,
     /// The scenario's name (`exec` for a traced program).
     pub scenario: String,
@@ -57,6 +64,19 @@ pub struct Document {
     pub kernel: Option<KernelDoc>,
     /// The run did what it says and captured everything (exit status 0).
     pub ok: bool,
+    /// What the story's self-check found: empty when every invariant holds.
+    pub self_check: Vec<ViolationDoc>,
+}
+
+/// A broken invariant of the story (a bug in hc-trace, or two observations
+/// that contradict each other).
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ViolationDoc {
+    /// `result-before-cause`, `stale-state`, `nothing-on-the-wire`, `ack-of-unreceived`, `rst-reason`.
+    pub invariant: String,
+    pub events: Vec<usize>,
+    pub detail: String,
 }
 
 /// One end of the run's connection.
@@ -191,9 +211,60 @@ impl From<Side> for SideDoc {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum EventDoc {
     Call(CallDoc),
+    Entry(EntryDoc),
     Segment(SegmentDoc),
     Note(NoteDoc),
     State(StateDoc),
+    Table(TableDoc),
+}
+
+/// Where a call that returned later was entered.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDoc {
+    pub i: usize,
+    /// The call's entry, ns after `t0_ns`.
+    pub t_ns: i64,
+    /// The call's own event (where it returned).
+    pub call: usize,
+}
+
+/// What the kernel's table (sock_diag, read every 5 ms while the wire settles after a step) said of a connection whose descriptor was closed.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TableDoc {
+    pub i: usize,
+    pub t_ns: i64,
+    pub side: SideDoc,
+    pub conn: Option<usize>,
+    pub local: String,
+    pub peer: String,
+    /// The state it holds the connection in; null when no socket is left.
+    pub state: Option<String>,
+    /// The state known before (the close's reading, or the table's last).
+    pub before: Option<String>,
+    pub source: String,
+}
+
+/// A segment that left while a call ran, and why.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SentDoc {
+    pub segment: usize,
+    /// `call`: the call's own output; `released`: a pure ACK its execution
+    /// released (a read); `answer`: the kernel answering an arriving segment.
+    pub why: String,
+}
+
+/// Why a read returned 0.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct EofDoc {
+    /// `fin` (the peer's FIN had arrived), `shut_rd` (this side's own
+    /// shutdown), `unknown`.
+    pub why: String,
+    /// The FIN segment, or the shutdown call.
+    pub event: Option<usize>,
 }
 
 /// A socket call and what it put on the wire.
@@ -204,8 +275,18 @@ pub struct CallDoc {
     pub i: usize,
     /// When the call was entered, ns after `t0_ns`.
     pub t_ns: i64,
+    /// When it returned, ns after `t0_ns`.
+    pub end_ns: i64,
     /// How long the call took.
     pub dur_ns: i64,
+    /// Its `entry` event, when it is shown as a span (it returned after
+    /// something it did not do happened).
+    pub entry: Option<usize>,
+    /// What it waited for: the last segment to its side before it returned.
+    pub woke_by: Option<usize>,
+    /// The socket's state at entry: the kernel's last report, else TCP_INFO
+    /// read just before the call; null when unknown.
+    pub state_before: Option<String>,
     pub side: SideDoc,
     /// `connect`, `write`, `read`, `shutdown`, `close`, ...
     pub call: String,
@@ -229,8 +310,12 @@ pub struct CallDoc {
     pub line: Option<usize>,
     /// The traced process that made it (exec).
     pub pid: Option<u32>,
-    /// Event indices of the segments it caused.
+    /// Event indices of the segments it caused (whose cause names it).
     pub caused: Vec<usize>,
+    /// Every segment its side sent on its connection while it ran, with why.
+    pub sent: Vec<SentDoc>,
+    /// For a read that returned 0: why.
+    pub eof: Option<EofDoc>,
     /// Index into the connections (null: none).
     pub conn: Option<usize>,
 }
@@ -267,6 +352,10 @@ pub struct SegmentDoc {
     pub kernel: Option<KernelRstDoc>,
     /// What hc-trace did to it (held, dropped), in words.
     pub tampered: Option<String>,
+    /// The sender's call that was running when it left.
+    pub during: Option<usize>,
+    /// tshark's TCP analysis flags (`ZeroWindow`, `Window Update`, `Dup ACK`, `Keep-Alive`, ...).
+    pub flow: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
@@ -460,6 +549,18 @@ pub fn typed(r: &Report) -> Document {
             KernelSource::None => None,
         },
         ok: r.ok(),
+        self_check: r
+            .violations
+            .iter()
+            .map(|v| ViolationDoc {
+                invariant: serde_json::to_value(v.invariant)
+                    .ok()
+                    .and_then(|x| x.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                events: v.events.clone(),
+                detail: v.detail.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -481,7 +582,11 @@ fn event(i: usize, e: &Event, tl: &Timeline) -> EventDoc {
             EventDoc::Call(CallDoc {
                 i,
                 t_ns: c.start - t0,
+                end_ns: c.end - t0,
                 dur_ns: c.end - c.start,
+                entry: ce.entry,
+                woke_by: ce.woke_by,
+                state_before: ce.state_entry.map(|s| s.name()),
                 side: c.side.into(),
                 call: kind_name(c.kind),
                 args: c.args.clone(),
@@ -500,9 +605,52 @@ fn event(i: usize, e: &Event, tl: &Timeline) -> EventDoc {
                 line: c.line,
                 pid: c.pid,
                 caused: ce.caused.clone(),
+                sent: ce
+                    .sent
+                    .iter()
+                    .map(|x| SentDoc {
+                        segment: x.segment,
+                        why: match x.why {
+                            SentWhy::ByCall => "call",
+                            SentWhy::Released => "released",
+                            SentWhy::Answer => "answer",
+                        }
+                        .into(),
+                    })
+                    .collect(),
+                eof: ce.eof.map(|e| match e {
+                    Eof::Fin { segment } => EofDoc {
+                        why: "fin".into(),
+                        event: Some(segment),
+                    },
+                    Eof::ShutRd { call } => EofDoc {
+                        why: "shut_rd".into(),
+                        event: Some(call),
+                    },
+                    Eof::Unknown => EofDoc {
+                        why: "unknown".into(),
+                        event: None,
+                    },
+                }),
                 conn: ce.conn,
             })
         }
+        Event::Entry(en) => EventDoc::Entry(EntryDoc {
+            i,
+            t_ns: en.ts - t0,
+            call: en.call,
+        }),
+        Event::Table(t) => EventDoc::Table(TableDoc {
+            i,
+            t_ns: t.ts - t0,
+            side: t.side.into(),
+            conn: t.conn,
+            local: t.local.to_string(),
+            peer: t.peer.to_string(),
+            state: t.state.map(|s| s.name()),
+            before: t.before.map(|s| s.name()),
+            source: "sock_diag, read every 5 ms while the wire settles".into(),
+        }),
         Event::Segment(s) => EventDoc::Segment(SegmentDoc {
             i,
             t_ns: s.seg.ts - t0,
@@ -540,6 +688,8 @@ fn event(i: usize, e: &Event, tl: &Timeline) -> EventDoc {
                 .tampered
                 .as_ref()
                 .map(|t| crate::words::tamper_text(s, t, t0)),
+            during: s.during,
+            flow: s.flow.iter().map(|f| f.name().to_string()).collect(),
         }),
         Event::Note(n) => EventDoc::Note(NoteDoc {
             i,

@@ -205,11 +205,11 @@ mod tests {
     #[test]
     fn arrows_say_who_sent_and_who_caused() {
         let out = render(&shut_wr());
-        assert!(out.contains("Client->>Server: #35;2 SYN seq 0 · connect() #35;1"));
+        assert!(out.contains("Client->>Server: #35;2 SYN seq 0 · connect() #35;5"));
         assert!(out.contains("Server-->>Client: #35;3 SYN-ACK seq 0 ack 1 · kernel: answers #35;2"));
-        assert!(out.contains("Note over Client: #35;9 shutdown(SHUT_WR) = 0<br/>→ FIN_WAIT1"));
+        assert!(out.contains("Note over Client: #35;10 shutdown(SHUT_WR) = 0<br/>→ FIN_WAIT1"));
         let w = render(&worst());
-        assert!(w.contains("Client--xServer: #35;12 RST"), "{w}");
-        assert!(w.contains("Note over Client,Server: #35;12 the client kernel resets"));
+        assert!(w.contains("Client--xServer: #35;13 RST"), "{w}");
+        assert!(w.contains("Note over Client,Server: #35;13 the client kernel resets"));
     }
 }

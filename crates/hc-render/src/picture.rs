@@ -34,6 +34,8 @@ pub struct CallRow {
     /// to `=` by no-break spaces (see `wrap`); `plain_text` has plain ones.
     pub text: String,
     pub failed: bool,
+    /// Where a call that returned later was entered (its result comes further down).
+    pub entry: bool,
 }
 
 /// The state a socket was seen in after a call, when it differs from the
@@ -131,6 +133,26 @@ pub fn rows(r: &Report) -> Vec<Row> {
                 }));
             }
             Event::Note(n) => out.push(Row::Note(n.text.clone())),
+            // Where a call that waited was entered: its name, then "…".
+            Event::Entry(en) => {
+                if let Some(Event::Call(c)) = r.timeline.events.get(en.call) {
+                    let mut row = call_row(en.call, c);
+                    row.text = format!("{}{NBSP}…", c.call.short_name());
+                    row.failed = false;
+                    row.entry = true;
+                    out.push(Row::Call(row));
+                }
+            }
+            // What became of a closed connection, from the kernel's table.
+            Event::Table(t) => {
+                let state =
+                    t.state.map_or_else(|| "gone".to_string(), |s| s.name()) + " (kernel table)";
+                seen.insert((t.side, Some(t.local), Some(t.peer)), state.clone());
+                out.push(Row::State(StateRow {
+                    side: t.side,
+                    state,
+                }));
+            }
         }
     }
     out
@@ -149,7 +171,11 @@ fn call_row(i: usize, c: &CallEvent) -> CallRow {
     };
     let ret = match (&call.errno, call.ret) {
         (Some(e), _) => format!(" ={NBSP}-1{NBSP}{e}"),
-        (None, Some(0)) if call.kind == CallKind::Read => format!(" ={NBSP}0{NBSP}EOF"),
+        (None, Some(0)) if call.kind == CallKind::Read => match c.eof {
+            Some(hc_core::correlate::Eof::ShutRd { .. }) => format!(" ={NBSP}0{NBSP}(SHUT_RD)"),
+            Some(hc_core::correlate::Eof::Unknown) => format!(" ={NBSP}0"),
+            _ => format!(" ={NBSP}0{NBSP}EOF"),
+        },
         (None, Some(r)) if call.kind != CallKind::Sleep => format!(" ={NBSP}{r}"),
         _ => String::new(),
     };
@@ -158,6 +184,7 @@ fn call_row(i: usize, c: &CallEvent) -> CallRow {
         side: call.side,
         text: format!("{name}{ret}"),
         failed: call.errno.is_some(),
+        entry: false,
     }
 }
 
@@ -237,7 +264,11 @@ fn kernel_cause(c: &Cause) -> String {
             "kernel: window update".into()
         }
         (Part::Ack, None, Origin::Ack(AckCause::Duplicate)) => "kernel: duplicate ACK".into(),
-        (Part::Ack, None, Origin::Ack(AckCause::KeepAlive)) => "kernel: keep-alive".into(),
+        (Part::Ack, None, Origin::Ack(AckCause::KeepAlive { window_probe: true })) => {
+            "kernel: window probe".into()
+        }
+        (Part::Ack, None, Origin::Ack(AckCause::KeepAlive { .. })) => "kernel: keep-alive".into(),
+        (Part::Ack, None, Origin::Ack(AckCause::Nothing)) => "kernel: nothing new".into(),
         (Part::Data, None, _) => "data: no write() seen".into(),
         (Part::Fin, None, _) => "FIN: no close() seen".into(),
         (Part::Syn, None, _) => "SYN: no connect() seen".into(),
@@ -327,7 +358,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(segs[0].cause, "connect() #1");
+        assert_eq!(segs[0].cause, "connect() #5");
         assert!(segs[1].kernel && segs[1].cause == "kernel: answers #2");
         let fin = segs.iter().find(|s| s.label == "FIN").expect("a FIN");
         assert!(fin.cause.starts_with("shutdown(SHUT_WR) #"));

@@ -10,9 +10,10 @@ use super::{causes_text, seg_label};
 use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use crate::words::tamper_text;
 use hc_core::correlate::{
-    AckCause, CallEvent, Event, KernelRst, Origin, SegEvent, StateEvent, Timeline,
+    AckCause, CallEvent, EntryEvent, Event, KernelRst, Origin, SegEvent, StateEvent, TableEvent,
+    Timeline,
 };
-use hc_core::model::{CallKind, Side, StateObs};
+use hc_core::model::{CallKind, Side};
 use hc_core::report::{KernelSource, Report};
 use std::fmt::Write;
 
@@ -46,7 +47,10 @@ pub fn render_with(r: &Report, style: &Style) -> String {
     let mut i = 0;
     while i < events.len() {
         let run = if fold {
-            events[i..].iter().take_while(|e| foldable(e)).count()
+            events[i..]
+                .iter()
+                .take_while(|e| foldable(e, events))
+                .count()
         } else {
             0
         };
@@ -57,8 +61,10 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         }
         let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r, p) + &verdict_lines(r, i, p),
+            Event::Entry(e) => entry_line(i, e, r, p),
             Event::Segment(s) => seg_line(i, s, &r.timeline, style),
             Event::State(st) => state_line(i, st, t0, p),
+            Event::Table(t) => table_line(i, t, t0, p, &r.timeline),
             Event::Note(n) => format!(
                 "{i:>4} {}  {}  {}\n",
                 time(n.ts, t0),
@@ -75,7 +81,7 @@ pub fn render_with(r: &Report, style: &Style) -> String {
 
 /// Plain traffic that says nothing new event by event: data without SYN,
 /// FIN or RST, ACKs of data, and reads that returned data.
-fn foldable(e: &Event) -> bool {
+fn foldable(e: &Event, events: &[Event]) -> bool {
     match e {
         Event::Segment(s) => {
             let f = s.seg.flags;
@@ -84,12 +90,22 @@ fn foldable(e: &Event) -> bool {
             }
             // Data, or an ACK of data only (not of a SYN or a FIN).
             s.seg.len > 0
-                || !s.causes.iter().any(
-                    |c| matches!(&c.origin, Origin::Ack(AckCause::Of(a)) if a.covers_control()),
-                )
+                || !s.causes.iter().any(|c| match &c.origin {
+                    Origin::Ack(AckCause::Of(a))
+                    | Origin::Released {
+                        ack: AckCause::Of(a),
+                        ..
+                    } => a.covers_control(),
+                    _ => false,
+                })
         }
         Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-        Event::State(_) | Event::Note(_) => false,
+        // Where such a read was entered, when it waited for the data.
+        Event::Entry(e) => events.get(e.call).is_some_and(|c| match c {
+            Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+            _ => false,
+        }),
+        Event::State(_) | Event::Note(_) | Event::Table(_) => false,
     }
 }
 
@@ -113,7 +129,7 @@ fn fold_line(first: usize, run: &[Event], t0: i64, p: Pen) -> String {
                 read_bytes += c.call.ret.unwrap_or(0);
                 reader = Some(c.call.side);
             }
-            Event::State(_) | Event::Note(_) => {}
+            Event::State(_) | Event::Note(_) | Event::Table(_) | Event::Entry(_) => {}
         }
     }
     let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
@@ -193,11 +209,62 @@ pub(crate) fn side_name(side: Side, p: Pen) -> String {
     }
 }
 
+/// Where a call that returned later was entered: `read(13, buf, 65536) …`.
+fn entry_line(i: usize, e: &EntryEvent, r: &Report, p: Pen) -> String {
+    let Some(Event::Call(c)) = r.timeline.events.get(e.call) else {
+        return String::new();
+    };
+    let call = &c.call;
+    let text = format!("{} …", p.ink(call.entry_text(), Ink::BOLD));
+    let pad = " ".repeat(40usize.saturating_sub(strip_len(&text)).max(2));
+    let mut tail = vec![format!("entered; returns at #{}", e.call)];
+    if let Some(st) = c.state_entry {
+        tail.push(format!("state {}", st.name()));
+    }
+    format!(
+        "{i:>4} {}  {}  {text}{pad}{}\n",
+        time(e.ts, r.timeline.t0),
+        side_name(call.side, p),
+        p.ink(tail.join(" · "), Ink::DIM)
+    )
+}
+
+/// What the kernel's table said of a closed connection.
+fn table_line(i: usize, t: &TableEvent, t0: i64, p: Pen, tl: &Timeline) -> String {
+    let what = match (t.before, t.state) {
+        (Some(b), Some(n)) if b != n => format!(
+            "went {}",
+            p.ink(format!("{} → {}", b.name(), n.name()), Ink::YELLOW)
+        ),
+        (_, Some(n)) => format!("is in {}", n.name()),
+        (_, None) => {
+            // Gone: an RST on the connection since the last reading ended it.
+            let rst = t.conn.and_then(|k| {
+                tl.segments()
+                    .filter(|(_, s)| s.conn == k && s.seg.flags.rst() && s.seg.ts <= t.ts)
+                    .last()
+                    .map(|(j, _)| j)
+            });
+            match rst {
+                Some(j) => format!("is gone (no socket left), after the RST #{j}"),
+                None => "is gone (no socket left)".into(),
+            }
+        }
+    };
+    format!(
+        "{i:>4} {}  {}  {} {what}  {}\n",
+        time(t.ts, t0),
+        side_name(t.side, p),
+        p.ink("kernel table: the closed connection", Ink::DIM),
+        p.ink(format!("({} ↔ {}, sock_diag)", t.local, t.peer), Ink::DIM)
+    )
+}
+
 fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
     let call = &c.call;
     let mut s = format!(
         "{i:>4} {}  {}  ",
-        time(call.start, t0),
+        time(c.shown_at(), t0),
         side_name(call.side, p)
     );
     let ret = match (&call.errno, call.ret) {
@@ -219,28 +286,67 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
     s.push_str(&" ".repeat(40usize.saturating_sub(visible).max(2)));
 
     let mut tail = Vec::new();
+    // A call shown as a span: how long it took and what it waited for.
+    if c.entry.is_some() {
+        let mut w = format!("after {}", hc_core::time::ms(call.end - call.start));
+        if let Some(seg) = c
+            .woke_by
+            .and_then(|j| r.timeline.segment(j).map(|s| (j, s)))
+        {
+            let _ = write!(w, ", woken by {} #{}", seg_label(seg.1), seg.0);
+        }
+        tail.push(w);
+    }
     if call.kind != CallKind::Sleep {
-        if c.caused.is_empty() {
-            tail.push(p.ink("⇒ nothing on the wire", Ink::DIM));
-        } else {
-            const SHOWN: usize = 4;
-            let mut segs: Vec<String> = c
+        const SHOWN: usize = 4;
+        if c.caused.len() > SHOWN {
+            // Too many to list: the first few that left during the call,
+            // then how many it caused that left after it returned.
+            let label = |n: usize| {
+                r.timeline
+                    .segment(n)
+                    .map(|seg| format!("{} #{n}", colour_label(&seg_label(seg), p)))
+            };
+            let (during, later): (Vec<usize>, Vec<usize>) = c
                 .caused
                 .iter()
-                .take(SHOWN)
-                .filter_map(|&n| match &r.timeline.events[n] {
-                    Event::Segment(seg) => {
-                        Some(format!("{} #{n}", colour_label(&seg_label(seg), p)))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if c.caused.len() > SHOWN {
-                segs.push(format!("… {} segments in all", c.caused.len()));
+                .partition(|&&n| c.sent.iter().any(|x| x.segment == n));
+            let mut parts = Vec::new();
+            if !during.is_empty() {
+                let mut t: Vec<String> = during
+                    .iter()
+                    .take(SHOWN)
+                    .filter_map(|&n| label(n))
+                    .collect();
+                if during.len() > SHOWN {
+                    t.push(format!("… {} segments in all", during.len()));
+                }
+                parts.push(t.join(", "));
             }
-            tail.push(format!("⇒ {}", segs.join(", ")));
+            match later.as_slice() {
+                [] => {}
+                [one] => parts.push(format!(
+                    "{} (sent after it returned)",
+                    label(*one).unwrap_or_default()
+                )),
+                [first, .., last] => parts.push(format!(
+                    "{} segments sent after it returned (#{first} … #{last})",
+                    later.len()
+                )),
+            }
+            let joined = if during.is_empty() {
+                format!("nothing during the call; {}", parts.join("; "))
+            } else {
+                parts.join("; ")
+            };
+            tail.push(format!("⇒ {joined}"));
+        } else {
+            match crate::words::sent_text(&r.timeline, i, &c.caused, &c.sent) {
+                Some(t) => tail.push(format!("⇒ {}", colour_segments(&t, p))),
+                None => tail.push(p.ink("⇒ nothing on the wire", Ink::DIM)),
+            }
         }
-        if let Some(st) = state_text(c, p) {
+        if let Some(st) = crate::words::state_text(c, p) {
             tail.push(st);
         }
     }
@@ -249,35 +355,32 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
         tail.push(p.ink(format!("pid {pid}"), Ink::DIM));
     }
     s.push_str(&tail.join(" · "));
-    if let Some(note) = &call.note {
+    let note = match c.eof {
+        Some(e) => Some(crate::words::eof_text(&r.timeline, e)),
+        // Recordings of older versions said "end of file" for every 0.
+        None => call.note.clone().filter(|n| n != "end of file"),
+    };
+    if let Some(note) = note {
         let _ = write!(s, "  {}", p.ink(format!("({note})"), Ink::DIM));
     }
     s.push('\n');
     s
 }
 
-/// "ESTABLISHED → FIN_WAIT1", or the state alone when it did not change.
-fn state_text(c: &CallEvent, p: Pen) -> Option<String> {
-    let now = c.call.state_after.label();
-    if matches!(c.call.state_after, StateObs::Unknown) {
-        return None;
+/// Paints the segment labels inside a list such as `data(100) #12, FIN #16`.
+fn colour_segments(text: &str, p: Pen) -> String {
+    if !p.on {
+        return text.to_string();
     }
-    let closed = matches!(
-        c.call.state_after,
-        StateObs::ProcNet { .. } | StateObs::Gone
-    ) && c.call.kind == CallKind::Close;
-    let what = if closed { "connection now" } else { "state" };
-    // Compare the kernel's states, not their wording: a descriptor in CLOSE
-    // whose connection went on as TIME_WAIT, then seen as TIME_WAIT, is no change.
-    Some(match &c.state_before {
-        Some(b) if b.state() != c.call.state_after.state() => {
-            format!(
-                "{what} {}",
-                p.ink(format!("{} → {now}", b.label()), Ink::YELLOW)
-            )
-        }
-        _ => format!("{what} {now}"),
-    })
+    text.split(", ")
+        .map(|part| match part.split_once(" #") {
+            Some((label, rest)) if !label.contains(' ') => {
+                format!("{} #{rest}", colour_label(label, p))
+            }
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The ink of a segment label: what a reader looks for stands out.
@@ -361,6 +464,15 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
     );
     if s.retransmission_of.is_some() {
         let _ = write!(line, " {}", p.ink("RETRANSMISSION", Ink::RED));
+    }
+    // tshark's own labels of the segment, so the two can be read side by side.
+    if !s.flow.is_empty() {
+        let names: Vec<&str> = s.flow.iter().map(|f| f.name()).collect();
+        let _ = write!(
+            line,
+            " {}",
+            p.ink(format!("[tshark: {}]", names.join(", ")), Ink::DIM)
+        );
     }
     let mut cause = format!("← {}", causes_text(tl, s));
     if let Some(t) = &s.tampered {

@@ -2,8 +2,12 @@
 //! JSON `why` fields say about each segment. The correlator decides what
 //! caused a segment (`hc_core::correlate::Origin`); this module only says it.
 
-use hc_core::correlate::{AckCause, Acked, Cause, Origin, Part, SegEvent, Tamper, Timeline};
-use hc_core::model::{Call, Nanos, Segment};
+use crate::paint::{Ink, Pen};
+use hc_core::correlate::story::SentWhy;
+use hc_core::correlate::{
+    AckCause, Acked, CallEvent, Cause, Eof, Flow, Origin, Part, SegEvent, Sent, Tamper, Timeline,
+};
+use hc_core::model::{Call, CallKind, Nanos, Segment, StateObs};
 use hc_core::time::ms;
 
 /// One cause of segment `s`, as a sentence.
@@ -82,32 +86,169 @@ pub fn why(tl: &Timeline, s: &SegEvent, c: &Cause) -> String {
         (Origin::RstUnexplained, _) => {
             format!("RST: no call of the {who} and no segment to it before it")
         }
-        (Origin::Ack(a), _) => match a {
-            AckCause::Of(of) => format!("kernel: ACK of {}", acked_text(other, &of.covers)),
-            AckCause::KeepAlive => {
-                "kernel: keep-alive or window probe (one byte before the next to send)".into()
-            }
-            AckCause::WindowUpdate { from, to } => {
-                format!("kernel: window update (win {from} → {to})")
-            }
-            AckCause::Duplicate => "kernel: duplicate ACK (acknowledges nothing new)".into(),
-        },
+        (Origin::Ack(a), _) => format!("kernel: {}", ack_words(tl, s, a)),
+        (Origin::Released { event, ack }, _) => {
+            let by = call(*event).map_or_else(
+                || format!("#{event}"),
+                |k| format!("{} #{event}", k.short_name()),
+            );
+            format!(
+                "{}, released by {by}, which took data from the receive buffer",
+                ack_words(tl, s, ack)
+            )
+        }
         (Origin::BeforeCapture, _) => {
             "retransmission of sequence space sent before the capture started".into()
         }
     }
 }
 
+/// What a pure ACK says, in words (without "kernel:").
+fn ack_words(tl: &Timeline, s: &SegEvent, a: &AckCause) -> String {
+    let other = s.from.other().name();
+    match a {
+        AckCause::Of(of) => format!("ACK of {}", acked_text(other, &of.covers)),
+        AckCause::KeepAlive { window_probe: true } => {
+            format!("window probe: the {other}'s window is 0 (one byte before the next to send)")
+        }
+        AckCause::KeepAlive {
+            window_probe: false,
+        } => "keep-alive (one byte before the next to send)".into(),
+        AckCause::ProbeAck { probe } => {
+            let kind = tl.segment(*probe).map_or("probe", |p| {
+                if p.flow.contains(&Flow::ZeroWindowProbe) {
+                    "zero-window probe"
+                } else {
+                    "probe"
+                }
+            });
+            format!("answers the {other}'s {kind} #{probe}; acknowledges nothing new")
+        }
+        AckCause::WindowUpdate { from, to } => format!("window update (win {from} → {to})"),
+        AckCause::Resent { copy } => {
+            let kind = tl
+                .segment(*copy)
+                .map_or_else(|| "segment".to_string(), |c| seg_kind(&c.seg));
+            format!(
+                "ACK of the re-sent {other} {kind} #{copy}, which it already had: a duplicate ACK (acknowledges nothing new)"
+            )
+        }
+        AckCause::Duplicate => "duplicate ACK (acknowledges nothing new)".into(),
+        AckCause::Nothing if s.seg.win == 0 => {
+            "ACK with a zero window (acknowledges nothing new)".into()
+        }
+        AckCause::Nothing => "acknowledges nothing new".into(),
+    }
+}
+
 /// All causes of a segment in one line, as the pcapng comment and JSON `why` carry them.
 pub fn causes_text(tl: &Timeline, s: &SegEvent) -> String {
-    let mut out: Vec<String> = s.causes.iter().map(|c| why(tl, s, c)).collect();
+    // Parts re-sent from the same original share one "retransmission of #N".
+    let mut out: Vec<String> = Vec::new();
+    let mut last_resent = None;
+    for c in &s.causes {
+        match (c.resent, tl.segment(c.resent.unwrap_or_default())) {
+            (Some(o), Some(orig)) if last_resent == Some(o) => {
+                let inner = Cause {
+                    resent: None,
+                    ..c.clone()
+                };
+                out.push(why(tl, orig, &inner));
+            }
+            _ => out.push(why(tl, s, c)),
+        }
+        last_resent = c.resent;
+    }
     if let Some(a) = &s.also_acks {
         out.push(format!(
             "also ACKs {}",
             acked_text(s.from.other().name(), &a.covers)
         ));
     }
+    // The kernel's answer, sent while a call of the same side ran.
+    if let Some(d) = s.during {
+        let own = s.causes.iter().any(|c| c.event() == Some(d));
+        if !own {
+            if let Some(k) = tl.call(d) {
+                out.push(format!("left while {} #{d} ran", k.short_name()));
+            }
+        }
+    }
     out.join("; ")
+}
+
+/// What a call put on the wire: `data(100) #12`, `FIN #16 (released)`,
+/// what it caused that left later, and what the kernel sent meanwhile.
+pub fn sent_text(tl: &Timeline, call: usize, caused: &[usize], sent: &[Sent]) -> Option<String> {
+    let label = |i: usize| {
+        tl.segment(i).map_or_else(
+            || format!("#{i}"),
+            |s| format!("{} #{i}", crate::seg_label(s)),
+        )
+    };
+    let mut parts = Vec::new();
+    let during: Vec<String> = sent
+        .iter()
+        .filter(|x| x.why != SentWhy::Answer)
+        .map(|x| label(x.segment))
+        .collect();
+    if !during.is_empty() {
+        parts.push(during.join(", "));
+    }
+    for &c in caused {
+        if sent.iter().any(|x| x.segment == c) {
+            continue;
+        }
+        let Some(s) = tl.segment(c) else { continue };
+        let what = if s.retransmission_of.is_some() {
+            "sent again later"
+        } else if s.seg.len > 0 {
+            "its bytes, sent later"
+        } else {
+            "sent later"
+        };
+        let later = match s.during.and_then(|d| tl.call(d).map(|k| (d, k))) {
+            Some((d, k)) => format!("{} ({what}, during {} #{d})", label(c), k.short_name()),
+            None if s.retransmission_of.is_some() => {
+                format!("{} ({what} by the kernel: a retransmission)", label(c))
+            }
+            None => format!("{} ({what} by the kernel)", label(c)),
+        };
+        let _ = call;
+        parts.push(later);
+    }
+    let answers: Vec<String> = sent
+        .iter()
+        .filter(|x| x.why == SentWhy::Answer)
+        .map(|x| label(x.segment))
+        .collect();
+    if parts.is_empty() && answers.is_empty() {
+        return None;
+    }
+    let mut t = if parts.is_empty() {
+        "nothing sent by this call".to_string()
+    } else {
+        parts.join(", ")
+    };
+    if !answers.is_empty() {
+        t.push_str(&format!(
+            "; meanwhile the kernel answered the peer: {}",
+            answers.join(", ")
+        ));
+    }
+    Some(t)
+}
+
+/// Why a read returned 0, in words.
+pub fn eof_text(tl: &Timeline, eof: Eof) -> String {
+    match eof {
+        Eof::Fin { segment } => format!("end of file: the FIN #{segment} had arrived"),
+        Eof::ShutRd { call } => {
+            let by = tl.call(call).map_or_else(String::new, |k| k.short_name());
+            format!("0 because this side shut down reading ({by} #{call}); no FIN had arrived")
+        }
+        Eof::Unknown => "returned 0; no FIN from the peer was captured".into(),
+    }
 }
 
 /// "client data #12..#20 (900 B) and client FIN #21".
@@ -184,6 +325,40 @@ fn late(ts: Nanos, call: &Call) -> String {
     }
 }
 
+/// "ESTABLISHED → FIN_WAIT1", or the state alone when it did not change.
+pub fn state_text(c: &CallEvent, p: Pen) -> Option<String> {
+    let now = c.call.state_after.label();
+    if matches!(c.call.state_after, StateObs::Unknown) {
+        return None;
+    }
+    let closed = matches!(
+        c.call.state_after,
+        StateObs::ProcNet { .. } | StateObs::Gone
+    ) && c.call.kind == CallKind::Close;
+    let what = if closed { "connection now" } else { "state" };
+    // An arrow only for a change during the call: from the state at its
+    // entry (the kernel's last word, or TCP_INFO read just before it).
+    // No socket left is the end of CLOSE, not a change from it.
+    let after = c.call.state_after.state().or(match c.call.state_after {
+        StateObs::Gone => Some(hc_core::model::TcpState::CLOSE),
+        _ => None,
+    });
+    Some(match c.state_entry {
+        // The table is read after close() returned, not at its return: say
+        // both states, without an arrow that would credit the call.
+        Some(b) if closed && Some(b) != after => {
+            format!("state {} · {what} {now}", b.name())
+        }
+        Some(b) if Some(b) != after => {
+            format!(
+                "{what} {}",
+                p.ink(format!("{} → {now}", b.name()), Ink::YELLOW)
+            )
+        }
+        _ => format!("{what} {now}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,12 +374,15 @@ mod tests {
     #[test]
     fn the_handshake_in_words() {
         let t = Script::new().handshake().run();
-        assert_eq!(seg_words(&t, 0), "client connect() #1");
+        assert_eq!(seg_words(&t, 0), "client connect() #5");
         assert_eq!(
             seg_words(&t, 1),
             "kernel: answers client SYN #2 for the socket of listen() #0"
         );
-        assert_eq!(seg_words(&t, 2), "kernel: ACK of server SYN-ACK #3");
+        assert_eq!(
+            seg_words(&t, 2),
+            "kernel: ACK of server SYN-ACK #3; left while connect() #5 ran"
+        );
     }
 
     #[test]
@@ -219,18 +397,20 @@ mod tests {
             .run();
         let w = seg_words(&t, 3);
         assert!(
-            w.starts_with("data from client write(100) #6 (stream bytes 0..100) (sent ")
-                && w.contains("after the call returned); FIN from client shutdown(SHUT_WR) #7"),
+            w.starts_with("data from client write(100) #7 (stream bytes 0..100) (sent ")
+                && w.contains("after the call returned); FIN from client shutdown(SHUT_WR) #8"),
             "{w}"
         );
         let again = seg_words(&t, 4);
         assert!(
-            again.starts_with("retransmission of #8 (205.0 ms later): data from client"),
+            again.starts_with("retransmission of #9 (205.0 ms later): data from client")
+                && again.contains("; FIN from client shutdown(SHUT_WR) #8")
+                && again.matches("retransmission").count() == 1,
             "{again}"
         );
         assert_eq!(
             seg_words(&t, 5),
-            "kernel: ACK of client data #8 (100 B) and client FIN #8"
+            "kernel: ACK of client data #10 (100 B) and client FIN #10"
         );
     }
 
@@ -246,7 +426,7 @@ mod tests {
             .run();
         assert_eq!(
             seg_words(&t, 5),
-            "kernel: RST answering server data #9; the client's last call, close() #6, was 1.050 ms before that segment"
+            "kernel: RST answering server data #10; the client's last call, close() #7, was 1.050 ms before that segment"
         );
         let mut s = Script::new();
         s.call_at(1, Side::Client, CallKind::Connect, S, -1)

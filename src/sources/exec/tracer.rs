@@ -134,6 +134,8 @@ struct Pending {
     opt: Option<(String, String)>,
     /// close: other descriptors still refer to the socket.
     shared: bool,
+    /// The socket's TCP_INFO state at the call's entry, when known.
+    before: Option<StateObs>,
 }
 
 struct Task {
@@ -489,6 +491,7 @@ impl Tracer {
                 peer: sock.peer,
                 stream: None,
                 state_after: state,
+                state_before: None,
                 line: None,
             },
             sock: Some(s),
@@ -642,6 +645,7 @@ impl Tracer {
             addr: None,
             opt: None,
             shared: false,
+            before: None,
         };
         match sys {
             Sys::Socket => {
@@ -717,6 +721,12 @@ impl Tracer {
             }
             _ => {}
         }
+        // The state at entry, from our copy of the socket (no round trip).
+        p.before = p
+            .sock
+            .and_then(|s| self.copies.get(&s))
+            .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd()))
+            .map(|state| StateObs::TcpInfo { state });
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.pending = Some(p);
         }
@@ -802,6 +812,7 @@ impl Tracer {
                 peer,
                 stream: None,
                 state_after: StateObs::Unknown,
+                state_before: p.before.clone(),
                 line: None,
             },
             sock,
@@ -1013,7 +1024,8 @@ impl Tracer {
             }
             s if s.is_read() => {
                 note = match (ret, err) {
-                    (0, _) => Some("end of file".into()),
+                    // What a 0 means is the story's to say (the FIN, or a SHUT_RD).
+                    (0, _) => None,
                     (_, hc_sys::errno::EAGAIN) => {
                         Some("would block: no data (non-blocking or SO_RCVTIMEO)".into())
                     }
@@ -1052,6 +1064,12 @@ impl Tracer {
                 peer,
                 stream,
                 state_after: state,
+                // accept() and socket() are about a descriptor that did not exist at entry.
+                state_before: if matches!(p.sys, Sys::Socket | Sys::Accept | Sys::Accept4) {
+                    None
+                } else {
+                    p.before.clone()
+                },
                 line: None,
             },
             sock,
