@@ -114,6 +114,28 @@ fn scenario_runs_in_every_renderer() {
     }
 }
 
+/// The story's self-check (hc_core::check) holds on every recorded run:
+/// no result before its cause, no stale state, no false "nothing on the
+/// wire", no ACK of a copy that never arrived, RST reasons that agree.
+#[test]
+fn every_recording_tells_a_true_story() {
+    let mut bad = Vec::new();
+    for (name, rec) in scenario_recordings() {
+        for v in report(&rec).violations {
+            bad.push(format!("{name}: {v}"));
+        }
+    }
+    for (name, rec) in exec_recordings() {
+        let (run, _) = exec::assemble(rec);
+        for r in &run.sections {
+            for v in &r.violations {
+                bad.push(format!("{name}: {v}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "self-check violations:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn the_all_table() {
     let builtin = hc_core::scenario::names();

@@ -217,7 +217,12 @@ impl Run {
     /// What every document must satisfy, whatever the scenario.
     fn check_schema(&self) {
         let d = &self.doc;
-        assert_eq!(d["schema"], 1);
+        assert_eq!(d["schema"], 2);
+        assert_eq!(
+            d["self_check"],
+            serde_json::json!([]),
+            "the story's self-check found nothing"
+        );
         for k in ["scenario", "client", "server", "events", "capture"] {
             assert!(!d[k].is_null(), "document has {k}");
         }
@@ -226,8 +231,15 @@ impl Run {
         let mut last = 0i64;
         for (n, e) in self.events().iter().enumerate() {
             assert_eq!(e["i"].as_u64(), Some(n as u64));
-            let t = e["t_ns"].as_i64().expect("t_ns");
-            assert!(t >= last, "events in time order");
+            // Events are listed where the timeline shows them: a call that
+            // was entered earlier (it has an `entry` event) at its return.
+            let t0 = e["t_ns"].as_i64().expect("t_ns");
+            let t = if e["kind"] == "call" && !e["entry"].is_null() {
+                e["end_ns"].as_i64().expect("end_ns")
+            } else {
+                t0
+            };
+            assert!(t >= last, "events in the order shown: {e}");
             last = t;
             match e["kind"].as_str() {
                 Some("call") => {
@@ -237,10 +249,32 @@ impl Run {
                         "args",
                         "ret",
                         "errno",
+                        "state_before",
                         "state_after",
                         "caused",
+                        "sent",
                     ] {
                         assert!(e.get(k).is_some(), "call has {k}: {e}");
+                    }
+                    let (end, dur) = (e["end_ns"].as_i64(), e["dur_ns"].as_i64());
+                    assert_eq!(end, dur.map(|d| t0 + d), "end_ns = t_ns + dur_ns: {e}");
+                    if let Some(en) = e["entry"].as_u64() {
+                        let m = self.event(en);
+                        assert_eq!(m["kind"], "entry");
+                        assert_eq!(
+                            m["call"].as_u64(),
+                            Some(n as u64),
+                            "the entry names its call"
+                        );
+                    }
+                }
+                Some("entry") => {
+                    let c = e["call"].as_u64().expect("an entry names its call");
+                    assert!(c > n as u64, "an entry comes before its call's result");
+                }
+                Some("table") => {
+                    for k in ["side", "local", "peer", "state"] {
+                        assert!(e.get(k).is_some(), "table has {k}: {e}");
                     }
                 }
                 Some("segment") => {
