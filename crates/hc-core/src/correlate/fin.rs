@@ -80,6 +80,31 @@ mod tests {
     }
 
     #[test]
+    fn a_fin_in_a_retransmitted_data_segment_credits_the_shutdown() {
+        // data(100) is lost; the FIN goes alone after shutdown(); the kernel
+        // then re-sends the data with the FIN in one segment.
+        let mut s = Script::new();
+        s.handshake()
+            .call_at(3, Side::Client, CallKind::Write, "100", 100)
+            .seg_at(3, Side::Client, P | A, 100)
+            .call_at(4, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+            .seg_at(4, Side::Client, F | A, 0)
+            .resend_at(210, 3);
+        let (calls, mut segs) = s.parts();
+        let last = segs.len() - 1;
+        segs[last].flags = crate::model::TcpFlags(F | P | A);
+        let t = correlate(calls, segs, Some(crate::testkit::addr(crate::testkit::S)));
+        let (w, _) = call_of(&t, CallKind::Write, Side::Client, 0);
+        let (shut, _) = call_of(&t, CallKind::Shutdown, Side::Client, 0);
+        let (_, again) = nth_seg(&t, 5);
+        assert!(again.retransmission_of.is_some(), "a retransmission");
+        assert_eq!(cause(again, Part::Data).event(), Some(w));
+        // Negative control of the old bug: the FIN is not the write's.
+        assert_eq!(cause(again, Part::Fin).event(), Some(shut));
+        assert_ne!(cause(again, Part::Fin).event(), Some(w));
+    }
+
+    #[test]
     fn a_fin_after_other_calls_goes_to_the_shutdown_made_before_it() {
         let t = Script::new()
             .handshake()

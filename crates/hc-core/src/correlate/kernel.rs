@@ -220,7 +220,7 @@ impl Correlator {
 #[cfg(test)]
 mod tests {
     use super::super::*;
-    use crate::testkit::{addr, Script, C, MS, S};
+    use crate::testkit::{addr, Script, A, C, F, MS, S};
 
     fn state_ev(
         t_ms: i64,
@@ -238,6 +238,77 @@ mod tests {
             new,
             by_us,
         }
+    }
+
+    #[test]
+    fn an_orphan_in_fin_wait2_lives_on_and_its_table_line_starts_from_the_kernels_word() {
+        use crate::model::TableObs;
+        // The client closes; the kernel reports FIN_WAIT1 → FIN_WAIT2 →
+        // CLOSE (the orphan is handed to a small socket); the table then
+        // shows it in FIN_WAIT2, later in TIME_WAIT.
+        let s = Script::new()
+            .handshake()
+            .call_at(3, Side::Client, CallKind::Close, "", 0)
+            .seg_at(3, Side::Client, F | A, 0)
+            .seg_at(4, Side::Server, A, 0)
+            .parts();
+        let kernel = vec![
+            state_ev(3, C, S, TcpState::ESTABLISHED, TcpState::FIN_WAIT1, false),
+            state_ev(4, C, S, TcpState::FIN_WAIT1, TcpState::FIN_WAIT2, false),
+            state_ev(4, C, S, TcpState::FIN_WAIT2, TcpState::CLOSE, false),
+        ];
+        let obs = |t_ms: i64, st: Option<TcpState>| TableObs {
+            ts: t_ms * MS,
+            side: Side::Client,
+            local: addr(C),
+            peer: addr(S),
+            state: st,
+        };
+        let extra = Extra {
+            kernel,
+            table: vec![
+                obs(5, Some(TcpState::FIN_WAIT2)),
+                obs(6, Some(TcpState::FIN_WAIT2)),
+                obs(9, Some(TcpState::TIME_WAIT)),
+            ],
+            ..Default::default()
+        };
+        let t = correlate_with(s.0, s.1, extra, Some(addr(S)));
+        let closed = t
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::State(st) if st.new == TcpState::CLOSE => Some(st),
+                _ => None,
+            })
+            .expect("the kernel's CLOSE");
+        assert_eq!(
+            closed.continues_as,
+            Some(TcpState::FIN_WAIT2),
+            "it lives on"
+        );
+        let tables: Vec<(Option<TcpState>, Option<TcpState>)> = t
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Table(tb) => Some((tb.before, tb.state)),
+                _ => None,
+            })
+            .collect();
+        // The first reading stays (the evidence), the repeat goes, the change
+        // starts from FIN_WAIT2, not from what close() returned with.
+        assert_eq!(
+            tables,
+            vec![
+                (Some(TcpState::FIN_WAIT2), Some(TcpState::FIN_WAIT2)),
+                (Some(TcpState::FIN_WAIT2), Some(TcpState::TIME_WAIT)),
+            ]
+        );
+        // No non-change is reported as a kernel line.
+        assert!(t
+            .events
+            .iter()
+            .all(|e| !matches!(e, Event::State(st) if st.old == st.new)));
     }
 
     #[test]

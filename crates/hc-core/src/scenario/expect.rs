@@ -199,6 +199,33 @@ pub fn kinds_of(r: &Report, segs: &[usize]) -> Vec<Wire> {
     out
 }
 
+/// What these calls put on the wire: only the parts of their segments whose
+/// cause names one of them (a write's data+FIN segment is data for the write,
+/// FIN for the shutdown), so an expectation under a step grades that step.
+pub fn kinds_caused_by(r: &Report, calls: &[usize]) -> Vec<Wire> {
+    use crate::correlate::Part;
+    let mut out = Vec::new();
+    for (_, s) in r.timeline.segments() {
+        for c in &s.causes {
+            if !c.event().is_some_and(|e| calls.contains(&e)) {
+                continue;
+            }
+            let k = match c.part {
+                Part::Syn | Part::SynAck => Wire::Syn,
+                Part::Data => Wire::Data,
+                Part::Fin => Wire::Fin,
+                Part::Rst => Wire::Rst,
+                Part::Ack => continue,
+            };
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out.sort_by_key(|k| *k as u8);
+    out
+}
+
 fn kinds_text(k: &[Wire]) -> String {
     if k.is_empty() {
         "nothing on the wire".into()
@@ -219,26 +246,23 @@ pub fn evaluate(scenario: &Scenario, r: &Report) -> Vec<Verdict> {
             .calls()
             .filter(|(_, c)| c.call.line == Some(step.line))
             .collect();
-        let caused: Vec<usize> = calls
-            .iter()
-            .flat_map(|(_, c)| c.caused.iter().copied())
-            .collect();
+        let ids: Vec<usize> = calls.iter().map(|(i, _)| *i).collect();
         let last = calls.last();
         for e in &step.expects {
             let (met, seen) = match (&e.check, last) {
                 (_, None) => (false, "the step made no call".to_string()),
                 (Check::WireExactly(want), Some(_)) => {
-                    let got = kinds_of(r, &caused);
+                    let got = kinds_caused_by(r, &ids);
                     let mut want = want.clone();
                     want.sort_by_key(|k| *k as u8);
                     (got == want, kinds_text(&got))
                 }
                 (Check::WireHas(k), Some(_)) => {
-                    let got = kinds_of(r, &caused);
+                    let got = kinds_caused_by(r, &ids);
                     (got.contains(k), kinds_text(&got))
                 }
                 (Check::WireNot(k), Some(_)) => {
-                    let got = kinds_of(r, &caused);
+                    let got = kinds_caused_by(r, &ids);
                     (!got.contains(k), kinds_text(&got))
                 }
                 (Check::Ret(n), Some((_, c))) => (
@@ -381,5 +405,38 @@ mod tests {
             parse(&["wire", "FIN"], false).is_err(),
             "step forms are not run forms"
         );
+    }
+}
+
+#[cfg(test)]
+mod grading {
+    use super::*;
+    use crate::model::{CallKind, Side};
+    use crate::testkit::{Script, A, F, P};
+
+    #[test]
+    fn a_data_fin_segment_is_data_for_the_write_and_fin_for_the_shutdown() {
+        let r = Script::new()
+            .handshake()
+            .call_at(3, Side::Client, CallKind::Write, "100", 100)
+            .call_at(5, Side::Client, CallKind::Shutdown, "SHUT_WR", 0)
+            .seg_at(5, Side::Client, F | P | A, 100)
+            .report("cork-fin");
+        let call = |k: CallKind| {
+            r.timeline
+                .calls()
+                .find(|(_, c)| c.call.kind == k)
+                .map(|(i, _)| i)
+                .expect("the call")
+        };
+        let (w, sh) = (call(CallKind::Write), call(CallKind::Shutdown));
+        assert_eq!(kinds_caused_by(&r, &[w]), vec![Wire::Data]);
+        assert_eq!(kinds_caused_by(&r, &[sh]), vec![Wire::Fin]);
+        // The old way counted every flag of the segments a call caused: the
+        // write would have "sent" a FIN too.
+        let Some(Event::Call(wc)) = r.timeline.events.get(w) else {
+            panic!("#{w} is the write")
+        };
+        assert_eq!(kinds_of(&r, &wc.caused), vec![Wire::Data, Wire::Fin]);
     }
 }

@@ -212,11 +212,10 @@ pub fn score(qs: &[Question], answers: &[Answer], r: &Report) -> Vec<Scored> {
             let observed = match (q.asks, calls.last()) {
                 (_, None) => None,
                 (Asks::Wire, Some(_)) => {
-                    let segs: Vec<usize> = calls
-                        .iter()
-                        .flat_map(|(_, c)| c.caused.iter().copied())
-                        .collect();
-                    Some(Answer::Wire(crate::scenario::expect::kinds_of(r, &segs)))
+                    let ids: Vec<usize> = calls.iter().map(|(i, _)| *i).collect();
+                    Some(Answer::Wire(crate::scenario::expect::kinds_caused_by(
+                        r, &ids,
+                    )))
                 }
                 (Asks::Read, Some((_, c))) => Some(match (&c.call.errno, c.call.ret) {
                     (Some(e), _) if e == "EAGAIN" => Answer::Block,
