@@ -389,14 +389,20 @@ mod tests {
         assert!(matches!(e, CaptureError::Open { .. }));
     }
 
-    /// Needs CAP_NET_RAW, so it only runs as root; it captures on the
-    /// current namespace's `lo`, filtered to a port nobody else uses.
+    /// Needs CAP_NET_RAW (root): it captures on the current namespace's
+    /// `lo`, filtered to a port nobody else uses. Like every privileged test
+    /// it is ignored without `--features privileged` and fails without root.
     #[test]
+    #[cfg_attr(
+        not(feature = "privileged"),
+        ignore = "needs root: run with --features privileged (scripts/test)"
+    )]
     fn captures_a_handshake_on_lo() {
-        if !hc_sys::system::is_root() {
-            eprintln!("skipped: capturing needs root");
-            return;
-        }
+        assert!(
+            hc_sys::system::is_root(),
+            "this test needs root: run it as root (scripts/test), \
+             or leave out --features privileged to skip it as ignored"
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("local addr").port();
         let cap = LiveCapture::start(&CaptureConfig {

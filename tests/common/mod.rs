@@ -46,13 +46,11 @@ pub fn have_tool(name: &str) -> bool {
 /// Where a missing tool comes from, for the failure message.
 fn where_to_get(name: &str) -> &'static str {
     match name {
-        "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
-            "scripts/setup installs it"
+        "nft" | "iptables" | "ip" => "scripts/setup installs it",
+        "tshark" | "tcpdump" | "strace" | "bc" | "setpriv" | "script" | "cc" | "python3" => {
+            "scripts/test installs it"
         }
-        "capinfos" => "it comes with tshark, which scripts/setup installs",
-        "script" => "it comes with util-linux (Debian: bsdutils)",
-        "cc" => "install a C compiler (Debian: apt-get install gcc)",
-        "python3" => "install Python 3 (Debian: apt-get install python3)",
+        "capinfos" => "it comes with tshark, which scripts/test installs",
         _ => "install it",
     }
 }
