@@ -700,80 +700,12 @@ impl Correlator {
             rel_ack,
         };
 
-        let mut causes = Vec::new();
-        let mut retransmission_of = None;
-        if space > 0 && end <= already && !(rel == 0 && already == 0) {
-            // Everything in it was sent before: a retransmission. Each part
-            // keeps the cause of the segment that first sent that part.
-            let dir = &self.dirs[&(conn, from)];
-            let first_of = |pos: u32| {
-                dir.sent
-                    .iter()
-                    .find(|r| r.start <= pos && pos < r.end)
-                    .map(Range::first)
-            };
-            retransmission_of = first_of(rel);
-            let mut parts: Vec<(Part, u32)> = Vec::new();
-            if seg.flags.syn() {
-                parts.push((
-                    if seg.flags.ack() {
-                        Part::SynAck
-                    } else {
-                        Part::Syn
-                    },
-                    rel,
-                ));
-            }
-            if seg.len > 0 {
-                parts.push((Part::Data, rel + u32::from(seg.flags.syn())));
-            }
-            if seg.flags.fin() {
-                parts.push((Part::Fin, end - 1));
-            }
-            for (part, pos) in parts {
-                let orig = first_of(pos).and_then(|o| match &self.out[o] {
-                    Event::Segment(s) => Some((o, s)),
-                    _ => None,
-                });
-                match orig {
-                    Some((o, os)) => {
-                        let mut found = false;
-                        for oc in os.causes.iter().filter(|c| c.part == part) {
-                            causes.push(Cause {
-                                resent: Some(o),
-                                ..oc.clone()
-                            });
-                            found = true;
-                        }
-                        if !found {
-                            // The original sent these bytes without this part
-                            // (data sent again with the FIN): its own rule.
-                            causes.extend(self.fresh_part(part, &ctx).into_iter().map(|c| Cause {
-                                resent: Some(o),
-                                ..c
-                            }));
-                        }
-                    }
-                    None => causes.push(Cause::new(part, Origin::BeforeCapture)),
-                }
-            }
+        let resent = space > 0 && end <= already && !(rel == 0 && already == 0);
+        let (mut causes, retransmission_of) = if resent {
+            self.resent_causes(&ctx, end)
         } else {
-            let f = seg.flags;
-            if f.syn() && !f.ack() {
-                causes.push(syn::syn_cause(self, &ctx));
-            } else if f.syn() {
-                causes.push(syn::syn_ack_cause(self, &ctx));
-            }
-            if seg.len > 0 {
-                causes.extend(data::data_causes(self, &ctx));
-            }
-            if f.fin() {
-                causes.push(fin::fin_cause(self, &ctx));
-            }
-            if f.rst() {
-                causes.push(rst::rst_cause(self, &ctx));
-            }
-        }
+            (self.fresh_causes(&ctx), None)
+        };
 
         // What it acknowledges of the other direction, and what tshark's
         // analysis would say of its window and numbers.
@@ -789,6 +721,115 @@ impl Correlator {
             }
         }
 
+        let (win_bytes, peer_win_bytes) = self.note_sent(&ctx, idx, delivered, end, already, &flow);
+        self.out.push(Event::Segment(SegEvent {
+            seg,
+            conn,
+            from,
+            rel_seq: rel,
+            rel_ack,
+            causes,
+            also_acks,
+            retransmission_of,
+            win_bytes,
+            kernel: None,
+            tampered,
+            during: None,
+            flow,
+            peer_win_bytes,
+        }));
+    }
+
+    /// A segment with nothing new in it: each part keeps the cause of the
+    /// segment that first sent that part (a FIN added to re-sent data gets
+    /// its own rule); and which segment first sent its start.
+    fn resent_causes(&self, ctx: &SegCtx, end: u32) -> (Vec<Cause>, Option<usize>) {
+        let seg = ctx.seg;
+        let rel = ctx.rel;
+        let dir = &self.dirs[&(ctx.conn, ctx.from)];
+        let first_of = |pos: u32| {
+            dir.sent
+                .iter()
+                .find(|r| r.start <= pos && pos < r.end)
+                .map(Range::first)
+        };
+        let mut parts: Vec<(Part, u32)> = Vec::new();
+        if seg.flags.syn() {
+            let syn = if seg.flags.ack() {
+                Part::SynAck
+            } else {
+                Part::Syn
+            };
+            parts.push((syn, rel));
+        }
+        if seg.len > 0 {
+            parts.push((Part::Data, rel + u32::from(seg.flags.syn())));
+        }
+        if seg.flags.fin() {
+            parts.push((Part::Fin, end - 1));
+        }
+        let mut causes = Vec::new();
+        for (part, pos) in parts {
+            let orig = first_of(pos).and_then(|o| match &self.out[o] {
+                Event::Segment(s) => Some((o, s)),
+                _ => None,
+            });
+            let Some((o, os)) = orig else {
+                causes.push(Cause::new(part, Origin::BeforeCapture));
+                continue;
+            };
+            let before = causes.len();
+            causes.extend(os.causes.iter().filter(|c| c.part == part).map(|oc| Cause {
+                resent: Some(o),
+                ..oc.clone()
+            }));
+            if causes.len() == before {
+                // The original sent these bytes without this part (data sent
+                // again with the FIN): its own rule.
+                causes.extend(self.fresh_part(part, ctx).into_iter().map(|c| Cause {
+                    resent: Some(o),
+                    ..c
+                }));
+            }
+        }
+        (causes, first_of(rel))
+    }
+
+    /// A segment with something new: each part by its kind's rule.
+    fn fresh_causes(&self, ctx: &SegCtx) -> Vec<Cause> {
+        let f = ctx.seg.flags;
+        let mut causes = Vec::new();
+        if f.syn() && !f.ack() {
+            causes.push(syn::syn_cause(self, ctx));
+        } else if f.syn() {
+            causes.push(syn::syn_ack_cause(self, ctx));
+        }
+        if ctx.seg.len > 0 {
+            causes.extend(data::data_causes(self, ctx));
+        }
+        if f.fin() {
+            causes.push(fin::fin_cause(self, ctx));
+        }
+        if f.rst() {
+            causes.push(rst::rst_cause(self, ctx));
+        }
+        causes
+    }
+
+    /// Books what the segment said about its direction (highest ACK, window,
+    /// flags, the sequence space sent and every copy of it with when it was
+    /// delivered); returns its window in bytes and the peer's last one.
+    fn note_sent(
+        &mut self,
+        ctx: &SegCtx,
+        idx: usize,
+        delivered: Option<Nanos>,
+        end: u32,
+        already: u32,
+        flow: &[Flow],
+    ) -> (Option<u32>, Option<u32>) {
+        let (seg, conn, from, rel, rel_ack) = (ctx.seg, ctx.conn, ctx.from, ctx.rel, ctx.rel_ack);
+        let space = seg.seq_space();
         let peer = self.dirs.get(&(conn, from.other()));
         let peer_scale = peer.map(|p| p.wscale);
         let peer_win_bytes = peer.and_then(|p| p.last_win_bytes);
@@ -806,7 +847,7 @@ impl Correlator {
         }
         d.last_win = Some(seg.win);
         d.last_win_bytes = win_bytes.or(Some(u32::from(seg.win)));
-        d.last_flow = flow.clone();
+        d.last_flow = flow.to_vec();
         if space > 0 {
             if end > d.max_end {
                 d.sent.push(Range {
@@ -823,22 +864,7 @@ impl Correlator {
                 }
             }
         }
-        self.out.push(Event::Segment(SegEvent {
-            seg,
-            conn,
-            from,
-            rel_seq: rel,
-            rel_ack,
-            causes,
-            also_acks,
-            retransmission_of,
-            win_bytes,
-            kernel: None,
-            tampered,
-            during: None,
-            flow,
-            peer_win_bytes,
-        }));
+        (win_bytes, peer_win_bytes)
     }
 
     /// The cause of one part of a segment by its own rule.
