@@ -764,8 +764,11 @@ fn timed(
     fd: RawFd,
     f: impl FnOnce() -> SysResult,
 ) -> Made {
-    let before = sockstate::tcp_info_state(fd).map(|state| StateObs::TcpInfo { state });
+    // The span starts before the state is read, so a change the kernel
+    // reports between the reading and the call falls inside the span: the
+    // state at entry is then never older than the span's start.
     let start = now_ns();
+    let before = sockstate::tcp_info_state(fd).map(|state| StateObs::TcpInfo { state });
     let r = f();
     let end = now_ns();
     Made {
