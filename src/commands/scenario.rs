@@ -376,6 +376,10 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
             1 => EXIT_FAILED,
             _ => EXIT_USAGE,
         });
+        // Nobody reads the output any more (`| head`): no point in running the rest.
+        if out::reader_gone() {
+            return Ok(ExitCode::from(worst));
+        }
     }
     match c.format {
         // Refused above: a picture is of one run.
