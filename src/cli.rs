@@ -1,7 +1,12 @@
 //! The command line, with help meant to teach a first-time user.
 
+use crate::sources::driver::{SETTLE_MAX_MS, STEP_MAX_MS};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+
+/// The longest --read-wait: a read that waits longer than the driver waits
+/// for a step would be overtaken by the next step, reordering the story.
+pub const READ_WAIT_MAX_MS: u64 = STEP_MAX_MS - 1000;
 
 pub const EXIT_HELP: &str = "\
 Exit status:
@@ -154,11 +159,15 @@ pub struct CommonArgs {
     pub ipv6: bool,
 
     /// How long a read waits for data before it is recorded as "would block", in ms
-    #[arg(long, default_value_t = 250, value_name = "MS")]
+    /// (1 to 4000: a read must end within the driver's 5 s limit for one step)
+    #[arg(long, default_value_t = 250, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=READ_WAIT_MAX_MS))]
     pub read_wait: u64,
 
     /// How long the wire must be quiet after a step before the next one, in ms
-    #[arg(long, default_value_t = 60, value_name = "MS")]
+    /// (1 to 2000: the driver waits at most 2 s for quiet after a step)
+    #[arg(long, default_value_t = 60, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=SETTLE_MAX_MS))]
     pub settle: u64,
 
     /// Bytes kept of each captured packet [default: whole packets; headers only (256) when the

@@ -28,6 +28,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
+/// The longest the driver waits for one step (see [`DriverConfig::step_max`]).
+pub const STEP_MAX_MS: u64 = 5000;
+/// The longest the driver waits for the wire to go quiet after a step.
+pub const SETTLE_MAX_MS: u64 = 2000;
+
 /// How the driver paces and bounds a run.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
@@ -53,8 +58,8 @@ impl DriverConfig {
             read_wait: Duration::from_millis(250),
             write_wait: Duration::from_secs(10),
             settle: Duration::from_millis(60),
-            settle_max: Duration::from_secs(2),
-            step_max: Duration::from_secs(5),
+            settle_max: Duration::from_millis(SETTLE_MAX_MS),
+            step_max: Duration::from_millis(STEP_MAX_MS),
         }
     }
 }
@@ -146,7 +151,7 @@ pub async fn run(
         let side_busy = pending.iter().any(|(p, _)| p.side == step.side);
         let may_move_on = matches!(step.action, Action::Write(_)) || side_busy;
         tokio::select! {
-            res = wait_step(&mut rx, wire, cfg, may_move_on, &mut table) => match res {
+            res = wait_step(&mut rx, wire, cfg, step_bound(step, cfg), may_move_on, &mut table) => match res {
                 StepWait::Done(result) => absorb(&mut report, step, result),
                 StepWait::WorkerGone => report.problems.push(problem(step, "the side's worker stopped")),
                 StepWait::StillRunning => pending.push((step.clone(), rx)),
@@ -168,13 +173,16 @@ pub async fn run(
         let bound = if report.interrupted {
             Duration::from_millis(500)
         } else {
-            cfg.step_max
+            step_bound(&step, cfg)
         };
         match tokio::time::timeout(bound, rx).await {
             Ok(Ok(result)) => absorb(&mut report, &step, result),
             _ => report.problems.push(problem(
                 &step,
-                &format!("did not finish within {} ms", cfg.step_max.as_millis() * 2),
+                &format!(
+                    "did not finish within {} ms",
+                    (step_bound(&step, cfg) * 2).as_millis()
+                ),
             )),
         }
     }
@@ -279,12 +287,23 @@ enum StepWait {
     StillRunning,
 }
 
-/// Waits for a step to end: at most `step_max`, or, when `may_move_on`,
+/// How long the driver waits for `step` before it hands out the next one:
+/// the step limit, and for a sleep the sleep on top of it (a `sleep 8000`
+/// must not be overtaken by the steps after it).
+fn step_bound(step: &Step, cfg: &DriverConfig) -> Duration {
+    match step.action {
+        Action::Sleep(ms) => cfg.step_max + Duration::from_millis(ms),
+        _ => cfg.step_max,
+    }
+}
+
+/// Waits for a step to end: at most `bound`, or, when `may_move_on`,
 /// until the wire has been quiet for the settle time while it runs.
 async fn wait_step(
     rx: &mut oneshot::Receiver<StepResult>,
     wire: &dyn WireActivity,
     cfg: &DriverConfig,
+    bound: Duration,
     may_move_on: bool,
     table: &mut Table,
 ) -> StepWait {
@@ -293,7 +312,7 @@ async fn wait_step(
     } else {
         Duration::MAX
     };
-    let mut q = Quiet::new(wire, quiet, cfg.step_max);
+    let mut q = Quiet::new(wire, quiet, bound);
     loop {
         match tokio::time::timeout(Duration::from_millis(5), &mut *rx).await {
             Ok(Ok(result)) => return StepWait::Done(result),
