@@ -8,6 +8,7 @@ use crate::session::{self, KernelPlan, Plan};
 use crate::sources::capture::CaptureConfig;
 use crate::sources::driver::{self, DriverConfig};
 use crate::sources::faults;
+use crate::sources::files::read_text;
 use crate::sources::scenario::ScenarioSource;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::report::Report;
@@ -46,8 +47,8 @@ pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
 
 /// `hc-trace run FILE` (and `--check-only`).
 pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
-    let text = std::fs::read_to_string(&a.file)
-        .map_err(|e| AppError::usage(format!("cannot read {}: {e}", a.file.display())))?;
+    let text = read_text(&a.file, scn::MAX_FILE_BYTES, "a scenario file")
+        .map_err(|e| AppError::usage(e.to_string()))?;
     let s = scn::parse(&text, &a.file.display().to_string())
         .map_err(|e| AppError::usage(e.to_string()))?;
     if a.check_only {
@@ -112,8 +113,8 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     // Predictions are taken before anything runs (and before any thread exists).
     let answers = if c.predict {
         let got = match &c.answers {
-            Some(f) => std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read {}: {e}", f.display()))
+            Some(f) => read_text(f, scn::MAX_FILE_BYTES, "an answer file")
+                .map_err(|e| e.to_string())
                 .and_then(|t| predict::read_answers(&questions, &t, &f.display().to_string())),
             None if std::io::stdin().is_terminal() => predict::ask(
                 &questions,

@@ -58,6 +58,52 @@ impl CaptureFile {
     }
 }
 
+/// Why a text input (a scenario file, an answer file) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is larger than {max} bytes, the most {what} may have", path.display())]
+    TooLarge {
+        path: PathBuf,
+        max: usize,
+        what: &'static str,
+    },
+    #[error("{} is not text (not UTF-8 at byte {at})", path.display())]
+    NotText { path: PathBuf, at: usize },
+}
+
+/// Reads a text input of at most `max` bytes: never more than `max + 1`
+/// bytes are read, whatever `path` is (`/dev/zero`, a FIFO, a terminal), so
+/// memory stays bounded. `what` names it in the error ("a scenario file").
+pub fn read_text(path: &Path, max: usize, what: &'static str) -> Result<String, InputError> {
+    use std::io::Read;
+    let io_err = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() > max {
+        return Err(InputError::TooLarge {
+            path: path.to_path_buf(),
+            max,
+            what,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| InputError::NotText {
+        path: path.to_path_buf(),
+        at: e.utf8_error().valid_up_to(),
+    })
+}
+
 /// Why the annotated capture could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
