@@ -47,8 +47,11 @@ pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
 
 /// `hc-trace run FILE` (and `--check-only`).
 pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
+    // Ctrl-C while the file is read (a FIFO, a terminal) ends at once: nothing runs yet.
+    let reading = hc_sys::signals::immediate();
     let text = read_text(&a.file, scn::MAX_FILE_BYTES, "a scenario file")
         .map_err(|e| AppError::usage(e.to_string()))?;
+    drop(reading);
     let s = scn::parse(&text, &a.file.display().to_string())
         .map_err(|e| AppError::usage(e.to_string()))?;
     if a.check_only {
@@ -110,7 +113,9 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         out::print(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Predictions are taken before anything runs (and before any thread exists).
+    // Predictions are taken before anything runs (and before any thread
+    // exists), so Ctrl-C at the prompt ends at once (exit 130).
+    let asking = hc_sys::signals::immediate();
     let answers = if c.predict {
         let got = match &c.answers {
             Some(f) => read_text(f, scn::MAX_FILE_BYTES, "an answer file")
@@ -131,6 +136,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     } else {
         None
     };
+    drop(asking);
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -270,6 +276,13 @@ fn run_child(mut cmd: std::process::Command) -> std::io::Result<(i32, Vec<u8>)> 
             let _ = out.read_to_end(&mut buf);
             buf
         })
+    });
+    // A second signal ends this process at once: pass it on first, so the
+    // child stops at once too (`kill PID` twice reaches only this process).
+    let pid = child.id() as i32;
+    let _second = hc_sys::signals::on_second_signal(move || {
+        let _ = hc_sys::signals::kill(pid, hc_sys::signals::SIGINT);
+        None
     });
     let mut forwarded = false;
     let status = loop {

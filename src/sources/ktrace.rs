@@ -47,6 +47,8 @@ pub struct KernelTrace {
     /// Keep only events on this port; None: every TCP event (exec, whose
     /// programs use ports nobody knows in advance).
     port: Option<u16>,
+    /// A second Ctrl-C removes the instance before the process ends.
+    _on_second_signal: hc_sys::signals::CleanupGuard,
 }
 
 fn tracefs_root() -> Result<PathBuf, KtraceError> {
@@ -81,10 +83,14 @@ impl KernelTrace {
             let _ = fs::remove_dir(&dir);
         }
         fs::create_dir(&dir).map_err(inst)?;
+        let gone = dir.clone();
         let mut kt = KernelTrace {
             dir: dir.clone(),
             offset: 0,
             port,
+            _on_second_signal: hc_sys::signals::on_second_signal(move || {
+                remove_instance(&gone).then(|| format!("the tracing instance {}", gone.display()))
+            }),
         };
         // From here on, Drop cleans up whatever happens.
         fs::write(dir.join("trace_clock"), "mono").map_err(inst)?;
@@ -124,11 +130,16 @@ impl KernelTrace {
     }
 }
 
+/// Switches an instance's events off and removes it; true if it is gone.
+fn remove_instance(dir: &Path) -> bool {
+    for e in EVENTS {
+        let _ = fs::write(dir.join("events").join(e).join("enable"), "0");
+    }
+    fs::remove_dir(dir).is_ok() || !dir.exists()
+}
+
 impl Drop for KernelTrace {
     fn drop(&mut self) {
-        for e in EVENTS {
-            let _ = fs::write(self.dir.join("events").join(e).join("enable"), "0");
-        }
-        let _ = fs::remove_dir(&self.dir);
+        remove_instance(&self.dir);
     }
 }
