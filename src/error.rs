@@ -103,6 +103,17 @@ impl AppError {
         AppError::env(e.to_string()).hint(hint)
     }
 
+    /// The annotated capture cannot be (or was not) written.
+    pub fn save(e: &crate::sources::files::SaveError) -> AppError {
+        let mut err = AppError {
+            kind: Kind::Io,
+            message: format!("the capture was not saved: {e}"),
+            hint: None,
+        };
+        err.hint = e.hint();
+        err
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(EXIT_USAGE)
     }

@@ -91,6 +91,17 @@ pub fn clap_message(e: &clap::Error) -> ExitCode {
     }
 }
 
+/// Writes `text` to standard error, when standard output carries
+/// something else (the pcapng with `-w -`); a failure is an error (exit 2).
+pub fn print_stderr(text: &str) -> Result<(), AppError> {
+    let mut e = io::stderr().lock();
+    match e.write_all(text.as_bytes()).and_then(|()| e.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(AppError::io("cannot write to standard error".into(), err)),
+    }
+}
+
 /// Writes `bytes` to standard output (a picture, a man page).
 pub fn print_bytes(bytes: &[u8]) -> Result<(), AppError> {
     print(&String::from_utf8_lossy(bytes))

@@ -12,7 +12,7 @@
 
 use crate::error::AppError;
 use crate::sources::capture::{CaptureConfig, LiveCapture};
-use crate::sources::files::{write_pcapng, SaveError};
+use crate::sources::files::{write_pcapng, SaveError, SaveTarget};
 use crate::sources::ktrace::KernelTrace;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::model::{LinkType, RawPacket};
@@ -167,12 +167,25 @@ pub fn record(path: &Path, value: &impl serde::Serialize) -> Result<(), AppError
         .map_err(|e| AppError::io(format!("cannot write the recording {}", path.display()), e))
 }
 
-/// Saves the annotated capture; the file's name, or why it was not written.
+/// Saves the annotated capture to a target checked before the run; the
+/// path as given, or why it was not written.
+pub fn save_to(
+    target: SaveTarget,
+    meta: &PcapngMeta,
+    packets: &[RawPacket],
+    comments: &[Option<String>],
+) -> Result<PathBuf, SaveError> {
+    write_pcapng(target, meta, packets, comments)
+}
+
+/// Saves the annotated capture to `path`, checked only now (see
+/// [`SaveTarget::prepare`]); [`save_to`] with a target prepared before the
+/// run finds a path that cannot be written before anything runs.
 pub fn save(
     path: &Path,
     meta: &PcapngMeta,
     packets: &[RawPacket],
     comments: &[Option<String>],
 ) -> Result<PathBuf, SaveError> {
-    write_pcapng(path, meta, packets, comments)
+    save_to(SaveTarget::prepare(path)?, meta, packets, comments)
 }

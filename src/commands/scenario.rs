@@ -8,7 +8,7 @@ use crate::session::{self, KernelPlan, Plan};
 use crate::sources::capture::CaptureConfig;
 use crate::sources::driver::{self, DriverConfig};
 use crate::sources::faults;
-use crate::sources::files::read_text;
+use crate::sources::files::{read_text, SaveError, SaveTarget};
 use crate::sources::scenario::ScenarioSource;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::report::Report;
@@ -137,6 +137,9 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         None
     };
     drop(asking);
+    // The capture's file: checked (a FIFO: opened) before anything runs.
+    let save = prepare_save(c, &scn.name)?;
+    let capture_on_stdout = matches!(&save, Some(Ok(t)) if t.is_stdout());
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -216,12 +219,8 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     }
     let mut report = assemble(&rec, &scn);
     warn_violations(&report.violations);
-    let save = (!c.no_save).then(|| {
-        c.write
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("captures/{}.pcapng", scn.name)))
-    });
-    if let Some(path) = &save {
+    let mut save_failed = None;
+    if let Some(target) = save {
         let meta = PcapngMeta {
             linktype: rec.linktype,
             snaplen: rec.snaplen,
@@ -232,9 +231,12 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
             os: hc_sys::system::os_name(),
         };
         let comments = hc_render::annotations::frame_comments(&report, rec.packets.len());
-        match session::save(path, &meta, &rec.packets, &comments) {
+        match target.and_then(|t| session::save_to(t, &meta, &rec.packets, &comments)) {
             Ok(p) => report.capture.file = Some(p),
-            Err(e) => report.capture.file_error = Some(e.to_string()),
+            Err(e) => {
+                report.capture.file_error = Some(e.to_string());
+                save_failed = Some(e);
+            }
         }
     }
     if let Some(a) = &answers {
@@ -246,19 +248,64 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         ..hc_render::Style::default()
     };
     let text = hc_render::output(&report, c.format.to_render(), c.view.to_render(), &style)?;
-    out::emit(&text, c.out.as_deref())?;
+    if capture_on_stdout && c.out.is_none() {
+        // Standard output carries the pcapng (`-w - | wireshark -k -i -`).
+        out::print_stderr(&text)?;
+    } else {
+        out::emit(&text, c.out.as_deref())?;
+    }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
         if let Err(e) = std::fs::write(p, serde_json::to_string(&row).unwrap_or_default()) {
             eprintln!("warning: cannot write the summary to {}: {e}", p.display());
         }
     }
-    Ok(exit_of(&report))
+    let save_failed = match save_failed {
+        Some(e) if e.reader_gone() => {
+            eprintln!("note: {e}");
+            false
+        }
+        Some(e) => {
+            AppError::save(&e).report();
+            true
+        }
+        None => false,
+    };
+    Ok(exit_of(&report, save_failed))
 }
 
-fn exit_of(report: &Report) -> ExitCode {
+/// Where the capture will be saved, checked before anything runs (a FIFO
+/// is opened now): None with --no-save. A path given with -w that cannot be
+/// written is an error (exit 2) now; the default one is said now as a
+/// warning, the run goes on, and it ends with exit 2.
+fn prepare_save(
+    c: &CommonArgs,
+    name: &str,
+) -> Result<Option<Result<SaveTarget, SaveError>>, AppError> {
+    if c.no_save {
+        return Ok(None);
+    }
+    if let Some(path) = &c.write {
+        return match SaveTarget::prepare(path) {
+            Ok(t) => Ok(Some(Ok(t))),
+            Err(e) => Err(AppError::save(&e)),
+        };
+    }
+    let path = PathBuf::from(format!("captures/{name}.pcapng"));
+    Ok(Some(SaveTarget::prepare(&path).inspect_err(|e| {
+        eprintln!(
+            "warning: the capture cannot be saved: {e}\n  the run goes on, shows what it saw, and ends with exit 2 \
+             (-w FILE saves it elsewhere, --no-save saves nothing)"
+        );
+    })))
+}
+
+/// The exit code of a run that happened: 128 + N after signal N; 2 when
+/// its capture could not be saved; 1 when it did not go as written.
+fn exit_of(report: &Report, save_failed: bool) -> ExitCode {
     match report.interrupted.as_deref() {
         Some(sig) => ExitCode::from(hc_sys::signals::exit_code(sig)),
+        None if save_failed => ExitCode::from(EXIT_USAGE),
         None if report.ok() => ExitCode::SUCCESS,
         None => ExitCode::from(EXIT_FAILED),
     }
@@ -317,6 +364,20 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
         ));
     }
     hc_render::check(c.format.to_render(), c.view.to_render())?;
+    // -w names the directory the runs are saved in, checked before the first.
+    if let Some(dir) = &c.write {
+        if dir == std::path::Path::new("-") {
+            return Err(AppError::usage(
+                "-w - streams one run's capture; give a scenario name instead of --all",
+            ));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(AppError::usage(format!(
+                "with --all, -w names a directory (each run is saved as NAME.pcapng in it); {} is not one",
+                dir.display()
+            )));
+        }
+    }
     let colour = if color { "always" } else { "never" };
     let mut rows = Vec::new();
     let mut docs = Vec::new();
