@@ -118,6 +118,10 @@ pub struct Captured<O> {
 
 /// Runs `source` with the capture (and, where planned, the kernel trace) on.
 pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>, AppError> {
+    // What runs killed outright (SIGKILL) left behind on the machine.
+    if hc_sys::system::is_root() {
+        crate::sources::ktrace::remove_stale();
+    }
     let capture = LiveCapture::start(&plan.capture).map_err(AppError::capture)?;
     let ktrace = plan
         .kernel

@@ -7,7 +7,10 @@
 //!
 //! A private instance (`instances/hc-trace-PID`) keeps our settings away
 //! from anyone else using ftrace; it is removed when the session is dropped,
-//! also after Ctrl-C (the run ends normally then). Tracepoints are global to
+//! also after Ctrl-C (the run ends normally then) and a second Ctrl-C (the
+//! signal watcher removes it). A run killed outright cannot remove its own:
+//! every run removes at its start the instances of hc-trace processes that
+//! no longer exist ([`remove_stale`]). Tracepoints are global to
 //! the machine, so events are kept only if their addresses and ports match a
 //! connection of the run.
 //!
@@ -128,6 +131,44 @@ impl KernelTrace {
             })
             .collect())
     }
+}
+
+/// Removes the tracing instances of hc-trace processes that no longer
+/// exist (a run killed with SIGKILL cannot remove its own, and an instance
+/// keeps tracing into its buffer until removed), saying so on standard
+/// error. Does nothing where tracefs is not mounted or not ours to change.
+pub fn remove_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        let Ok(entries) = fs::read_dir(Path::new(root).join("instances")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("hc-trace-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == std::process::id() || hc_sys::system::process_exists(pid) {
+                continue;
+            }
+            if remove_instance(&e.path()) {
+                eprintln!(
+                    "note: removed the kernel tracing instance {}, left by hc-trace process {pid}, which no longer exists (killed?)",
+                    e.path().display()
+                );
+                removed.push(e.path().display().to_string());
+            }
+        }
+        // The same instances appear under both roots when both are mounted.
+        if !removed.is_empty() {
+            break;
+        }
+    }
+    removed
 }
 
 /// Switches an instance's events off and removes it; true if it is gone.
