@@ -149,6 +149,10 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     // Before any thread: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
     let sandbox = netns::enter(&choice).map_err(AppError::sandbox)?;
     let namespace = sandbox.describe();
+    // A named namespace outlives runs: what a killed run left there goes first.
+    if let SandboxKind::Named(name) = &sandbox.kind {
+        faults::remove_stale(name).map_err(AppError::fault)?;
+    }
     let server = driver::loopback(c.ipv6, c.port);
     let mut dcfg = DriverConfig::new(server);
     dcfg.read_wait = Duration::from_millis(c.read_wait);
