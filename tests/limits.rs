@@ -166,3 +166,64 @@ fn waits_beyond_the_step_limit_are_refused() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// `write N` sends from one fixed buffer: a write larger than the whole
+/// address space hc-trace may use works (it used to allocate N bytes
+/// first), every byte arrives, and the call starts before the reader's
+/// steps (the slow allocation used to let the driver run them first, so
+/// the write was answered by RST).
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn a_write_larger_than_the_memory_limit_is_streamed() {
+    require_root();
+    const N: u64 = 192 << 20;
+    let path = temp_path("scenario");
+    std::fs::write(
+        &path,
+        format!(
+            "name: big-write\nteaches: memory stays flat\nserver listen\nclient connect\nserver accept\n\
+             client write {N}\nclient shutdown SHUT_WR\nserver read-all\nserver close\nclient close\n"
+        ),
+    )
+    .expect("write scenario");
+    // 192 MiB of address space: the old buffer of N bytes alone would not fit.
+    let out = limited(
+        192,
+        &[
+            "run",
+            path.to_str().expect("utf-8"),
+            "--no-save",
+            "--format",
+            "json",
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = Run::new(serde_json::from_slice(&out.stdout).expect("JSON"));
+    let w = r.call("client", "write", 0);
+    assert_eq!(w["ret"].as_u64(), Some(N), "{w}");
+    assert!(
+        w["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("made as 192 send() calls")),
+        "{w}"
+    );
+    let read: u64 = r
+        .calls("server", "read")
+        .iter()
+        .filter_map(|c| c["ret"].as_u64())
+        .sum();
+    assert_eq!(read, N, "the server read every byte");
+    assert!(
+        r.segments().iter().all(|s| !Run::has_flag(s, "RST")),
+        "no RST"
+    );
+    let first_read = r.call("server", "read", 0);
+    assert!(
+        w["t_ns"].as_i64() < first_read["t_ns"].as_i64(),
+        "the write started before the reader's steps"
+    );
+}

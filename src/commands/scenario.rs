@@ -10,6 +10,7 @@ use crate::sources::driver::{self, DriverConfig};
 use crate::sources::faults;
 use crate::sources::files::{read_text, SaveError, SaveTarget};
 use crate::sources::scenario::ScenarioSource;
+use crate::sources::sockstate;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::report::Report;
 use hc_core::scenario::{self as scn, predict, Action, Scenario};
@@ -152,6 +153,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     // A named namespace outlives runs: what a killed run left there goes first.
     if let SandboxKind::Named(name) = &sandbox.kind {
         faults::remove_stale(name).map_err(AppError::fault)?;
+        check_port_free(name, c.port)?;
     }
     let server = driver::loopback(c.ipv6, c.port);
     let mut dcfg = DriverConfig::new(server);
@@ -191,6 +193,18 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     };
     let captured = session::run(&plan, source)?;
     let mut driven = captured.out;
+    let mut packets = captured.packets;
+    if let SandboxKind::Named(name) = &sandbox.kind {
+        let (kept, left) =
+            crate::sources::scenario::keep_own(captured.linktype, packets, &driven.report.calls);
+        packets = kept;
+        if left.segments > 0 {
+            eprintln!(
+                "note: left out {} segments of {} connections on port {} that this run did not make (namespace {name} is shared)",
+                left.segments, left.connections, c.port
+            );
+        }
+    }
     // The sides' threads may end now that the kernel trace was read.
     drop(std::mem::take(&mut driven.report.open));
     let rec = Recording {
@@ -206,7 +220,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         filter: plan.capture.filter.clone(),
         snaplen: captured.snaplen,
         linktype: captured.linktype,
-        packets: captured.packets,
+        packets,
         counters: captured.counters,
         calls: driven.report.calls,
         kernel: captured.kernel,
@@ -276,6 +290,36 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         None => false,
     };
     Ok(exit_of(&report, save_failed))
+}
+
+/// A named namespace is shared: a port another program (or another run)
+/// uses there would mix its connections into this run's and make its
+/// bind() fail. Said before anything runs, with a free port to use.
+fn check_port_free(namespace: &str, port: u16) -> Result<(), AppError> {
+    let users = sockstate::port_users(port);
+    if users.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = users
+        .iter()
+        .take(3)
+        .map(|s| {
+            if s.state == hc_core::model::TcpState::LISTEN {
+                format!("a listener on {}", s.local)
+            } else {
+                format!("{} {} ↔ {}", s.state.name(), s.local, s.remote)
+            }
+        })
+        .collect();
+    let free = (port.saturating_add(1)..=u16::MAX).find(|p| sockstate::port_users(*p).is_empty());
+    let mut e = AppError::env(format!(
+        "port {port} is in use in namespace {namespace} ({}); choose --port",
+        shown.join(", ")
+    ));
+    if let Some(p) = free {
+        e = e.hint(format!("--port {p} is free there"));
+    }
+    Err(e)
 }
 
 /// Where the capture will be saved, checked before anything runs (a FIFO

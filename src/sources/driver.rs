@@ -152,7 +152,19 @@ pub async fn run(
         let may_move_on = matches!(step.action, Action::Write(_)) || side_busy;
         tokio::select! {
             res = wait_step(&mut rx, wire, cfg, step_bound(step, cfg), may_move_on, &mut table) => match res {
-                StepWait::Done(result) => absorb(&mut report, step, result),
+                StepWait::Done(result) => {
+                    let failed_listen = listen_failed(step, &result);
+                    absorb(&mut report, step, result);
+                    if let Some(why) = failed_listen {
+                        // The scenario's server is not there: what follows
+                        // would only show that (or reach someone else's).
+                        report.problems.push(problem(step, &format!(
+                            "{why}; the run stops here (the steps after line {} were not made)",
+                            step.line
+                        )));
+                        break;
+                    }
+                }
                 StepWait::WorkerGone => report.problems.push(problem(step, "the side's worker stopped")),
                 StepWait::StillRunning => pending.push((step.clone(), rx)),
             },
@@ -264,6 +276,28 @@ async fn settle_watching(wire: &dyn WireActivity, cfg: &DriverConfig, table: &mu
             return;
         }
     }
+}
+
+/// A `listen` step whose bind() or listen() failed: what failed, as the
+/// timeline shows it (`bind() = EADDRINUSE`).
+fn listen_failed(step: &Step, result: &StepResult) -> Option<String> {
+    if step.action != Action::Listen {
+        return None;
+    }
+    let calls = result.as_ref().ok()?;
+    let c = calls.iter().find(|c| c.kind == CallKind::Listen)?;
+    if c.ret != Some(-1) {
+        return None;
+    }
+    let name = if c.text.starts_with("bind(") {
+        "bind()"
+    } else {
+        "listen()"
+    };
+    Some(format!(
+        "{name} failed with {}",
+        c.errno.as_deref().unwrap_or("an error")
+    ))
 }
 
 fn absorb(report: &mut DriverReport, step: &Step, result: StepResult) {
@@ -381,7 +415,12 @@ struct SideState {
     seen: Vec<(SocketAddr, Option<SocketAddr>)>,
     /// The scenario line of the step being made.
     line: Option<usize>,
+    /// What every `write` sends from: [`WRITE_CHUNK`] bytes of 'x'.
+    chunk: Vec<u8>,
 }
+
+/// The buffer a `write N` sends from, whatever N is (see `SideState::write`).
+pub const WRITE_CHUNK: usize = 1 << 20;
 
 /// The parts of a Call a step fills in; the rest is common.
 struct Made {
@@ -417,6 +456,7 @@ impl SideState {
             written: HashMap::new(),
             seen: Vec::new(),
             line: None,
+            chunk: vec![b'x'; WRITE_CHUNK],
         }
     }
 
@@ -634,16 +674,59 @@ impl SideState {
         Ok(m)
     }
 
+    /// `write N`: N bytes from one fixed buffer ([`WRITE_CHUNK`]), so memory
+    /// stays flat whatever N is and the call starts at once (a buffer of N
+    /// bytes took long enough to fill that the driver ran the next steps
+    /// before the write began). Up to one chunk it is one send(); beyond,
+    /// send() is called again until all N bytes are taken, a call takes
+    /// fewer than it was given (the send timeout) or fails; the record
+    /// spans them all and says how many there were.
     fn write(&mut self, step: &Step, n: u64) -> Result<Made, String> {
         let fd = self.fd(&step.fd)?;
-        let buf = vec![b'x'; n as usize];
+        let buf = &self.chunk;
+        let mut sends = 0u64;
+        let mut later: Option<Errno> = None;
         let mut m = timed(
             CallKind::Write,
             format!("send({fd}, buf, {n}, MSG_NOSIGNAL)"),
             &n.to_string(),
             fd,
-            || sock::send(fd, &buf),
+            || {
+                let mut total = 0u64;
+                loop {
+                    let len = (n - total).min(buf.len() as u64) as usize;
+                    sends += 1;
+                    match sock::send(fd, &buf[..len]) {
+                        Ok(k) => {
+                            total += k.max(0) as u64;
+                            if (k.max(0) as usize) < len || total >= n {
+                                break;
+                            }
+                        }
+                        Err(e) if total == 0 => return Err(e),
+                        Err(e) => {
+                            later = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Ok(total as i64)
+            },
         );
+        let mut notes = Vec::new();
+        if sends > 1 {
+            notes.push(format!(
+                "made as {sends} send() calls of at most {} KiB from one buffer",
+                WRITE_CHUNK >> 10
+            ));
+        }
+        if let Some(e) = later {
+            notes.push(format!(
+                "the send() after {} bytes failed with {}",
+                m.ret,
+                e.name()
+            ));
+        }
         if m.ret > 0 {
             if let (Some(l), Some(p)) = self.refresh_addrs(fd) {
                 let off = self.written.entry((l, p)).or_insert(0);
@@ -651,13 +734,19 @@ impl SideState {
                 *off += m.ret as u64;
             }
             if (m.ret as u64) < n {
-                m.note = Some(format!("only {} of {n} bytes accepted", m.ret));
+                notes.insert(0, format!("only {} of {n} bytes accepted", m.ret));
             }
         } else if m.err.is_some_and(Errno::is_again) {
-            m.note = Some(format!(
-                "send buffer full for {} ms",
-                self.cfg.write_wait.as_millis()
-            ));
+            notes.insert(
+                0,
+                format!(
+                    "send buffer full for {} ms",
+                    self.cfg.write_wait.as_millis()
+                ),
+            );
+        }
+        if !notes.is_empty() {
+            m.note = Some(notes.join("; "));
         }
         Ok(m)
     }
