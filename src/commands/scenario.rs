@@ -348,15 +348,8 @@ fn prepare_save(
     })))
 }
 
-/// The exit code of a run that happened: 128 + N after signal N; 2 when
-/// its capture could not be saved; 1 when it did not go as written.
 fn exit_of(report: &Report, save_failed: bool) -> ExitCode {
-    match report.interrupted.as_deref() {
-        Some(sig) => ExitCode::from(hc_sys::signals::exit_code(sig)),
-        None if save_failed => ExitCode::from(EXIT_USAGE),
-        None if report.ok() => ExitCode::SUCCESS,
-        None => ExitCode::from(EXIT_FAILED),
-    }
+    crate::error::run_exit(report.interrupted.as_deref(), save_failed, report.ok())
 }
 
 /// Runs one child to its end, passing on a SIGINT/SIGTERM this process gets
