@@ -46,7 +46,7 @@ pub fn have_tool(name: &str) -> bool {
 /// Where a missing tool comes from, for the failure message.
 fn where_to_get(name: &str) -> &'static str {
     match name {
-        "tshark" | "nft" | "iptables" | "ip" | "ss" | "setpriv" | "tcpdump" | "strace" => {
+        "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
             "scripts/setup installs it"
         }
         "capinfos" => "it comes with tshark, which scripts/setup installs",
