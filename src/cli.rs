@@ -1,18 +1,37 @@
 //! The command line, with help meant to teach a first-time user.
 
+use crate::sources::driver::{SETTLE_MAX_MS, STEP_MAX_MS};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The longest --read-wait: a read that waits longer than the driver waits
+/// for a step would be overtaken by the next step, reordering the story.
+pub const READ_WAIT_MAX_MS: u64 = STEP_MAX_MS - 1000;
+
 pub const EXIT_HELP: &str = "\
 Exit status:
-  0    the scenario ran as written and everything was captured
+  0    the scenario ran as written, everything was captured, and the
+       capture was saved (or --no-save)
   1    the scenario could not be run as written (a step's descriptor was
-       never created, a step did not finish, a fault could not be made), an
-       `expect` line was not met, or the capture dropped packets or bytes
+       never created, a step did not finish, bind() or listen() failed, a
+       fault could not be made), an `expect` line was not met, or the
+       capture dropped packets or bytes
   2    usage or environment error (bad arguments, unknown scenario, a bad
-       scenario file, no privileges for a network namespace or a capture)
-  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM. What was captured until
-       then is still shown and saved.
+       scenario file, no privileges for a network namespace or a capture,
+       the --port in use in the --netns namespace), or the capture could
+       not be saved: an explicit -w that cannot be written is refused
+       before the run; a default captures/NAME.pcapng that cannot be
+       written is warned about first, the run goes on, and it exits 2
+  128+N  stopped by signal N: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+       During a run, what was captured until then is still shown and
+       saved; at a prompt or while reading input it ends at once; a second
+       Ctrl-C ends the run at once after removing its firewall rules,
+       tracing instance and unfinished file (nothing is shown or saved).
+
+-w: a regular file is replaced atomically; a FIFO, a character device or
+`-` (standard output: `-w - | wireshark -k -i -`; the timeline then goes to
+standard error) is written through; a symbolic link is followed, never
+replaced; a directory, socket or block device is refused.
 
 Privileges: each run happens in a private network namespace with only
 `lo`. As root (sudo) that just works; without root, hc-trace uses an
@@ -132,7 +151,9 @@ pub struct CommonArgs {
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
 
-    /// Save the annotated capture here (default: captures/NAME.pcapng; directories are created)
+    /// Save the annotated capture here (default: captures/NAME.pcapng; directories are
+    /// created), checked before the run; a FIFO, a device or `-` (standard output) is
+    /// written through, never replaced (see "-w" below)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
 
@@ -140,12 +161,13 @@ pub struct CommonArgs {
     #[arg(long, conflicts_with = "write")]
     pub no_save: bool,
 
-    /// The server's port inside the namespace
+    /// The server's port inside the namespace (in a --netns namespace it must be free there)
     #[arg(long, default_value_t = 5555, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
     /// Run inside the existing named namespace /run/netns/NAME (made with `ip netns add NAME`)
-    /// instead of a fresh private one, so you can watch live: `sudo ip netns exec NAME tshark -i lo`
+    /// instead of a fresh private one, so you can watch live: `sudo ip netns exec NAME tshark -i lo`.
+    /// Shared: the run keeps only its own connections, and removes rules killed runs left there
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
 
@@ -154,11 +176,15 @@ pub struct CommonArgs {
     pub ipv6: bool,
 
     /// How long a read waits for data before it is recorded as "would block", in ms
-    #[arg(long, default_value_t = 250, value_name = "MS")]
+    /// (1 to 4000: a read must end within the driver's 5 s limit for one step)
+    #[arg(long, default_value_t = 250, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=READ_WAIT_MAX_MS))]
     pub read_wait: u64,
 
     /// How long the wire must be quiet after a step before the next one, in ms
-    #[arg(long, default_value_t = 60, value_name = "MS")]
+    /// (1 to 2000: the driver waits at most 2 s for quiet after a step)
+    #[arg(long, default_value_t = 60, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=SETTLE_MAX_MS))]
     pub settle: u64,
 
     /// Bytes kept of each captured packet [default: whole packets; headers only (256) when the

@@ -10,14 +10,28 @@
 //! - 1 the run happened, but it did not go as written or expected (a step
 //!   could not be made, an `expect` line failed, packets were lost) —
 //!   that is a result, returned as `Ok(ExitCode::from(1))`, not an error;
-//! - 2 usage or environment error (this type);
-//! - 128 + N: stopped by signal N.
+//! - 2 usage or environment error (this type), and a run whose capture
+//!   could not be saved (the run happened and was shown: [`run_exit`]);
+//! - 128 + N: stopped by signal N (a second signal, a prompt: the signal
+//!   handler exits with it at once, `hc_sys::signals`).
 
 use std::fmt;
 use std::process::ExitCode;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+
+/// The exit code of a scenario run that happened, in this order: stopped by
+/// a signal (128 + N), its capture not saved (2: the user asked for a file
+/// and has none), not as written or expected (1), else 0.
+pub fn run_exit(signal: Option<&str>, save_failed: bool, ok: bool) -> ExitCode {
+    match signal {
+        Some(sig) => ExitCode::from(hc_sys::signals::exit_code(sig)),
+        None if save_failed => ExitCode::from(EXIT_USAGE),
+        None if ok => ExitCode::SUCCESS,
+        None => ExitCode::from(EXIT_FAILED),
+    }
+}
 
 /// What kind of failure, which decides nothing but the wording today (all
 /// exit 2), and is kept so a test can tell them apart.
@@ -101,6 +115,17 @@ impl AppError {
     pub fn fault(e: crate::sources::faults::FaultError) -> AppError {
         let hint = e.hint();
         AppError::env(e.to_string()).hint(hint)
+    }
+
+    /// The annotated capture cannot be (or was not) written.
+    pub fn save(e: &crate::sources::files::SaveError) -> AppError {
+        let mut err = AppError {
+            kind: Kind::Io,
+            message: format!("the capture was not saved: {e}"),
+            hint: None,
+        };
+        err.hint = e.hint();
+        err
     }
 
     pub fn exit_code(&self) -> ExitCode {

@@ -11,6 +11,14 @@
 //! tokio runtime is built afterwards, inside the scenario source.
 #![forbid(unsafe_code)]
 
+/// `eprintln!` for the whole crate, shadowing std's: a closed or full
+/// standard error loses the message instead of panicking (std's panics).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::out::to_stderr(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 mod commands;
 mod error;
@@ -24,7 +32,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     hc_sys::signals::install();
-    let cli = Cli::parse();
+    // try_parse: --help and --version are printed by out.rs, so a full or
+    // closed standard output is handled as for every other output.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return out::clap_message(&e),
+    };
     // A file is not a terminal: no colour escapes in it unless asked for.
     let to_file = cli.command.common().is_some_and(|c| c.out.is_some());
     let color = out::colour(cli.color, to_file);

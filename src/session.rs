@@ -12,7 +12,7 @@
 
 use crate::error::AppError;
 use crate::sources::capture::{CaptureConfig, LiveCapture};
-use crate::sources::files::{write_pcapng, SaveError};
+use crate::sources::files::{write_pcapng, SaveError, SaveTarget};
 use crate::sources::ktrace::KernelTrace;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::model::{LinkType, RawPacket};
@@ -118,6 +118,10 @@ pub struct Captured<O> {
 
 /// Runs `source` with the capture (and, where planned, the kernel trace) on.
 pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>, AppError> {
+    // What runs killed outright (SIGKILL) left behind on the machine.
+    if hc_sys::system::is_root() {
+        crate::sources::ktrace::remove_stale();
+    }
     let capture = LiveCapture::start(&plan.capture).map_err(AppError::capture)?;
     let ktrace = plan
         .kernel
@@ -167,12 +171,25 @@ pub fn record(path: &Path, value: &impl serde::Serialize) -> Result<(), AppError
         .map_err(|e| AppError::io(format!("cannot write the recording {}", path.display()), e))
 }
 
-/// Saves the annotated capture; the file's name, or why it was not written.
+/// Saves the annotated capture to a target checked before the run; the
+/// path as given, or why it was not written.
+pub fn save_to(
+    target: SaveTarget,
+    meta: &PcapngMeta,
+    packets: &[RawPacket],
+    comments: &[Option<String>],
+) -> Result<PathBuf, SaveError> {
+    write_pcapng(target, meta, packets, comments)
+}
+
+/// Saves the annotated capture to `path`, checked only now (see
+/// [`SaveTarget::prepare`]); [`save_to`] with a target prepared before the
+/// run finds a path that cannot be written before anything runs.
 pub fn save(
     path: &Path,
     meta: &PcapngMeta,
     packets: &[RawPacket],
     comments: &[Option<String>],
 ) -> Result<PathBuf, SaveError> {
-    write_pcapng(path, meta, packets, comments)
+    save_to(SaveTarget::prepare(path)?, meta, packets, comments)
 }

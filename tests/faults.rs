@@ -170,3 +170,164 @@ fn without_the_tools_other_scenarios_still_run() {
         .unwrap();
     assert_eq!(ok.status.code(), Some(0));
 }
+
+/// A named namespace for one test, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("hct-{tag}-{}", std::process::id());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success());
+        Netns(name)
+    }
+    fn exec(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Two fault runs at once in one named namespace, on different ports: each
+/// has its own table and queue, so neither removes the other's rules.
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn neighbours_in_one_namespace_keep_their_own_rules() {
+    require_root();
+    require_tools(&["ip", "nft", "iptables"]);
+    let ns = Netns::new("nb");
+    let start = |name: &str, port: &str| {
+        Command::new(bin())
+            .args(["scenario", name, "--netns", &ns.0, "--port", port])
+            .args(["--format", "json", "--no-save"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for pair in [
+        [
+            ("simultaneous-close", "6311"),
+            ("simultaneous-close", "6312"),
+        ],
+        [("fin-lost", "6313"), ("simultaneous-close", "6314")],
+    ] {
+        let children: Vec<_> = pair.iter().map(|(n, p)| start(n, p)).collect();
+        for ((name, port), child) in pair.iter().zip(children) {
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{name} on {port}: {err}");
+            let r = Run::new(serde_json::from_slice(&out.stdout).unwrap());
+            let what = if *name == "fin-lost" {
+                "dropped by hc-trace"
+            } else {
+                "held by hc-trace"
+            };
+            let fins: Vec<_> = r
+                .segments()
+                .into_iter()
+                .filter(|s| Run::has_flag(s, "FIN"))
+                .collect();
+            assert!(
+                fins.iter()
+                    .any(|s| s["tampered"].as_str().unwrap_or("").contains(what)),
+                "{name} on {port}: its own fault acted: {fins:?}"
+            );
+        }
+    }
+    assert!(!ns.exec(&["nft", "list", "tables"]).contains("hc_trace"));
+    assert!(!ns.exec(&["iptables", "-S", "INPUT"]).contains("NFQUEUE"));
+}
+
+/// Rules a killed run left in a named namespace (this version's and an
+/// older one's names) are removed by the next run there, with a note, and
+/// the next run's FIN is not eaten by them.
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn rules_left_by_a_dead_run_are_removed_by_the_next_one() {
+    require_root();
+    require_tools(&["ip", "nft", "iptables"]);
+    let ns = Netns::new("stale");
+    let dead = (400_000u32..)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap();
+    let table = format!("hc_trace_faults_{dead}");
+    // A drop rule for every FIN to the port, and an old version's queue rule.
+    ns.exec(&["nft", "add", "table", "inet", &table]);
+    ns.exec(&[
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        &table,
+        "input",
+        "{ type filter hook input priority 0; }",
+    ]);
+    ns.exec(&[
+        "nft", "add", "rule", "inet", &table, "input", "tcp", "flags", "fin", "tcp", "dport",
+        "6321", "drop",
+    ]);
+    ns.exec(&[
+        "iptables",
+        "-w",
+        "-I",
+        "INPUT",
+        "-p",
+        "tcp",
+        "-m",
+        "multiport",
+        "--ports",
+        "6399",
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        "4242",
+    ]);
+    let out = Command::new(bin())
+        .args(["scenario", "shut-wr", "--netns", &ns.0, "--port", "6321"])
+        .args(["--format", "json", "--no-save"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("nft delete table inet {table}")),
+        "{err}"
+    );
+    assert!(err.contains("by an older hc-trace"), "{err}");
+    let r = Run::new(serde_json::from_slice(&out.stdout).unwrap());
+    let fin = r.caused_with(r.call("client", "shutdown", 0), "FIN");
+    assert_eq!(fin.len(), 1, "one FIN, delivered");
+    assert!(fin[0]["tampered"].is_null());
+    assert!(!ns.exec(&["nft", "list", "tables"]).contains("hc_trace"));
+    assert!(!ns.exec(&["iptables", "-S", "INPUT"]).contains("NFQUEUE"));
+    // A live process's rules are not touched (this test process is alive).
+    let mine = format!("hc_trace_faults_{}", std::process::id());
+    ns.exec(&["nft", "add", "table", "inet", &mine]);
+    let (code, _) = run_json(&["scenario", "shut-wr", "--netns", &ns.0, "--port", "6322"]);
+    assert_eq!(code, 0);
+    assert!(ns.exec(&["nft", "list", "tables"]).contains(&mine));
+}

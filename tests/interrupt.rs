@@ -110,3 +110,102 @@ fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
         "most runs were really interrupted ({interrupted})"
     );
 }
+
+/// Waits at most `secs` for the child; kills it (and fails) if it is still running.
+fn wait_at_most(mut child: std::process::Child, secs: u64, what: &str) -> std::process::Output {
+    for _ in 0..secs * 100 {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    panic!(
+        "{what}: still running {secs} s after the signal\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `run FIFO` blocks in open() until a writer comes; Ctrl-C (or SIGTERM)
+/// there ends at once with 128 + N (it used to be restarted and ignored).
+#[test]
+fn a_signal_while_the_input_is_read_ends_at_once() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let dir = temp_path("fifo");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let fifo = dir.join("lab.scenario");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success());
+        let child = Command::new(bin())
+            .arg("run")
+            .arg(&fifo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start");
+        wait_for_handler(child.id() as i32);
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let out = wait_at_most(child, 5, "run FIFO");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(out.status.code(), Some(code));
+        assert!(out.stdout.is_empty(), "nothing ran");
+    }
+}
+
+/// Ctrl-C typed at the --predict prompt (a real pseudo-terminal, through
+/// `script`): the process ends at once with 130 and runs nothing.
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn ctrl_c_at_the_prediction_prompt_ends_at_once() {
+    use std::io::{Read, Write};
+    require_tool("script");
+    let cmd = format!("{} scenario shut-wr --predict --no-save", bin());
+    let mut child = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start script");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Read until the first question is asked.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut told = false;
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !told && String::from_utf8_lossy(&seen).contains("> ") {
+                told = true;
+                let _ = tx.send(());
+            }
+        }
+        seen
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the prompt appears");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // ^C on the terminal: the line discipline sends SIGINT to hc-trace.
+    stdin.write_all(b"\x03").expect("type ^C");
+    stdin.flush().expect("flush");
+    let out = wait_at_most(child, 5, "the prompt");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "script passes on hc-trace's exit"
+    );
+}

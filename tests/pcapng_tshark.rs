@@ -5,7 +5,7 @@
 //! Needs tshark (scripts/setup installs it): run with `--features privileged`.
 
 mod common;
-use common::require_tool;
+use common::{require_tool, require_tools};
 use etherparse::PacketBuilder;
 use hc_core::capfile::pcapng::{self, PcapngMeta};
 use hc_core::model::{Nanos, RawPacket};
@@ -177,4 +177,106 @@ fn tshark_reads_an_empty_capture() {
     write_pcapng(&path, &meta(), &[], &[]).expect("write");
     assert_eq!(tshark_fields(&path), "");
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// capinfos' answer for a file: (packets, capture comments), or a failure.
+fn capinfos(path: &Path) -> (usize, usize) {
+    let out = Command::new("capinfos")
+        .args(["-c", "-k"])
+        .arg(path)
+        .output()
+        .expect("capinfos is on PATH");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "capinfos rejects {}: {}{text}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packets = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Number of packets:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no packet count from capinfos: {text}"));
+    let comments = text.matches("Capture comment:").count();
+    (packets, comments)
+}
+
+/// What hc-trace itself saves, read by Wireshark's own tools: every
+/// built-in scenario's file (half-close-bulk's section comment passes
+/// 65,535 bytes, the length one pcapng option can hold) and a 2,000-step
+/// scenario's, whose calls that put nothing on the wire fill the section
+/// comment many times over. Each comment is split into options that fit.
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn every_saved_capture_opens_in_tshark_and_capinfos() {
+    require_tools(&["tshark", "capinfos", "nft", "iptables"]);
+    let dir = scratch("all");
+    let out = Command::new(common::bin())
+        .args(["scenario", "--all", "-w"])
+        .arg(&dir)
+        .output()
+        .expect("run --all");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = Command::new(common::bin())
+        .arg("list")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .expect("list")
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 15, "{names:?}");
+    for name in &names {
+        let file = dir.join(format!("{name}.pcapng"));
+        let (packets, comments) = capinfos(&file);
+        let shown = tshark_fields(&file).lines().count();
+        assert_eq!(shown, packets, "{name}: tshark and capinfos agree");
+        assert!(packets > 0, "{name}");
+        assert!(comments >= 1, "{name} has its section comment");
+        if name == "half-close-bulk" {
+            assert!(comments >= 2, "the bulk comment is over 64 KiB: split");
+        }
+    }
+
+    // 2,000 steps, almost all calls that put nothing on the wire.
+    let mut text = String::from(
+        "name: many\nteaches: a long scenario\nserver listen\nclient connect\nserver accept\n",
+    );
+    for i in 0..1996 {
+        text.push_str(&format!("client setsockopt TCP_NODELAY {}\n", i % 2));
+    }
+    text.push_str("client close\nserver close\n");
+    let scenario = dir.join("many.scenario");
+    std::fs::write(&scenario, text).expect("write scenario");
+    let file = dir.join("many.pcapng");
+    let out = Command::new(common::bin())
+        .arg("run")
+        .arg(&scenario)
+        .args(["--settle", "1", "-w"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (packets, comments) = capinfos(&file);
+    assert_eq!(tshark_fields(&file).lines().count(), packets);
+    assert!(
+        comments >= 3,
+        "2,000 calls: a section comment of several options ({comments})"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,9 @@ use crate::session::{self, KernelPlan, Plan};
 use crate::sources::capture::CaptureConfig;
 use crate::sources::driver::{self, DriverConfig};
 use crate::sources::faults;
+use crate::sources::files::{read_text, SaveError, SaveTarget};
 use crate::sources::scenario::ScenarioSource;
+use crate::sources::sockstate;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::report::Report;
 use hc_core::scenario::{self as scn, predict, Action, Scenario};
@@ -46,8 +48,11 @@ pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
 
 /// `hc-trace run FILE` (and `--check-only`).
 pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
-    let text = std::fs::read_to_string(&a.file)
-        .map_err(|e| AppError::usage(format!("cannot read {}: {e}", a.file.display())))?;
+    // Ctrl-C while the file is read (a FIFO, a terminal) ends at once: nothing runs yet.
+    let reading = hc_sys::signals::immediate();
+    let text = read_text(&a.file, scn::MAX_FILE_BYTES, "a scenario file")
+        .map_err(|e| AppError::usage(e.to_string()))?;
+    drop(reading);
     let s = scn::parse(&text, &a.file.display().to_string())
         .map_err(|e| AppError::usage(e.to_string()))?;
     if a.check_only {
@@ -109,11 +114,13 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         out::print(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Predictions are taken before anything runs (and before any thread exists).
+    // Predictions are taken before anything runs (and before any thread
+    // exists), so Ctrl-C at the prompt ends at once (exit 130).
+    let asking = hc_sys::signals::immediate();
     let answers = if c.predict {
         let got = match &c.answers {
-            Some(f) => std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read {}: {e}", f.display()))
+            Some(f) => read_text(f, scn::MAX_FILE_BYTES, "an answer file")
+                .map_err(|e| e.to_string())
                 .and_then(|t| predict::read_answers(&questions, &t, &f.display().to_string())),
             None if std::io::stdin().is_terminal() => predict::ask(
                 &questions,
@@ -130,6 +137,10 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     } else {
         None
     };
+    drop(asking);
+    // The capture's file: checked (a FIFO: opened) before anything runs.
+    let save = prepare_save(c, &scn.name)?;
+    let capture_on_stdout = matches!(&save, Some(Ok(t)) if t.is_stdout());
     let choice = match &c.netns {
         Some(n) => NetnsChoice::Named(n.clone()),
         None => NetnsChoice::Private,
@@ -139,6 +150,11 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     // Before any thread: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
     let sandbox = netns::enter(&choice).map_err(AppError::sandbox)?;
     let namespace = sandbox.describe();
+    // A named namespace outlives runs: what a killed run left there goes first.
+    if let SandboxKind::Named(name) = &sandbox.kind {
+        faults::remove_stale(name).map_err(AppError::fault)?;
+        check_port_free(name, c.port)?;
+    }
     let server = driver::loopback(c.ipv6, c.port);
     let mut dcfg = DriverConfig::new(server);
     dcfg.read_wait = Duration::from_millis(c.read_wait);
@@ -177,6 +193,18 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     };
     let captured = session::run(&plan, source)?;
     let mut driven = captured.out;
+    let mut packets = captured.packets;
+    if let SandboxKind::Named(name) = &sandbox.kind {
+        let (kept, left) =
+            crate::sources::scenario::keep_own(captured.linktype, packets, &driven.report.calls);
+        packets = kept;
+        if left.segments > 0 {
+            eprintln!(
+                "note: left out {} segments of {} connections on port {} that this run did not make (namespace {name} is shared)",
+                left.segments, left.connections, c.port
+            );
+        }
+    }
     // The sides' threads may end now that the kernel trace was read.
     drop(std::mem::take(&mut driven.report.open));
     let rec = Recording {
@@ -192,7 +220,7 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         filter: plan.capture.filter.clone(),
         snaplen: captured.snaplen,
         linktype: captured.linktype,
-        packets: captured.packets,
+        packets,
         counters: captured.counters,
         calls: driven.report.calls,
         kernel: captured.kernel,
@@ -209,12 +237,8 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     }
     let mut report = assemble(&rec, &scn);
     warn_violations(&report.violations);
-    let save = (!c.no_save).then(|| {
-        c.write
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("captures/{}.pcapng", scn.name)))
-    });
-    if let Some(path) = &save {
+    let mut save_failed = None;
+    if let Some(target) = save {
         let meta = PcapngMeta {
             linktype: rec.linktype,
             snaplen: rec.snaplen,
@@ -225,9 +249,12 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
             os: hc_sys::system::os_name(),
         };
         let comments = hc_render::annotations::frame_comments(&report, rec.packets.len());
-        match session::save(path, &meta, &rec.packets, &comments) {
+        match target.and_then(|t| session::save_to(t, &meta, &rec.packets, &comments)) {
             Ok(p) => report.capture.file = Some(p),
-            Err(e) => report.capture.file_error = Some(e.to_string()),
+            Err(e) => {
+                report.capture.file_error = Some(e.to_string());
+                save_failed = Some(e);
+            }
         }
     }
     if let Some(a) = &answers {
@@ -239,22 +266,90 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
         ..hc_render::Style::default()
     };
     let text = hc_render::output(&report, c.format.to_render(), c.view.to_render(), &style)?;
-    out::emit(&text, c.out.as_deref())?;
+    if capture_on_stdout && c.out.is_none() {
+        // Standard output carries the pcapng (`-w - | wireshark -k -i -`).
+        out::print_stderr(&text)?;
+    } else {
+        out::emit(&text, c.out.as_deref())?;
+    }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
         if let Err(e) = std::fs::write(p, serde_json::to_string(&row).unwrap_or_default()) {
             eprintln!("warning: cannot write the summary to {}: {e}", p.display());
         }
     }
-    Ok(exit_of(&report))
+    let save_failed = match save_failed {
+        Some(e) if e.reader_gone() => {
+            eprintln!("note: {e}");
+            false
+        }
+        Some(e) => {
+            AppError::save(&e).report();
+            true
+        }
+        None => false,
+    };
+    Ok(exit_of(&report, save_failed))
 }
 
-fn exit_of(report: &Report) -> ExitCode {
-    match report.interrupted.as_deref() {
-        Some(sig) => ExitCode::from(hc_sys::signals::exit_code(sig)),
-        None if report.ok() => ExitCode::SUCCESS,
-        None => ExitCode::from(EXIT_FAILED),
+/// A named namespace is shared: a port another program (or another run)
+/// uses there would mix its connections into this run's and make its
+/// bind() fail. Said before anything runs, with a free port to use.
+fn check_port_free(namespace: &str, port: u16) -> Result<(), AppError> {
+    let users = sockstate::port_users(port);
+    if users.is_empty() {
+        return Ok(());
     }
+    let shown: Vec<String> = users
+        .iter()
+        .take(3)
+        .map(|s| {
+            if s.state == hc_core::model::TcpState::LISTEN {
+                format!("a listener on {}", s.local)
+            } else {
+                format!("{} {} ↔ {}", s.state.name(), s.local, s.remote)
+            }
+        })
+        .collect();
+    let free = (port.saturating_add(1)..=u16::MAX).find(|p| sockstate::port_users(*p).is_empty());
+    let mut e = AppError::env(format!(
+        "port {port} is in use in namespace {namespace} ({}); choose --port",
+        shown.join(", ")
+    ));
+    if let Some(p) = free {
+        e = e.hint(format!("--port {p} is free there"));
+    }
+    Err(e)
+}
+
+/// Where the capture will be saved, checked before anything runs (a FIFO
+/// is opened now): None with --no-save. A path given with -w that cannot be
+/// written is an error (exit 2) now; the default one is said now as a
+/// warning, the run goes on, and it ends with exit 2.
+fn prepare_save(
+    c: &CommonArgs,
+    name: &str,
+) -> Result<Option<Result<SaveTarget, SaveError>>, AppError> {
+    if c.no_save {
+        return Ok(None);
+    }
+    if let Some(path) = &c.write {
+        return match SaveTarget::prepare(path) {
+            Ok(t) => Ok(Some(Ok(t))),
+            Err(e) => Err(AppError::save(&e)),
+        };
+    }
+    let path = PathBuf::from(format!("captures/{name}.pcapng"));
+    Ok(Some(SaveTarget::prepare(&path).inspect_err(|e| {
+        eprintln!(
+            "warning: the capture cannot be saved: {e}\n  the run goes on, shows what it saw, and ends with exit 2 \
+             (-w FILE saves it elsewhere, --no-save saves nothing)"
+        );
+    })))
+}
+
+fn exit_of(report: &Report, save_failed: bool) -> ExitCode {
+    crate::error::run_exit(report.interrupted.as_deref(), save_failed, report.ok())
 }
 
 /// Runs one child to its end, passing on a SIGINT/SIGTERM this process gets
@@ -269,6 +364,13 @@ fn run_child(mut cmd: std::process::Command) -> std::io::Result<(i32, Vec<u8>)> 
             let _ = out.read_to_end(&mut buf);
             buf
         })
+    });
+    // A second signal ends this process at once: pass it on first, so the
+    // child stops at once too (`kill PID` twice reaches only this process).
+    let pid = child.id() as i32;
+    let _second = hc_sys::signals::on_second_signal(move || {
+        let _ = hc_sys::signals::kill(pid, hc_sys::signals::SIGINT);
+        None
     });
     let mut forwarded = false;
     let status = loop {
@@ -303,6 +405,20 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
         ));
     }
     hc_render::check(c.format.to_render(), c.view.to_render())?;
+    // -w names the directory the runs are saved in, checked before the first.
+    if let Some(dir) = &c.write {
+        if dir == std::path::Path::new("-") {
+            return Err(AppError::usage(
+                "-w - streams one run's capture; give a scenario name instead of --all",
+            ));
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(AppError::usage(format!(
+                "with --all, -w names a directory (each run is saved as NAME.pcapng in it); {} is not one",
+                dir.display()
+            )));
+        }
+    }
     let colour = if color { "always" } else { "never" };
     let mut rows = Vec::new();
     let mut docs = Vec::new();
@@ -376,6 +492,10 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
             1 => EXIT_FAILED,
             _ => EXIT_USAGE,
         });
+        // Nobody reads the output any more (`| head`): no point in running the rest.
+        if out::reader_gone() {
+            return Ok(ExitCode::from(worst));
+        }
     }
     match c.format {
         // Refused above: a picture is of one run.

@@ -28,6 +28,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
+/// The longest the driver waits for one step (see [`DriverConfig::step_max`]).
+pub const STEP_MAX_MS: u64 = 5000;
+/// The longest the driver waits for the wire to go quiet after a step.
+pub const SETTLE_MAX_MS: u64 = 2000;
+
 /// How the driver paces and bounds a run.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
@@ -53,8 +58,8 @@ impl DriverConfig {
             read_wait: Duration::from_millis(250),
             write_wait: Duration::from_secs(10),
             settle: Duration::from_millis(60),
-            settle_max: Duration::from_secs(2),
-            step_max: Duration::from_secs(5),
+            settle_max: Duration::from_millis(SETTLE_MAX_MS),
+            step_max: Duration::from_millis(STEP_MAX_MS),
         }
     }
 }
@@ -146,8 +151,20 @@ pub async fn run(
         let side_busy = pending.iter().any(|(p, _)| p.side == step.side);
         let may_move_on = matches!(step.action, Action::Write(_)) || side_busy;
         tokio::select! {
-            res = wait_step(&mut rx, wire, cfg, may_move_on, &mut table) => match res {
-                StepWait::Done(result) => absorb(&mut report, step, result),
+            res = wait_step(&mut rx, wire, cfg, step_bound(step, cfg), may_move_on, &mut table) => match res {
+                StepWait::Done(result) => {
+                    let failed_listen = listen_failed(step, &result);
+                    absorb(&mut report, step, result);
+                    if let Some(why) = failed_listen {
+                        // The scenario's server is not there: what follows
+                        // would only show that (or reach someone else's).
+                        report.problems.push(problem(step, &format!(
+                            "{why}; the run stops here (the steps after line {} were not made)",
+                            step.line
+                        )));
+                        break;
+                    }
+                }
                 StepWait::WorkerGone => report.problems.push(problem(step, "the side's worker stopped")),
                 StepWait::StillRunning => pending.push((step.clone(), rx)),
             },
@@ -168,13 +185,16 @@ pub async fn run(
         let bound = if report.interrupted {
             Duration::from_millis(500)
         } else {
-            cfg.step_max
+            step_bound(&step, cfg)
         };
         match tokio::time::timeout(bound, rx).await {
             Ok(Ok(result)) => absorb(&mut report, &step, result),
             _ => report.problems.push(problem(
                 &step,
-                &format!("did not finish within {} ms", cfg.step_max.as_millis() * 2),
+                &format!(
+                    "did not finish within {} ms",
+                    (step_bound(&step, cfg) * 2).as_millis()
+                ),
             )),
         }
     }
@@ -258,6 +278,28 @@ async fn settle_watching(wire: &dyn WireActivity, cfg: &DriverConfig, table: &mu
     }
 }
 
+/// A `listen` step whose bind() or listen() failed: what failed, as the
+/// timeline shows it (`bind() = EADDRINUSE`).
+fn listen_failed(step: &Step, result: &StepResult) -> Option<String> {
+    if step.action != Action::Listen {
+        return None;
+    }
+    let calls = result.as_ref().ok()?;
+    let c = calls.iter().find(|c| c.kind == CallKind::Listen)?;
+    if c.ret != Some(-1) {
+        return None;
+    }
+    let name = if c.text.starts_with("bind(") {
+        "bind()"
+    } else {
+        "listen()"
+    };
+    Some(format!(
+        "{name} failed with {}",
+        c.errno.as_deref().unwrap_or("an error")
+    ))
+}
+
 fn absorb(report: &mut DriverReport, step: &Step, result: StepResult) {
     match result {
         Ok(mut calls) => report.calls.append(&mut calls),
@@ -279,12 +321,23 @@ enum StepWait {
     StillRunning,
 }
 
-/// Waits for a step to end: at most `step_max`, or, when `may_move_on`,
+/// How long the driver waits for `step` before it hands out the next one:
+/// the step limit, and for a sleep the sleep on top of it (a `sleep 8000`
+/// must not be overtaken by the steps after it).
+fn step_bound(step: &Step, cfg: &DriverConfig) -> Duration {
+    match step.action {
+        Action::Sleep(ms) => cfg.step_max + Duration::from_millis(ms),
+        _ => cfg.step_max,
+    }
+}
+
+/// Waits for a step to end: at most `bound`, or, when `may_move_on`,
 /// until the wire has been quiet for the settle time while it runs.
 async fn wait_step(
     rx: &mut oneshot::Receiver<StepResult>,
     wire: &dyn WireActivity,
     cfg: &DriverConfig,
+    bound: Duration,
     may_move_on: bool,
     table: &mut Table,
 ) -> StepWait {
@@ -293,7 +346,7 @@ async fn wait_step(
     } else {
         Duration::MAX
     };
-    let mut q = Quiet::new(wire, quiet, cfg.step_max);
+    let mut q = Quiet::new(wire, quiet, bound);
     loop {
         match tokio::time::timeout(Duration::from_millis(5), &mut *rx).await {
             Ok(Ok(result)) => return StepWait::Done(result),
@@ -362,7 +415,12 @@ struct SideState {
     seen: Vec<(SocketAddr, Option<SocketAddr>)>,
     /// The scenario line of the step being made.
     line: Option<usize>,
+    /// What every `write` sends from: [`WRITE_CHUNK`] bytes of 'x'.
+    chunk: Vec<u8>,
 }
+
+/// The buffer a `write N` sends from, whatever N is (see `SideState::write`).
+pub const WRITE_CHUNK: usize = 1 << 20;
 
 /// The parts of a Call a step fills in; the rest is common.
 struct Made {
@@ -398,6 +456,7 @@ impl SideState {
             written: HashMap::new(),
             seen: Vec::new(),
             line: None,
+            chunk: vec![b'x'; WRITE_CHUNK],
         }
     }
 
@@ -615,16 +674,59 @@ impl SideState {
         Ok(m)
     }
 
+    /// `write N`: N bytes from one fixed buffer ([`WRITE_CHUNK`]), so memory
+    /// stays flat whatever N is and the call starts at once (a buffer of N
+    /// bytes took long enough to fill that the driver ran the next steps
+    /// before the write began). Up to one chunk it is one send(); beyond,
+    /// send() is called again until all N bytes are taken, a call takes
+    /// fewer than it was given (the send timeout) or fails; the record
+    /// spans them all and says how many there were.
     fn write(&mut self, step: &Step, n: u64) -> Result<Made, String> {
         let fd = self.fd(&step.fd)?;
-        let buf = vec![b'x'; n as usize];
+        let buf = &self.chunk;
+        let mut sends = 0u64;
+        let mut later: Option<Errno> = None;
         let mut m = timed(
             CallKind::Write,
             format!("send({fd}, buf, {n}, MSG_NOSIGNAL)"),
             &n.to_string(),
             fd,
-            || sock::send(fd, &buf),
+            || {
+                let mut total = 0u64;
+                loop {
+                    let len = (n - total).min(buf.len() as u64) as usize;
+                    sends += 1;
+                    match sock::send(fd, &buf[..len]) {
+                        Ok(k) => {
+                            total += k.max(0) as u64;
+                            if (k.max(0) as usize) < len || total >= n {
+                                break;
+                            }
+                        }
+                        Err(e) if total == 0 => return Err(e),
+                        Err(e) => {
+                            later = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Ok(total as i64)
+            },
         );
+        let mut notes = Vec::new();
+        if sends > 1 {
+            notes.push(format!(
+                "made as {sends} send() calls of at most {} KiB from one buffer",
+                WRITE_CHUNK >> 10
+            ));
+        }
+        if let Some(e) = later {
+            notes.push(format!(
+                "the send() after {} bytes failed with {}",
+                m.ret,
+                e.name()
+            ));
+        }
         if m.ret > 0 {
             if let (Some(l), Some(p)) = self.refresh_addrs(fd) {
                 let off = self.written.entry((l, p)).or_insert(0);
@@ -632,13 +734,19 @@ impl SideState {
                 *off += m.ret as u64;
             }
             if (m.ret as u64) < n {
-                m.note = Some(format!("only {} of {n} bytes accepted", m.ret));
+                notes.insert(0, format!("only {} of {n} bytes accepted", m.ret));
             }
         } else if m.err.is_some_and(Errno::is_again) {
-            m.note = Some(format!(
-                "send buffer full for {} ms",
-                self.cfg.write_wait.as_millis()
-            ));
+            notes.insert(
+                0,
+                format!(
+                    "send buffer full for {} ms",
+                    self.cfg.write_wait.as_millis()
+                ),
+            );
+        }
+        if !notes.is_empty() {
+            m.note = Some(notes.join("; "));
         }
         Ok(m)
     }

@@ -19,7 +19,17 @@
 //!   NFQUEUE target can.
 //!
 //! Everything is removed when the `Faults` are dropped, also after Ctrl-C,
-//! and in a named namespace too.
+//! and in a named namespace too; a second Ctrl-C removes it before the
+//! process ends. Each run has its own: the nftables table is
+//! `hc_trace_faults_PID`, the iptables rule carries the comment
+//! `hc-trace-PID`, and the queue number is one no other run in the
+//! namespace has bound, so neighbours in one named namespace never touch
+//! each other's rules. The NFQUEUE rule has `--queue-bypass`: if hc-trace
+//! is killed while it holds, segments pass instead of being dropped. What a
+//! run killed outright (SIGKILL) left in a named namespace is found by the
+//! next run there ([`remove_stale`]) and removed with a note. The helper
+//! commands (nft, iptables) die with hc-trace, so none of them changes the
+//! namespace after hc-trace is gone.
 
 pub use hc_core::model::fault::{Fault, Tampered};
 use hc_core::model::{Nanos, Side, TcpFlags};
@@ -39,19 +49,40 @@ pub enum FaultError {
     Command { cmd: String, stderr: String },
     #[error("cannot open the netfilter queue: {0}")]
     Queue(String),
+    #[error("namespace {namespace} holds a rule left by a hc-trace run that no longer exists, and it could not be removed ({why}); remove it with: sudo ip netns exec {namespace} {command}")]
+    Stale {
+        namespace: String,
+        command: String,
+        why: String,
+    },
 }
 
 impl FaultError {
     pub fn hint(&self) -> &'static str {
         match self {
             FaultError::MissingTool(..) => "install it with scripts/setup (Debian/Ubuntu: apt-get install nftables iptables)",
+            FaultError::Stale { .. } => "it would change what this run sees on the wire, so the run did not start",
             _ => "fault injection needs root or a rootless namespace with CAP_NET_ADMIN, and the kernel's nftables/NFQUEUE support",
         }
     }
 }
 
-const TABLE: &str = "hc_trace_faults";
-const QUEUE: u16 = 4242;
+/// The nftables table of this run: `hc_trace_faults_PID`.
+const TABLE_PREFIX: &str = "hc_trace_faults";
+/// The comment on this run's iptables rule: `hc-trace-PID`.
+const RULE_PREFIX: &str = "hc-trace-";
+/// Queue numbers are tried from here on until one is free in the namespace.
+const QUEUE_BASE: u16 = 4242;
+/// How many queue numbers are tried.
+const QUEUE_TRIES: u16 = 256;
+
+fn table_name() -> String {
+    format!("{TABLE_PREFIX}_{}", std::process::id())
+}
+
+fn rule_comment() -> String {
+    format!("{RULE_PREFIX}{}", std::process::id())
+}
 
 /// Tools that fault steps need, checked before anything runs.
 pub fn check_tools(faults: &[Fault]) -> Result<(), FaultError> {
@@ -77,15 +108,21 @@ pub fn check_tools(faults: &[Fault]) -> Result<(), FaultError> {
 }
 
 fn run(cmd: &str, args: &[&str]) -> Result<(), FaultError> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| FaultError::Command {
-            cmd: format!("{cmd} {}", args.join(" ")),
-            stderr: e.to_string(),
-        })?;
+    output(cmd, args).map(|_| ())
+}
+
+/// Runs a helper to its end and returns its standard output. The helper
+/// dies with hc-trace: killed, hc-trace must not leave one changing rules.
+fn output(cmd: &str, args: &[&str]) -> Result<String, FaultError> {
+    let mut c = Command::new(cmd);
+    c.args(args);
+    hc_sys::system::die_with_parent(&mut c);
+    let out = c.output().map_err(|e| FaultError::Command {
+        cmd: format!("{cmd} {}", args.join(" ")),
+        stderr: e.to_string(),
+    })?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(FaultError::Command {
             cmd: format!("{cmd} {}", args.join(" ")),
@@ -94,11 +131,170 @@ fn run(cmd: &str, args: &[&str]) -> Result<(), FaultError> {
     }
 }
 
+/// A rule or table of some hc-trace run found in the namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Leftover {
+    /// The run's process id; None for the names of older versions
+    /// (`hc_trace_faults`, an NFQUEUE rule to queue 4242 without a comment).
+    pid: Option<u32>,
+    /// The command that removes it.
+    remove: (&'static str, Vec<String>),
+}
+
+impl Leftover {
+    fn command(&self) -> String {
+        format!("{} {}", self.remove.0, self.remove.1.join(" "))
+    }
+}
+
+/// hc-trace's tables in `nft list tables` output.
+fn nft_leftovers(tables: &str) -> Vec<Leftover> {
+    tables
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (Some("table"), Some(family), Some(name)) = (w.next(), w.next(), w.next()) else {
+                return None;
+            };
+            let pid = match name.strip_prefix(TABLE_PREFIX)? {
+                "" => None,
+                rest => Some(rest.strip_prefix('_')?.parse().ok()?),
+            };
+            Some(Leftover {
+                pid,
+                remove: (
+                    "nft",
+                    vec!["delete".into(), "table".into(), family.into(), name.into()],
+                ),
+            })
+        })
+        .collect()
+}
+
+/// hc-trace's NFQUEUE rules in `iptables -S INPUT` output (`ipt` is
+/// iptables or ip6tables).
+fn ipt_leftovers(ipt: &'static str, rules: &str) -> Vec<Leftover> {
+    rules
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            if words.first() != Some(&"-A") || !words.contains(&"NFQUEUE") {
+                return None;
+            }
+            let comment = words
+                .windows(2)
+                .find(|w| w[0] == "--comment")
+                .map(|w| w[1].trim_matches('"'));
+            let pid = match comment {
+                Some(c) => Some(c.strip_prefix(RULE_PREFIX)?.parse().ok()?),
+                // Older versions: no comment, always queue 4242 on one port.
+                None if words.windows(2).any(|w| w == ["--queue-num", "4242"])
+                    && words.contains(&"multiport") =>
+                {
+                    None
+                }
+                None => return None,
+            };
+            let mut args = vec!["-w".to_string(), "-D".to_string()];
+            args.extend(words[1..].iter().map(|w| w.to_string()));
+            Some(Leftover {
+                pid,
+                remove: (ipt, args),
+            })
+        })
+        .collect()
+}
+
+/// Every hc-trace table and rule in the current namespace, as far as the
+/// tools that are installed can tell.
+fn leftovers() -> Vec<Leftover> {
+    let mut found = Vec::new();
+    if let Ok(t) = output("nft", &["list", "tables"]) {
+        found.extend(nft_leftovers(&t));
+    }
+    for ipt in ["iptables", "ip6tables"] {
+        if let Ok(r) = output(ipt, &["-w", "-S", "INPUT"]) {
+            found.extend(ipt_leftovers(ipt, &r));
+        }
+    }
+    found
+}
+
+/// Removes what hc-trace runs that no longer exist left in this (named)
+/// namespace: a killed fault run's drop rule would silently eat the next
+/// run's FIN, its queue rule would hold every segment. Says what it removed
+/// on standard error; what cannot be removed is an error naming the command.
+pub fn remove_stale(namespace: &str) -> Result<(), FaultError> {
+    let me = std::process::id();
+    let mut removed_rules = Vec::new();
+    for l in leftovers() {
+        let stale = match l.pid {
+            Some(p) => p != me && !hc_sys::system::process_exists(p),
+            None => true,
+        };
+        if !stale {
+            continue;
+        }
+        let args: Vec<&str> = l.remove.1.iter().map(String::as_str).collect();
+        run(l.remove.0, &args).map_err(|e| FaultError::Stale {
+            namespace: namespace.to_string(),
+            command: l.command(),
+            why: e.to_string(),
+        })?;
+        let by = match l.pid {
+            Some(p) => format!("hc-trace process {p}, which no longer exists"),
+            None => "an older hc-trace".into(),
+        };
+        eprintln!(
+            "note: removed a rule left in namespace {namespace} by {by} (killed?): `{}`",
+            l.command()
+        );
+        if l.remove.0 != "nft" {
+            removed_rules.push(l.remove.0);
+        }
+    }
+    for ipt in removed_rules {
+        delete_filter_table_if_empty(ipt);
+    }
+    Ok(())
+}
+
+/// Removes this run's own tables and rules, whatever state they are in
+/// (the second Ctrl-C: the process ends right after). Returns what it did.
+fn remove_own() -> Option<String> {
+    let me = std::process::id();
+    let mut n = 0;
+    for l in leftovers().into_iter().filter(|l| l.pid == Some(me)) {
+        let args: Vec<&str> = l.remove.1.iter().map(String::as_str).collect();
+        if run(l.remove.0, &args).is_ok() {
+            n += 1;
+        }
+    }
+    (n > 0).then(|| format!("{n} fault rule(s)"))
+}
+
+/// iptables (nft backend) made the `filter` table on its first use: once
+/// no rule is left in it, it goes, so the namespace is as it was. A table
+/// holding anyone's rules or chains stays.
+fn delete_filter_table_if_empty(ipt: &str) {
+    let Ok(rules) = output(ipt, &["-w", "-S"]) else {
+        return;
+    };
+    if rules
+        .lines()
+        .all(|l| l.starts_with("-P ") && l.ends_with(" ACCEPT"))
+    {
+        let family = if ipt == "ip6tables" { "ip6" } else { "ip" };
+        let _ = run("nft", &["delete", "table", family, "filter"]);
+    }
+}
+
 /// The faults in force in this run, and what they did.
 pub struct Faults {
     server_port: u16,
     ipv6: bool,
-    nft_table: bool,
+    /// This run's nftables table, once made.
+    nft_table: Option<String>,
     /// When each DropFin rule was set, and for which side.
     drops: Vec<(Side, Nanos)>,
     iptables_rule: Option<Vec<String>>,
@@ -107,6 +303,8 @@ pub struct Faults {
     created_filter_table: Option<&'static str>,
     holder: Option<Holder>,
     held: Vec<Tampered>,
+    /// A second Ctrl-C removes this run's rules before the process ends.
+    on_second_signal: Option<hc_sys::signals::CleanupGuard>,
 }
 
 impl Faults {
@@ -114,16 +312,20 @@ impl Faults {
         Faults {
             server_port,
             ipv6,
-            nft_table: false,
+            nft_table: None,
             drops: Vec::new(),
             iptables_rule: None,
             created_filter_table: None,
             holder: None,
             held: Vec::new(),
+            on_second_signal: None,
         }
     }
 
     pub fn apply(&mut self, fault: Fault) -> Result<(), FaultError> {
+        if self.on_second_signal.is_none() {
+            self.on_second_signal = Some(hc_sys::signals::on_second_signal(remove_own));
+        }
         match fault {
             Fault::DropFin(side) => self.drop_fin(side),
             Fault::Hold => self.hold(),
@@ -139,21 +341,26 @@ impl Faults {
     }
 
     fn drop_fin(&mut self, side: Side) -> Result<(), FaultError> {
-        if !self.nft_table {
-            run("nft", &["add", "table", "inet", TABLE])?;
-            self.nft_table = true;
-            run(
-                "nft",
-                &[
-                    "add",
-                    "chain",
-                    "inet",
-                    TABLE,
-                    "input",
-                    "{ type filter hook input priority 0; }",
-                ],
-            )?;
-        }
+        let table = match &self.nft_table {
+            Some(t) => t.clone(),
+            None => {
+                let t = table_name();
+                run("nft", &["add", "table", "inet", &t])?;
+                self.nft_table = Some(t.clone());
+                run(
+                    "nft",
+                    &[
+                        "add",
+                        "chain",
+                        "inet",
+                        &t,
+                        "input",
+                        "{ type filter hook input priority 0; }",
+                    ],
+                )?;
+                t
+            }
+        };
         let set = format!("seen_{}", side.name());
         run(
             "nft",
@@ -161,7 +368,7 @@ impl Faults {
                 "add",
                 "set",
                 "inet",
-                TABLE,
+                &table,
                 &set,
                 "{ type inet_service; flags dynamic; }",
             ],
@@ -174,7 +381,7 @@ impl Faults {
         let rule = format!(
             "tcp flags fin {match_port} {remember} != @{set} add @{set} {{ {remember} }} counter drop"
         );
-        let mut args = vec!["add", "rule", "inet", TABLE, "input"];
+        let mut args = vec!["add", "rule", "inet", &table, "input"];
         args.extend(rule.split(' '));
         run("nft", &args)?;
         self.drops.push((side, now_ns()));
@@ -185,6 +392,7 @@ impl Faults {
         if self.holder.is_none() {
             self.holder = Some(Holder::start()?);
         }
+        let queue = self.holder.as_ref().map_or(QUEUE_BASE, |h| h.queue);
         let ipt = if self.ipv6 { "ip6tables" } else { "iptables" };
         let rule: Vec<String> = [
             "INPUT",
@@ -194,10 +402,16 @@ impl Faults {
             "multiport",
             "--ports",
             &self.server_port.to_string(),
+            "-m",
+            "comment",
+            "--comment",
+            &rule_comment(),
             "-j",
             "NFQUEUE",
             "--queue-num",
-            &QUEUE.to_string(),
+            &queue.to_string(),
+            // Nobody bound to the queue (hc-trace killed): let segments pass.
+            "--queue-bypass",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -236,15 +450,19 @@ impl Faults {
     fn cleanup(&mut self) {
         self.remove_hold_rule();
         if let Some(family) = self.created_filter_table.take() {
-            let _ = run("nft", &["delete", "table", family, "filter"]);
+            // Only once empty: a neighbour's rule may be in it by now.
+            delete_filter_table_if_empty(if family == "ip6" {
+                "ip6tables"
+            } else {
+                "iptables"
+            });
         }
         if let Some(h) = self.holder.take() {
             let mut rest = h.stop();
             self.held.append(&mut rest);
         }
-        if self.nft_table {
-            let _ = run("nft", &["delete", "table", "inet", TABLE]);
-            self.nft_table = false;
+        if let Some(t) = self.nft_table.take() {
+            let _ = run("nft", &["delete", "table", "inet", &t]);
         }
     }
 }
@@ -272,6 +490,8 @@ struct HoldState {
 
 /// The thread that owns the netfilter queue: keeps what arrives until told to release.
 struct Holder {
+    /// The queue number bound (the first free one from [`QUEUE_BASE`]).
+    queue: u16,
     state: Arc<Mutex<HoldState>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -280,12 +500,30 @@ struct Holder {
 impl Holder {
     fn start() -> Result<Holder, FaultError> {
         let mut q = nfq::Queue::open().map_err(|e| FaultError::Queue(e.to_string()))?;
-        q.bind(QUEUE)
-            .map_err(|e| FaultError::Queue(e.to_string()))?;
+        // A queue number is bound by one socket at a time in a namespace:
+        // the first that binds is this run's, whoever else runs there.
+        let start = (std::process::id() % u32::from(QUEUE_TRIES)) as u16;
+        let mut bound = Err(String::new());
+        for i in 0..QUEUE_TRIES {
+            let n = QUEUE_BASE + (start + i) % QUEUE_TRIES;
+            match q.bind(n) {
+                Ok(()) => {
+                    bound = Ok(n);
+                    break;
+                }
+                Err(e) => bound = Err(e.to_string()),
+            }
+        }
+        let queue = bound.map_err(|e| {
+            FaultError::Queue(format!(
+                "no free queue number in {QUEUE_BASE}..{}: {e}",
+                QUEUE_BASE + QUEUE_TRIES
+            ))
+        })?;
         // Headers are enough to tell which segment it is: the kernel keeps
         // the whole packet and reinjects it whole on the verdict, whatever
         // its size; only the copy handed to us is cut (parsed laxly below).
-        let _ = q.set_copy_range(QUEUE, 128);
+        let _ = q.set_copy_range(queue, 128);
         q.set_nonblocking(true);
         let state = Arc::new(Mutex::new(HoldState::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -294,10 +532,11 @@ impl Holder {
             .name("hc-trace-hold".into())
             .spawn(move || {
                 hc_sys::signals::block_in_this_thread();
-                hold_loop(q, &st, &sp)
+                hold_loop(q, queue, &st, &sp)
             })
             .map_err(|e| FaultError::Queue(e.to_string()))?;
         Ok(Holder {
+            queue,
             state,
             stop,
             thread: Some(thread),
@@ -333,7 +572,7 @@ impl Holder {
     }
 }
 
-fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
+fn hold_loop(mut q: nfq::Queue, queue: u16, state: &Mutex<HoldState>, stop: &AtomicBool) {
     loop {
         let passing = state.lock().map(|s| s.passing).unwrap_or(true);
         if passing {
@@ -382,7 +621,7 @@ fn hold_loop(mut q: nfq::Queue, state: &Mutex<HoldState>, stop: &AtomicBool) {
                     }
                 }
             }
-            let _ = q.unbind(QUEUE);
+            let _ = q.unbind(queue);
             return;
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -421,6 +660,34 @@ fn describe(ip: &[u8], now: Nanos) -> Option<Tampered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_are_known_by_their_names_and_owners() {
+        let tables = "table ip filter\ntable inet hc_trace_faults_4711\ntable inet hc_trace_faults\ntable inet hc_trace_faultsX\ntable inet mine\n";
+        let found = nft_leftovers(tables);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].pid, Some(4711));
+        assert_eq!(
+            found[0].command(),
+            "nft delete table inet hc_trace_faults_4711"
+        );
+        assert_eq!(found[1].pid, None, "the older versions' name");
+
+        let rules = "-P INPUT ACCEPT\n\
+-A INPUT -p tcp -m multiport --ports 5555 -m comment --comment hc-trace-99 -j NFQUEUE --queue-num 4300 --queue-bypass\n\
+-A INPUT -p tcp -m multiport --ports 6000 -j NFQUEUE --queue-num 4242\n\
+-A INPUT -p tcp -m multiport --ports 7000 -j NFQUEUE --queue-num 7\n\
+-A INPUT -p tcp -m comment --comment \"someone else\" -j NFQUEUE --queue-num 1\n\
+-A INPUT -p tcp --dport 22 -j ACCEPT\n";
+        let found = ipt_leftovers("iptables", rules);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].pid, Some(99));
+        assert_eq!(
+            found[0].command(),
+            "iptables -w -D INPUT -p tcp -m multiport --ports 5555 -m comment --comment hc-trace-99 -j NFQUEUE --queue-num 4300 --queue-bypass"
+        );
+        assert_eq!(found[1].pid, None, "an older version's rule");
+    }
 
     /// A 1000-byte segment as the queue hands it over: cut at 128 bytes.
     fn cut_segment() -> Vec<u8> {

@@ -7,7 +7,10 @@
 //!
 //! A private instance (`instances/hc-trace-PID`) keeps our settings away
 //! from anyone else using ftrace; it is removed when the session is dropped,
-//! also after Ctrl-C (the run ends normally then). Tracepoints are global to
+//! also after Ctrl-C (the run ends normally then) and a second Ctrl-C (the
+//! signal watcher removes it). A run killed outright cannot remove its own:
+//! every run removes at its start the instances of hc-trace processes that
+//! no longer exist ([`remove_stale`]). Tracepoints are global to
 //! the machine, so events are kept only if their addresses and ports match a
 //! connection of the run.
 //!
@@ -47,6 +50,8 @@ pub struct KernelTrace {
     /// Keep only events on this port; None: every TCP event (exec, whose
     /// programs use ports nobody knows in advance).
     port: Option<u16>,
+    /// A second Ctrl-C removes the instance before the process ends.
+    _on_second_signal: hc_sys::signals::CleanupGuard,
 }
 
 fn tracefs_root() -> Result<PathBuf, KtraceError> {
@@ -81,10 +86,14 @@ impl KernelTrace {
             let _ = fs::remove_dir(&dir);
         }
         fs::create_dir(&dir).map_err(inst)?;
+        let gone = dir.clone();
         let mut kt = KernelTrace {
             dir: dir.clone(),
             offset: 0,
             port,
+            _on_second_signal: hc_sys::signals::on_second_signal(move || {
+                remove_instance(&gone).then(|| format!("the tracing instance {}", gone.display()))
+            }),
         };
         // From here on, Drop cleans up whatever happens.
         fs::write(dir.join("trace_clock"), "mono").map_err(inst)?;
@@ -124,11 +133,54 @@ impl KernelTrace {
     }
 }
 
+/// Removes the tracing instances of hc-trace processes that no longer
+/// exist (a run killed with SIGKILL cannot remove its own, and an instance
+/// keeps tracing into its buffer until removed), saying so on standard
+/// error. Does nothing where tracefs is not mounted or not ours to change.
+pub fn remove_stale() -> Vec<String> {
+    let mut removed = Vec::new();
+    for root in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+        let Ok(entries) = fs::read_dir(Path::new(root).join("instances")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("hc-trace-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == std::process::id() || hc_sys::system::process_exists(pid) {
+                continue;
+            }
+            if remove_instance(&e.path()) {
+                eprintln!(
+                    "note: removed the kernel tracing instance {}, left by hc-trace process {pid}, which no longer exists (killed?)",
+                    e.path().display()
+                );
+                removed.push(e.path().display().to_string());
+            }
+        }
+        // The same instances appear under both roots when both are mounted.
+        if !removed.is_empty() {
+            break;
+        }
+    }
+    removed
+}
+
+/// Switches an instance's events off and removes it; true if it is gone.
+fn remove_instance(dir: &Path) -> bool {
+    for e in EVENTS {
+        let _ = fs::write(dir.join("events").join(e).join("enable"), "0");
+    }
+    fs::remove_dir(dir).is_ok() || !dir.exists()
+}
+
 impl Drop for KernelTrace {
     fn drop(&mut self) {
-        for e in EVENTS {
-            let _ = fs::write(self.dir.join("events").join(e).join("enable"), "0");
-        }
-        let _ = fs::remove_dir(&self.dir);
+        remove_instance(&self.dir);
     }
 }

@@ -2,7 +2,7 @@
 //! open; the kernel's socket table (sock_diag, or /proc/net/tcp) after close.
 
 pub use hc_core::decode::procnet::after_call;
-use hc_core::decode::procnet::find_in_proc;
+use hc_core::decode::procnet::{find_in_proc, sockets, ProcSocket};
 use hc_core::model::{StateObs, TcpState};
 use hc_sys::sockdiag::Diagnosed;
 use std::net::SocketAddr;
@@ -44,4 +44,16 @@ impl Diag {
             None => lookup_closed(local, peer),
         }
     }
+}
+
+/// Sockets of this namespace that some process holds (not orphans, not
+/// TIME_WAIT) with `port` at either end: another program's listener or
+/// connection, which a run on that port would collide with.
+pub fn port_users(port: u16) -> Vec<ProcSocket> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| sockets(&t))
+        .filter(|s| s.inode != 0 && (s.local.port() == port || s.remote.port() == port))
+        .collect()
 }

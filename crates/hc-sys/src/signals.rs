@@ -2,29 +2,74 @@
 //!
 //! A plain sigaction handler is installed first thing in `main`, before
 //! the namespace and the runtime exist, so no moment is left where the
-//! default action would kill the process and lose the capture. The handler
-//! only records which signal came; the run polls it, stops between steps,
-//! and still renders and saves what it captured.
+//! default action would kill the process and lose the capture. What a
+//! signal does depends on the moment:
+//!
+//! - **at a prompt or while reading input** ([`immediate`]): nothing has
+//!   started that needs undoing, so the handler ends the process at once
+//!   with 128 + N;
+//! - **during a run**, the first signal is only recorded; the run polls it
+//!   ([`caught`]), stops between steps, and still renders and saves what it
+//!   captured;
+//! - **a second signal** ends the process at once, after best-effort
+//!   cleanup: the watcher thread runs what the run registered with
+//!   [`on_second_signal`] (remove the tracing instance, the fault rules,
+//!   the half-written file), says what it did, and exits 128 + N (N of the
+//!   first signal). Without a registration there is nothing to undo and
+//!   the handler exits itself. A third signal exits even if the cleanup hangs.
 //!
 //! Threads that make blocking socket calls (the driver's sides, the capture
 //! collector) block both signals, so a signal never lands in one of their
 //! system calls: a read with SO_RCVTIMEO is not restarted after a handler
 //! runs and would be recorded as a bogus EINTR.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
+/// How many SIGINT/SIGTERM have arrived.
+static COUNT: AtomicI32 = AtomicI32::new(0);
+/// At a prompt or reading input: a signal ends the process at once.
+static IMMEDIATE: AtomicBool = AtomicBool::new(false);
+/// The watcher thread runs (it does the second signal's cleanup).
+static WATCHING: AtomicBool = AtomicBool::new(false);
+
+/// What a second signal undoes before the process ends: each returns what
+/// it did, for the one line said on standard error.
+type Cleanup = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+static CLEANUPS: Mutex<Vec<(u64, Cleanup)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Ends the process now, without running destructors or atexit handlers
+/// (other threads may hold any lock): `_exit` is async-signal-safe.
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    // Only the first signal counts; a second Ctrl-C while saving changes nothing.
+    // Only the first signal decides the exit code.
     let _ = CAUGHT.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    let first = CAUGHT.load(Ordering::SeqCst);
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if IMMEDIATE.load(Ordering::SeqCst) {
+        // End the line the prompt left open, so the shell's prompt starts clean.
+        // SAFETY: write(2) on a static buffer is async-signal-safe; a failure changes nothing.
+        unsafe { libc::write(2, b"\n".as_ptr().cast(), 1) };
+        exit_now(128 + first);
+    }
+    // Second signal with nothing to clean up (no watcher), or a third one.
+    if (n == 2 && !WATCHING.load(Ordering::SeqCst)) || n >= 3 {
+        exit_now(128 + first);
+    }
 }
 
 /// Installs the handler for SIGINT and SIGTERM.
 pub fn install() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler is async-signal-safe (one atomic store);
-        // the sigaction struct is fully initialised.
+        // SAFETY: the handler is async-signal-safe (atomics, write(2),
+        // _exit); the sigaction struct is fully initialised.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
@@ -33,6 +78,94 @@ pub fn install() {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
+}
+
+/// While the returned guard lives (a prompt, reading an input file), a
+/// signal ends the process at once with 128 + N: nothing has run yet that
+/// would need undoing. A signal that came before is acted on now.
+pub fn immediate() -> Immediate {
+    IMMEDIATE.store(true, Ordering::SeqCst);
+    let first = CAUGHT.load(Ordering::SeqCst);
+    if first != 0 {
+        exit_now(128 + first);
+    }
+    Immediate(())
+}
+
+/// See [`immediate`]; dropping it makes signals graceful again.
+pub struct Immediate(());
+
+impl Drop for Immediate {
+    fn drop(&mut self) {
+        IMMEDIATE.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Registers what a second signal must undo before the process ends (the
+/// first one lets the run end normally, and the run's own Drop undoes it).
+/// Dropping the guard unregisters it. Starts the watcher thread the first
+/// time: call it only once the namespace has been entered (threads).
+pub fn on_second_signal(f: impl Fn() -> Option<String> + Send + Sync + 'static) -> CleanupGuard {
+    let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+    if let Ok(mut v) = CLEANUPS.lock() {
+        v.push((id, Arc::new(f)));
+    }
+    start_watcher();
+    CleanupGuard(id)
+}
+
+/// See [`on_second_signal`].
+#[must_use = "dropping the guard unregisters the cleanup"]
+pub struct CleanupGuard(u64);
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Ok(mut v) = CLEANUPS.lock() {
+            v.retain(|(id, _)| *id != self.0);
+        }
+    }
+}
+
+fn start_watcher() {
+    if WATCHING.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let started = std::thread::Builder::new()
+        .name("hc-trace-signals".into())
+        .spawn(|| {
+            block_in_this_thread();
+            loop {
+                std::thread::sleep(Duration::from_millis(10));
+                if COUNT.load(Ordering::SeqCst) >= 2 {
+                    second_signal();
+                }
+            }
+        });
+    if started.is_err() {
+        WATCHING.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The second signal: undo what is registered, say so, exit 128 + N.
+fn second_signal() -> ! {
+    let first = CAUGHT.load(Ordering::SeqCst);
+    let todo: Vec<Cleanup> = match CLEANUPS.try_lock() {
+        Ok(v) => v.iter().map(|(_, f)| f.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let done: Vec<String> = todo.iter().filter_map(|f| f()).collect();
+    let what = if done.is_empty() {
+        String::new()
+    } else {
+        format!(" after removing {}", done.join(", "))
+    };
+    let line = format!(
+        "\nhc-trace: second {}: stopped at once{what}; nothing was printed or saved\n",
+        name(first)
+    );
+    // SAFETY: write(2) of a buffer we own; a failure changes nothing.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    exit_now(128 + first);
 }
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and threads it starts).
@@ -47,7 +180,7 @@ pub fn block_in_this_thread() {
     }
 }
 
-/// The signal that arrived, by name, if one did.
+/// The signal that arrived first, by name, if one did.
 pub fn caught() -> Option<&'static str> {
     match CAUGHT.load(Ordering::SeqCst) {
         0 => None,

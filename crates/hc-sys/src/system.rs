@@ -85,3 +85,51 @@ pub fn wait_readable(fd: std::os::fd::RawFd, ms: i32) {
     // SAFETY: one valid pollfd, owned here, for the duration of the call.
     unsafe { libc::poll(&mut pfd, 1, ms) };
 }
+
+/// Clears O_NONBLOCK on `fd` (a FIFO opened without blocking, to find out
+/// whether a reader is there, is then written to normally).
+pub fn set_blocking(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor the caller keeps open; no pointers.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether a process with this id exists (any process: a reused id counts
+/// as alive, so what it might own is never taken from it).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Makes the helper `cmd` starts (nft, iptables) get SIGKILL when the
+/// thread that started it ends (prctl PR_SET_PDEATHSIG): a helper must not
+/// go on changing a namespace after hc-trace itself was killed.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and calls only prctl,
+    // which is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+pub use libc::{ENXIO, O_NONBLOCK};

@@ -60,6 +60,33 @@ pub fn find_in_proc(text: &str, local: SocketAddr, peer: Option<SocketAddr>) -> 
     StateObs::Gone
 }
 
+/// One row of /proc/net/tcp{,6}: a socket of the namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcSocket {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub state: TcpState,
+    /// 0 for a socket no process holds any more (an orphan finishing its
+    /// close, TIME_WAIT); otherwise some process has it open.
+    pub inode: u64,
+}
+
+/// Every row of /proc/net/tcp{,6} that parses.
+pub fn sockets(text: &str) -> Vec<ProcSocket> {
+    text.lines()
+        .skip(1)
+        .filter_map(|row| {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            Some(ProcSocket {
+                local: parse_proc_addr(cols.get(1)?)?,
+                remote: parse_proc_addr(cols.get(2)?)?,
+                state: TcpState(u8::from_str_radix(cols.get(3)?, 16).ok()?),
+                inode: cols.get(9)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Parses `0100007F:15B3` (IPv4) or the 32-hex-digit IPv6 form. The kernel
 /// prints each 32-bit word of the address in host byte order.
 fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
@@ -95,6 +122,21 @@ mod tests {
     const TCP6: &str = "  sl  local_address                         remote_address                        st
    0: 00000000000000000000000001000000:B6E2 00000000000000000000000001000000:15B3 05 00000000:00000000 00:00000000 00000000     0        0 0 1
 ";
+
+    #[test]
+    fn rows_give_addresses_states_and_owners() {
+        if cfg!(target_endian = "big") {
+            return;
+        }
+        let rows = sockets(TCP);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].local, "127.0.0.1:5555".parse().unwrap());
+        assert_eq!(rows[0].state, TcpState::LISTEN);
+        assert_eq!(rows[0].inode, 1234, "held by a process");
+        assert_eq!(rows[1].state, TcpState::TIME_WAIT);
+        assert_eq!(rows[1].inode, 0, "TIME_WAIT belongs to no process");
+        assert!(sockets("header only\n").is_empty());
+    }
 
     #[test]
     fn finds_time_wait_and_listener_by_address() {

@@ -231,9 +231,79 @@ impl Parser<'_> {
     }
 }
 
+/// The largest scenario file: far above any lesson (the built-in ones are
+/// under 2 KB), far below what could hurt the machine.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+/// The most steps a scenario may have (each runs and is drawn).
+pub const MAX_STEPS: usize = 10_000;
+/// The longest `name:` (it becomes a file name, with room for its suffixes).
+pub const MAX_NAME: usize = 100;
+
+/// A whole file over [`MAX_FILE_BYTES`] is refused before it is read line by line.
+fn check_size(p: &Parser<'_>, text: &str) -> Result<(), ParseError> {
+    if text.len() <= MAX_FILE_BYTES {
+        return Ok(());
+    }
+    Err(p.err(
+        1,
+        format!(
+            "the file has {} bytes; a scenario file may have at most {MAX_FILE_BYTES} (1 MiB)",
+            text.len()
+        ),
+        Some(format!(
+            "a scenario is a short script of at most {MAX_STEPS} steps"
+        )),
+    ))
+}
+
+/// One step too many, said at the line of the first step past [`MAX_STEPS`].
+fn check_step_count(p: &Parser<'_>, col: usize, steps: usize) -> Result<(), ParseError> {
+    if steps < MAX_STEPS {
+        return Ok(());
+    }
+    Err(p.err(
+        col,
+        format!("more than {MAX_STEPS} steps"),
+        Some(format!(
+            "a scenario may have at most {MAX_STEPS} steps; split it into several files"
+        )),
+    ))
+}
+
+/// `name:` becomes a file name (`captures/NAME.pcapng`), so it may hold only
+/// `A-Z a-z 0-9 . _ -`, must not start with a dot, and has at most
+/// [`MAX_NAME`] characters: never a path, never a hidden file. The message
+/// and hint, or Ok.
+pub fn check_name(value: &str) -> Result<(), (String, String)> {
+    let hint = "the name becomes the file captures/NAME.pcapng: letters, digits, `.`, `_` and `-`, e.g. `name: my-half-close`".to_string();
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        return Err(("`name:` needs one word".into(), hint));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err((
+            format!("`name:` may hold only letters, digits, `.`, `_` and `-`, found `{bad}`"),
+            hint,
+        ));
+    }
+    if value.starts_with('.') {
+        return Err(("`name:` must not start with a dot".into(), hint));
+    }
+    if value.len() > MAX_NAME {
+        return Err((
+            format!("`name:` has {} characters; at most {MAX_NAME}", value.len()),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a scenario file. `file` names it in error messages.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
     let mut p = Parser { file, line_no: 0 };
+    check_size(&p, text)?;
     let mut name = None;
     let mut teaches = None;
     let mut steps: Vec<Step> = Vec::new();
@@ -288,13 +358,8 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
             }
             match field {
                 "name" => {
-                    if value.is_empty() || value.contains(char::is_whitespace) {
-                        return Err(p.err(
-                            first.col,
-                            "`name:` needs one word",
-                            Some("e.g. `name: my-half-close`".into()),
-                        ));
-                    }
+                    check_name(value)
+                        .map_err(|(message, hint)| p.err(first.col, message, Some(hint)))?;
                     name = Some(value.to_string());
                 }
                 "teaches" => teaches = Some(value.to_string()),
@@ -311,6 +376,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
             }
             continue;
         }
+        check_step_count(&p, first.col, steps.len())?;
         let step = parse_step(&p, line.trim_end(), &ws, &mut fds)?;
         if step.key {
             if let Some(prev) = key_line {
@@ -864,6 +930,39 @@ mod tests {
         );
         let e = err("name: x\nclient connect\nclient setsockopt SO_LINGR 1 0\n");
         assert_eq!(e.hint.as_deref(), Some("did you mean `SO_LINGER`?"));
+    }
+
+    #[test]
+    fn names_are_file_names_not_paths() {
+        for bad in [
+            "../../x", "a/b", "..", ".hidden", "a\\b", "café", "x:y", "a\u{0}b",
+        ] {
+            let e = err(&format!("name: {bad}\nserver listen\n"));
+            assert_eq!(e.line, 1, "{bad}: {e}");
+            assert!(e.message.contains("`name:`"), "{bad}: {e}");
+        }
+        let e = err(&format!(
+            "name: {}\nserver listen\n",
+            "n".repeat(MAX_NAME + 1)
+        ));
+        assert!(e.message.contains("at most"), "{e}");
+        for good in ["shut-wr", "lab_2.v3", "A-1", &"n".repeat(MAX_NAME)] {
+            let s = parse(&format!("name: {good}\nserver listen\n"), "f").expect(good);
+            assert_eq!(&s.name, good);
+        }
+    }
+
+    #[test]
+    fn files_and_step_lists_are_bounded() {
+        let steps = "client sleep 0\n".repeat(MAX_STEPS);
+        let s = parse(&format!("name: x\n{steps}"), "f").expect("the largest allowed");
+        assert_eq!(s.steps.len(), MAX_STEPS);
+        let e = err(&format!("name: x\n{steps}client sleep 0\n"));
+        assert_eq!(e.line, MAX_STEPS + 2);
+        assert!(e.message.contains("more than 10000 steps"), "{e}");
+        let big = format!("name: x\nserver listen\n{}", "#".repeat(MAX_FILE_BYTES));
+        let e = err(&big);
+        assert!(e.message.contains("at most 1048576"), "{e}");
     }
 
     #[test]
