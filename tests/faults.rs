@@ -68,16 +68,23 @@ fn simultaneous_close_both_sides_pass_through_closing() {
     require_tool("iptables");
     let r = scenario("simultaneous-close");
     for side in ["client", "server"] {
+        // One FIN; when the hold outlasted the retransmission timer (200 ms,
+        // on a loaded machine) its copies too, each held as well.
         let fin = r.caused(r.call(side, "shutdown", 0));
-        assert_eq!(fin.len(), 1);
-        assert!(
-            fin[0]["tampered"]
-                .as_str()
-                .unwrap_or("")
-                .contains("held by hc-trace"),
-            "{}",
-            fin[0]
-        );
+        let originals = fin
+            .iter()
+            .filter(|s| s["retransmission_of"].is_null())
+            .count();
+        assert_eq!(originals, 1, "{side}: {fin:?}");
+        for f in &fin {
+            assert!(
+                f["tampered"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("held by hc-trace"),
+                "{f}"
+            );
+        }
     }
     // The kernel's state changes (tracepoints) need root.
     for side in ["client", "server"] {

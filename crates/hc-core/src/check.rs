@@ -5,9 +5,11 @@
 //! and the tests fail on any.
 
 use crate::correlate::{AckCause, Event, Origin, Part, Timeline};
-use crate::model::{CallKind, Side};
+use crate::model::{CallKind, Nanos, Side};
 use crate::report::{KernelSource, Report};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 /// Which promise of the story was broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,11 +72,12 @@ impl std::fmt::Display for Violation {
 pub fn check(r: &Report) -> Vec<Violation> {
     let tl = &r.timeline;
     let mut out = Vec::new();
+    let ix = Ix::new(tl);
     references(tl, &mut out);
-    results_after_causes(tl, &mut out);
-    states_from_entry(tl, &mut out);
+    results_after_causes(tl, &ix, &mut out);
+    states_from_entry(tl, &ix, &mut out);
     table_arrows(tl, &mut out);
-    nothing_is_nothing(tl, &mut out);
+    nothing_is_nothing(tl, &ix, &mut out);
     acks_of_received(tl, &mut out);
     if matches!(r.kernel, KernelSource::Tracepoints { .. }) {
         rst_reasons(tl, &mut out);
@@ -82,15 +85,98 @@ pub fn check(r: &Report) -> Vec<Violation> {
     out
 }
 
-/// Which segments a result depends on.
-type Pick = dyn Fn(&crate::correlate::SegEvent) -> bool;
-
 fn v(out: &mut Vec<Violation>, invariant: Invariant, events: Vec<usize>, detail: String) {
     out.push(Violation {
         invariant,
         events,
         detail,
     });
+}
+
+/// The timeline's segments and state changes by time, and per connection
+/// and sender the segments of each kind a result may depend on, so every
+/// check is a binary search, not a scan of the run for every call.
+struct Ix {
+    /// (time, event) of every segment, by time.
+    segs: Vec<(Nanos, usize)>,
+    /// (time, event) of every kernel state change per (side, local address).
+    states: HashMap<(Side, SocketAddr), Vec<(Nanos, usize)>>,
+    /// Per (connection, sender, kind): (event, delivered) in event order,
+    /// with the earliest delivery up to each entry.
+    kinds: HashMap<(usize, Side, Kind), (Vec<usize>, Vec<Nanos>)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Data,
+    Fin,
+    SynAck,
+}
+
+impl Ix {
+    fn new(tl: &Timeline) -> Ix {
+        let mut ix = Ix {
+            segs: Vec::new(),
+            states: HashMap::new(),
+            kinds: HashMap::new(),
+        };
+        for (i, e) in tl.events.iter().enumerate() {
+            match e {
+                Event::Segment(s) => {
+                    ix.segs.push((s.seg.ts, i));
+                    let f = s.seg.flags;
+                    for (has, k) in [
+                        (s.seg.len > 0, Kind::Data),
+                        (f.fin(), Kind::Fin),
+                        (f.syn() && f.ack(), Kind::SynAck),
+                    ] {
+                        if has {
+                            let (evs, mins) = ix.kinds.entry((s.conn, s.from, k)).or_default();
+                            let d = s.delivered().unwrap_or(Nanos::MAX);
+                            let m = mins.last().copied().map_or(d, |p: Nanos| p.min(d));
+                            evs.push(i);
+                            mins.push(m);
+                        }
+                    }
+                }
+                Event::State(st) => ix
+                    .states
+                    .entry((st.side, st.local))
+                    .or_default()
+                    .push((st.ts, i)),
+                _ => {}
+            }
+        }
+        ix.segs.sort_unstable();
+        for v in ix.states.values_mut() {
+            v.sort_unstable();
+        }
+        ix
+    }
+
+    /// Entries of `v` with lo <= time <= hi.
+    fn window(v: &[(Nanos, usize)], lo: Nanos, hi: Nanos) -> &[(Nanos, usize)] {
+        let a = v.partition_point(|x| x.0 < lo);
+        let b = v.partition_point(|x| x.0 <= hi);
+        &v[a..b.max(a)]
+    }
+
+    /// Segments sent strictly inside (lo, hi).
+    fn segs_inside(&self, lo: Nanos, hi: Nanos) -> &[(Nanos, usize)] {
+        Ix::window(&self.segs, lo.saturating_add(1), hi.saturating_sub(1))
+    }
+
+    /// Whether `from` sent a segment of `kind` on `conn` at all, and whether
+    /// one listed before event `i` was delivered by `by`.
+    fn arrived(&self, conn: usize, from: Side, kind: Kind, i: usize, by: Nanos) -> (bool, bool) {
+        match self.kinds.get(&(conn, from, kind)) {
+            None => (false, false),
+            Some((evs, mins)) => {
+                let n = evs.partition_point(|&e| e < i);
+                (!evs.is_empty(), n > 0 && mins[n - 1] <= by)
+            }
+        }
+    }
 }
 
 /// Every event index a report holds points at an event of the kind it means.
@@ -154,7 +240,7 @@ fn references(tl: &Timeline, out: &mut Vec<Violation>) {
 /// And what a result reports had arrived before it: the FIN of a read that
 /// returned 0, the data of a read that returned data, the SYN-ACK of a
 /// successful connect.
-fn results_after_causes(tl: &Timeline, out: &mut Vec<Violation>) {
+fn results_after_causes(tl: &Timeline, ix: &Ix, out: &mut Vec<Violation>) {
     for (i, c) in tl.calls() {
         let call = &c.call;
         if call.kind == CallKind::Sleep {
@@ -168,19 +254,16 @@ fn results_after_causes(tl: &Timeline, out: &mut Vec<Violation>) {
                 && !s.seg.flags.syn()
                 && !s.seg.flags.fin()
                 && s.causes.iter().any(|k| match &k.origin {
-                    Origin::Ack(AckCause::Of(a)) => a.events().iter().any(|e| c.caused.contains(e)),
-                    Origin::RstAnswer { segment, .. } => c.caused.contains(segment),
+                    Origin::Ack(AckCause::Of(a)) => {
+                        a.events().iter().any(|e| c.caused.binary_search(e).is_ok())
+                    }
+                    Origin::RstAnswer { segment, .. } => c.caused.binary_search(segment).is_ok(),
                     _ => false,
                 })
         };
-        for (j, s) in tl.segments() {
-            let inside = call.start < s.seg.ts && s.seg.ts < call.end;
-            if inside
-                && (j < lo || j > i)
-                && s.from != call.side
-                && Some(s.conn) == c.conn
-                && !reacts(s)
-            {
+        for &(_, j) in ix.segs_inside(call.start, call.end) {
+            let Some(s) = tl.segment(j) else { continue };
+            if (j < lo || j > i) && s.from != call.side && Some(s.conn) == c.conn && !reacts(s) {
                 v(
                     out,
                     Invariant::ResultBeforeCause,
@@ -193,23 +276,26 @@ fn results_after_causes(tl: &Timeline, out: &mut Vec<Violation>) {
         // span that followed a segment from the peer depends on that segment,
         // so the result may not be shown before it.
         if c.entry.is_none() {
-            let peer_in = tl.segments().find(|(_, s)| {
-                call.start < s.seg.ts
-                    && s.seg.ts < call.end
-                    && s.from != call.side
-                    && Some(s.conn) == c.conn
-            });
+            let peer_in = ix
+                .segs_inside(call.start, call.end)
+                .iter()
+                .filter_map(|&(_, j)| tl.segment(j).map(|s| (j, s)))
+                .find(|(_, s)| s.from != call.side && Some(s.conn) == c.conn);
             if let Some((j, seg)) = peer_in {
-                let changed = tl.events.iter().enumerate().find(|(_, e)| match e {
-                    Event::State(st) => {
-                        st.side == call.side
-                            && st.conn.is_some()
-                            && st.conn == c.conn
-                            && seg.seg.ts <= st.ts
-                            && st.ts < call.end
-                    }
-                    _ => false,
-                });
+                let changed = ix
+                    .states
+                    .iter()
+                    .filter(|((side, _), _)| *side == call.side)
+                    .flat_map(|(_, list)| {
+                        Ix::window(list, seg.seg.ts, call.end.saturating_sub(1)).iter()
+                    })
+                    .map(|&(_, k)| k)
+                    .filter(|&k| {
+                        matches!(&tl.events[k], Event::State(st)
+                            if st.conn.is_some() && st.conn == c.conn)
+                    })
+                    .min()
+                    .map(|k| (k, ()));
                 if let Some((k, _)) = changed {
                     v(
                         out,
@@ -220,32 +306,18 @@ fn results_after_causes(tl: &Timeline, out: &mut Vec<Violation>) {
                 }
             }
         }
-        let from_peer = |j: usize, pick: &dyn Fn(&crate::correlate::SegEvent) -> bool| {
-            tl.segment(j)
-                .is_some_and(|s| s.from != call.side && Some(s.conn) == c.conn && pick(s))
-        };
-        let got_in_time = |j: usize| {
-            tl.segment(j)
-                .and_then(|s| s.delivered())
-                .is_some_and(|d| d <= call.end)
-        };
-        let needs: Option<(&str, &Pick)> = match (call.kind, call.ret) {
+        let needs: Option<(&str, Kind)> = match (call.kind, call.ret) {
             (CallKind::Read, Some(0))
                 if matches!(c.eof, Some(crate::correlate::Eof::Fin { .. })) =>
             {
-                Some(("the FIN it reports", &|s| s.seg.flags.fin()))
+                Some(("the FIN it reports", Kind::Fin))
             }
-            (CallKind::Read, Some(n)) if n > 0 => {
-                Some(("the data it returned", &|s| s.seg.len > 0))
-            }
-            (CallKind::Connect, Some(0)) if c.conn.is_some() => {
-                Some(("the SYN-ACK", &|s| s.seg.flags.syn() && s.seg.flags.ack()))
-            }
+            (CallKind::Read, Some(n)) if n > 0 => Some(("the data it returned", Kind::Data)),
+            (CallKind::Connect, Some(0)) if c.conn.is_some() => Some(("the SYN-ACK", Kind::SynAck)),
             _ => None,
         };
-        if let Some((what, pick)) = needs {
-            let any = (0..tl.events.len()).any(|j| from_peer(j, pick));
-            let before = (0..i).any(|j| from_peer(j, pick) && got_in_time(j));
+        if let (Some((what, kind)), Some(conn)) = (needs, c.conn) {
+            let (any, before) = ix.arrived(conn, call.side.other(), kind, i, call.end);
             if any && !before {
                 v(
                     out,
@@ -260,20 +332,21 @@ fn results_after_causes(tl: &Timeline, out: &mut Vec<Violation>) {
 
 /// Where an arrow `X → Y` is shown, X is the kernel's last report for the
 /// socket before the call (and agrees with TCP_INFO read at entry).
-fn states_from_entry(tl: &Timeline, out: &mut Vec<Violation>) {
+fn states_from_entry(tl: &Timeline, ix: &Ix, out: &mut Vec<Violation>) {
     for (i, c) in tl.calls() {
         let Some(entry) = c.state_entry else { continue };
         let call = &c.call;
-        let kernel = tl
-            .events
+        let list = call
+            .local
+            .and_then(|l| ix.states.get(&(call.side, l)))
+            .map_or(&[][..], Vec::as_slice);
+        let upto = list.partition_point(|x| x.0 <= call.start);
+        let kernel = list[..upto]
             .iter()
-            .take(c.entry.unwrap_or(i))
             .rev()
-            .find_map(|e| match e {
+            .find_map(|&(_, k)| match &tl.events[k] {
                 Event::State(st)
-                    if st.side == call.side
-                        && st.ts <= call.start
-                        && call.local == Some(st.local)
+                    if k < c.entry.unwrap_or(i)
                         && (call.peer == Some(st.remote)
                             || call.peer.is_none() && st.remote.port() == 0) =>
                 {
@@ -298,16 +371,9 @@ fn states_from_entry(tl: &Timeline, out: &mut Vec<Violation>) {
                 // TCP_INFO is read after the entry was timed and before the
                 // call goes on: a change to what it says, reported by the
                 // kernel inside the call's span, is the same moment seen twice.
-                let changed_inside = tl.events.iter().any(|e| match e {
-                    Event::State(st) => {
-                        st.side == call.side
-                            && call.start <= st.ts
-                            && st.ts <= call.end
-                            && call.local == Some(st.local)
-                            && st.new == tcp_info
-                    }
-                    _ => false,
-                });
+                let changed_inside = Ix::window(list, call.start, call.end)
+                    .iter()
+                    .any(|&(_, k)| matches!(&tl.events[k], Event::State(st) if st.new == tcp_info));
                 if tcp_info != k && !changed_inside {
                     v(
                         out,
@@ -364,7 +430,7 @@ fn table_arrows(tl: &Timeline, out: &mut Vec<Violation>) {
 /// A call with nothing in `caused` and `sent` says "nothing on the wire":
 /// then its side sent nothing on its connection while it ran.
 /// And a segment the call caused is "sent later" only if it left after it returned.
-fn nothing_is_nothing(tl: &Timeline, out: &mut Vec<Violation>) {
+fn nothing_is_nothing(tl: &Timeline, ix: &Ix, out: &mut Vec<Violation>) {
     for (i, c) in tl.calls() {
         if c.call.kind == CallKind::Sleep {
             continue;
@@ -372,7 +438,7 @@ fn nothing_is_nothing(tl: &Timeline, out: &mut Vec<Violation>) {
         for &j in &c.caused {
             let Some(s) = tl.segment(j) else { continue };
             let during = c.call.start <= s.seg.ts && s.seg.ts <= c.call.end;
-            if during && !c.sent.iter().any(|x| x.segment == j) {
+            if during && c.sent.binary_search_by_key(&j, |x| x.segment).is_err() {
                 v(
                     out,
                     Invariant::NothingOnTheWire,
@@ -384,12 +450,11 @@ fn nothing_is_nothing(tl: &Timeline, out: &mut Vec<Violation>) {
         if !c.caused.is_empty() {
             continue;
         }
-        for (j, s) in tl.segments() {
-            let during = c.call.start <= s.seg.ts && s.seg.ts <= c.call.end;
-            if during
-                && s.from == c.call.side
+        for &(_, j) in Ix::window(&ix.segs, c.call.start, c.call.end) {
+            let Some(s) = tl.segment(j) else { continue };
+            if s.from == c.call.side
                 && Some(s.conn) == c.conn
-                && !c.sent.iter().any(|x| x.segment == j)
+                && c.sent.binary_search_by_key(&j, |x| x.segment).is_err()
             {
                 v(
                     out,

@@ -310,7 +310,7 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
             let (during, later): (Vec<usize>, Vec<usize>) = c
                 .caused
                 .iter()
-                .partition(|&&n| c.sent.iter().any(|x| x.segment == n));
+                .partition(|&&n| c.sent.binary_search_by_key(&n, |x| x.segment).is_ok());
             let mut parts = Vec::new();
             if !during.is_empty() {
                 let mut t: Vec<String> = during

@@ -196,7 +196,7 @@ pub fn sent_text(tl: &Timeline, call: usize, caused: &[usize], sent: &[Sent]) ->
         parts.push(during.join(", "));
     }
     for &c in caused {
-        if sent.iter().any(|x| x.segment == c) {
+        if sent.binary_search_by_key(&c, |x| x.segment).is_ok() {
             continue;
         }
         let Some(s) = tl.segment(c) else { continue };

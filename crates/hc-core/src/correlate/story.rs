@@ -25,6 +25,8 @@
 
 use super::{AckCause, CallEvent, Cause, EntryEvent, Event, Origin, SegEvent, Timeline};
 use crate::model::{Call, CallKind, Nanos, Side};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 /// A segment that left while a call ran, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,20 +86,40 @@ pub(super) fn tell(tl: &mut Timeline) {
             end: c.call.end,
         })
         .collect();
-    // During which call of its sender did each segment leave?
+    // During which call of its sender did each segment leave? The calls of
+    // each side on each connection, by start; the latest started that spans
+    // the segment (found by binary search: this runs for every segment).
+    let mut by_conn: HashMap<(Side, usize), Vec<&Span>> = HashMap::new();
+    let mut connless: Vec<&Span> = Vec::new();
+    for sp in &spans {
+        match sp.conn {
+            Some(c) => by_conn.entry((sp.side, c)).or_default().push(sp),
+            None => connless.push(sp),
+        }
+    }
     let mut during: Vec<(usize, usize)> = Vec::new();
     for (i, s) in tl.segments() {
-        if let Some(sp) = spans
+        let ts = s.seg.ts;
+        let on_conn = by_conn.get(&(s.from, s.conn)).and_then(|list| {
+            let n = list.partition_point(|sp| sp.start <= ts);
+            list[..n].iter().rev().find(|sp| ts <= sp.end).copied()
+        });
+        // A failed connect() has no connection of its own: its SYN names it.
+        let named = connless
             .iter()
             .filter(|sp| {
                 sp.side == s.from
-                    // A failed connect() has no connection of its own: its SYN names it.
-                    && (sp.conn == Some(s.conn) || s.causes.iter().any(|c| c.event() == Some(sp.event)))
-                    && sp.start <= s.seg.ts
-                    && s.seg.ts <= sp.end
+                    && sp.start <= ts
+                    && ts <= sp.end
+                    && s.causes.iter().any(|c| c.event() == Some(sp.event))
             })
             .max_by_key(|sp| sp.start)
-        {
+            .copied();
+        let pick = match (on_conn, named) {
+            (Some(a), Some(b)) => Some(if b.start > a.start { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        if let Some(sp) = pick {
             during.push((i, sp.event));
         }
     }
@@ -131,9 +153,11 @@ pub(super) fn tell(tl: &mut Timeline) {
             sent.push((call, Sent { segment: i, why }));
         }
     }
+    // Pushed segment by segment: a repeat (two parts of one segment from
+    // one call) is the call's last entry.
     for (ev, seg) in caused {
         if let Some(Event::Call(call)) = tl.events.get_mut(ev) {
-            if !call.caused.contains(&seg) {
+            if call.caused.last() != Some(&seg) {
                 call.caused.push(seg);
             }
         }
@@ -144,9 +168,10 @@ pub(super) fn tell(tl: &mut Timeline) {
         }
     }
     // Entry states, spans, what woke them, end of file.
+    let index = Index::new(tl);
     let mut facts: Vec<(usize, Facts)> = Vec::new();
     for sp in &spans {
-        facts.push((sp.event, facts_of(tl, sp)));
+        facts.push((sp.event, facts_of(tl, &index, sp)));
     }
     for (i, f) in facts {
         if let Some(Event::Call(c)) = tl.events.get_mut(i) {
@@ -201,6 +226,60 @@ fn release_acks(tl: &mut Timeline) {
     }
 }
 
+/// The timeline's events by time, so what lies inside a call's span is
+/// found by binary search, not by reading every event for every call.
+struct Index {
+    /// Segments, state changes, table readings and notes: (time, event).
+    by_ts: Vec<(Nanos, usize)>,
+    /// Calls by start and by end: (time, event).
+    starts: Vec<(Nanos, usize)>,
+    ends: Vec<(Nanos, usize)>,
+    /// Kernel state changes per (side, local address), in time order.
+    states: HashMap<(Side, SocketAddr), Vec<(Nanos, usize)>>,
+}
+
+impl Index {
+    fn new(tl: &Timeline) -> Index {
+        let mut ix = Index {
+            by_ts: Vec::new(),
+            starts: Vec::new(),
+            ends: Vec::new(),
+            states: HashMap::new(),
+        };
+        for (i, e) in tl.events.iter().enumerate() {
+            match e {
+                Event::Call(c) if c.call.kind != CallKind::Sleep => {
+                    ix.starts.push((c.call.start, i));
+                    ix.ends.push((c.call.end, i));
+                }
+                Event::Call(_) | Event::Entry(_) => {}
+                Event::State(st) => {
+                    ix.states
+                        .entry((st.side, st.local))
+                        .or_default()
+                        .push((st.ts, i));
+                    ix.by_ts.push((st.ts, i));
+                }
+                e => ix.by_ts.push((e.ts(), i)),
+            }
+        }
+        for v in [&mut ix.by_ts, &mut ix.starts, &mut ix.ends] {
+            v.sort_unstable();
+        }
+        for v in ix.states.values_mut() {
+            v.sort_unstable();
+        }
+        ix
+    }
+
+    /// The entries of `v` whose time is in [lo, hi].
+    fn window(v: &[(Nanos, usize)], lo: Nanos, hi: Nanos) -> &[(Nanos, usize)] {
+        let a = v.partition_point(|x| x.0 < lo);
+        let b = v.partition_point(|x| x.0 <= hi);
+        &v[a..b.max(a)]
+    }
+}
+
 struct Facts {
     state_entry: Option<crate::model::TcpState>,
     split: bool,
@@ -208,7 +287,7 @@ struct Facts {
     eof: Option<Eof>,
 }
 
-fn facts_of(tl: &Timeline, sp: &Span) -> Facts {
+fn facts_of(tl: &Timeline, ix: &Index, sp: &Span) -> Facts {
     let Some(Event::Call(ce)) = tl.events.get(sp.event) else {
         return Facts {
             state_entry: None,
@@ -221,16 +300,21 @@ fn facts_of(tl: &Timeline, sp: &Span) -> Facts {
     // The kernel's last report for this socket before the call: the
     // connection's state (a socket gone to CLOSE whose connection lives on
     // in a time-wait socket is in that state).
-    let kernel_state = tl.events[..sp.event].iter().rev().find_map(|e| match e {
-        Event::State(st)
-            if st.side == call.side
-                && st.ts <= call.start
-                && same_socket(call, st.local, st.remote) =>
-        {
-            Some(st.continues_as.unwrap_or(st.new))
-        }
-        _ => None,
-    });
+    let kernel_state = call
+        .local
+        .and_then(|l| ix.states.get(&(call.side, l)))
+        .and_then(|list| {
+            let n = list.partition_point(|x| x.0 <= call.start);
+            list[..n]
+                .iter()
+                .rev()
+                .find_map(|&(_, j)| match &tl.events[j] {
+                    Event::State(st) if j < sp.event && same_socket(call, st.local, st.remote) => {
+                        Some(st.continues_as.unwrap_or(st.new))
+                    }
+                    _ => None,
+                })
+        });
     let state_entry = kernel_state.or_else(|| call.state_before.as_ref().and_then(|s| s.state()));
     // What happened inside the span that the call did not do. The peer's
     // reactions to what the call sent are its consequences, not something it
@@ -238,12 +322,14 @@ fn facts_of(tl: &Timeline, sp: &Span) -> Facts {
     // state changes after the first of them (loopback delivers at once, so
     // they often happen before the call returns).
     let inside = |ts: Nanos| sp.start <= ts && ts <= sp.end;
-    let own: Vec<usize> = ce
+    let mut own: Vec<usize> = ce
         .sent
         .iter()
         .filter(|x| x.why != SentWhy::Answer)
         .map(|x| x.segment)
         .collect();
+    own.sort_unstable();
+    let is_own = |j: &usize| own.binary_search(j).is_ok();
     let first_own = own
         .iter()
         .filter_map(|&j| tl.segment(j))
@@ -253,8 +339,8 @@ fn facts_of(tl: &Timeline, sp: &Span) -> Facts {
     let acks_own = |s: &SegEvent| {
         let pure = s.seg.len == 0 && !(s.seg.flags.syn() || s.seg.flags.fin());
         pure && s.causes.iter().any(|c| match &c.origin {
-            Origin::Ack(AckCause::Of(a)) => a.events().iter().any(|e| own.contains(e)),
-            Origin::RstAnswer { segment, .. } => own.contains(segment),
+            Origin::Ack(AckCause::Of(a)) => a.events().iter().any(is_own),
+            Origin::RstAnswer { segment, .. } => is_own(segment),
             _ => false,
         })
     };
@@ -264,17 +350,27 @@ fn facts_of(tl: &Timeline, sp: &Span) -> Facts {
     // call's result, its state, depends on it: an RST that closed it).
     let mut answers: Vec<(usize, Nanos)> = Vec::new();
     let mut own_changes: Vec<Nanos> = Vec::new();
-    for (j, e) in tl.events.iter().enumerate() {
+    // What lies inside the span: events by time, calls that start or end in it.
+    let mut near: Vec<usize> = Index::window(&ix.by_ts, sp.start, sp.end)
+        .iter()
+        .chain(Index::window(&ix.starts, sp.start, sp.end))
+        .chain(Index::window(&ix.ends, sp.start, sp.end))
+        .map(|&(_, j)| j)
+        .collect();
+    near.sort_unstable();
+    near.dedup();
+    for j in near {
         if j == sp.event {
             continue;
         }
+        let e = &tl.events[j];
         let f = match e {
             Event::Segment(s) => {
                 let answer = s.from != call.side && acks_own(s);
                 if answer && inside(s.seg.ts) {
                     answers.push((j, s.seg.ts));
                 }
-                inside(s.seg.ts) && !own.contains(&j) && !answer
+                inside(s.seg.ts) && !is_own(&j) && !answer
             }
             Event::State(st) => {
                 let own_socket = st.side == call.side
@@ -474,6 +570,8 @@ fn remap_call(c: &mut CallEvent, m: &impl Fn(usize) -> usize) {
     for s in &mut c.sent {
         s.segment = m(s.segment);
     }
+    // Sorted by segment: the checks look segments up in it.
+    c.sent.sort_by_key(|s| s.segment);
     c.woke_by = c.woke_by.map(m);
     c.eof = c.eof.map(|e| match e {
         Eof::Fin { segment } => Eof::Fin {
