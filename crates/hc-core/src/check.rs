@@ -103,8 +103,12 @@ struct Ix {
     states: HashMap<(Side, SocketAddr), Vec<(Nanos, usize)>>,
     /// Per (connection, sender, kind): (event, delivered) in event order,
     /// with the earliest delivery up to each entry.
-    kinds: HashMap<(usize, Side, Kind), (Vec<usize>, Vec<Nanos>)>,
+    kinds: HashMap<(usize, Side, Kind), Arrivals>,
 }
+
+/// Segments of one kind from one sender on one connection: their events in
+/// order, and the earliest delivery among the first n.
+type Arrivals = (Vec<usize>, Vec<Nanos>);
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
