@@ -136,6 +136,60 @@ fn every_recording_tells_a_true_story() {
     assert!(bad.is_empty(), "self-check violations:\n{}", bad.join("\n"));
 }
 
+/// The pictures keep the story's order: a segment is drawn where it
+/// arrived (a held one further down than where it left) before anything that
+/// answers it, and a read's end of file after the FIN it reports arrived.
+#[test]
+fn pictures_draw_nothing_before_what_it_answers() {
+    use hc_core::correlate::{Eof, Event};
+    use render::picture::{rows, Row};
+    let mut held = 0;
+    for (name, rec) in scenario_recordings() {
+        let r = report(&rec);
+        let rows = rows(&r);
+        // Where each segment reached its receiver, and where each call's result is.
+        let mut sent = std::collections::HashMap::new();
+        let mut arrived = std::collections::HashMap::new();
+        let mut result = std::collections::HashMap::new();
+        for (n, row) in rows.iter().enumerate() {
+            match row {
+                Row::Seg(s) => {
+                    sent.insert(s.event, n);
+                    arrived.entry(s.event).or_insert(n);
+                }
+                Row::Arrival(s) => {
+                    held += 1;
+                    arrived.insert(s.event, n);
+                }
+                Row::Call(c) if !c.entry => {
+                    result.insert(c.event, n);
+                }
+                _ => {}
+            }
+        }
+        for (i, e) in r.timeline.events.iter().enumerate() {
+            let (at, needs): (usize, Vec<usize>) = match e {
+                Event::Segment(s) => (
+                    sent[&i],
+                    s.causes.iter().filter_map(|c| c.answers()).collect(),
+                ),
+                Event::Call(c) => match c.eof {
+                    Some(Eof::Fin { segment }) => (result[&i], vec![segment]),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            for a in needs {
+                assert!(
+                    arrived[&a] < at,
+                    "{name}: #{i} is drawn before #{a}, which it answers, arrived"
+                );
+            }
+        }
+    }
+    assert!(held >= 2, "the held FINs of simultaneous-close are drawn");
+}
+
 #[test]
 fn the_all_table() {
     let builtin = hc_core::scenario::names();

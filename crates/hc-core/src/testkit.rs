@@ -205,17 +205,35 @@ impl Script {
     }
 
     pub fn report(&self, name: &str) -> Report {
+        self.report_with(name, crate::correlate::Extra::default())
+    }
+
+    /// The report of the calls and segments so far, with faults and notes.
+    pub fn report_with(&self, name: &str, extra: crate::correlate::Extra) -> Report {
+        let (calls, segs) = self.parts();
+        self.report_of(name, calls, segs, extra)
+    }
+
+    /// The report of these calls and segments (changed by hand), with extras.
+    pub fn report_of(
+        &self,
+        name: &str,
+        calls: Vec<Call>,
+        segs: Vec<Segment>,
+        extra: crate::correlate::Extra,
+    ) -> Report {
+        let packets = segs.len();
         Report {
             scenario: name.into(),
             teaches: "a synthetic run".into(),
             origin: "test".into(),
             client: Some(addr(C)),
             server: Some(addr(S)),
-            timeline: correlate(self.calls.clone(), self.segs.clone(), Some(addr(S))),
+            timeline: crate::correlate::correlate_with(calls, segs, extra, Some(addr(S))),
             capture: CaptureSummary {
                 iface: "lo".into(),
                 filter: "tcp port 5555".into(),
-                packets: self.segs.len(),
+                packets,
                 ..Default::default()
             },
             ..Default::default()
@@ -251,6 +269,56 @@ pub fn shut_wr() -> Report {
         .call(Client, CallKind::Read, "", 200, TcpState::TIME_WAIT)
         .call(Client, CallKind::Close, "", 0, TcpState::TIME_WAIT);
     s.report("shut-wr")
+}
+
+/// `simultaneous-close` with `wire hold`: both FINs leave before either is
+/// delivered, the client's at 3 ms (delivered at 10 ms), the server's at
+/// 4 ms (delivered at 10.2 ms); each side's ACK follows the FIN it got.
+pub fn simultaneous_held() -> Report {
+    use Side::*;
+    let mut s = Script::new();
+    s.handshake()
+        .call_at(3, Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(3, Client, F | A, 0)
+        .call_at(4, Server, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(4, Server, F | A, 0)
+        .seg_at(10, Server, A, 0)
+        .seg_at(11, Client, A, 0);
+    let (calls, mut segs) = s.parts();
+    // The server's FIN left before the client's FIN reached it: it acknowledges nothing new.
+    segs[4].ack = segs[3].seq;
+    let held = [(3, 10 * MS), (4, 10 * MS + 200_000)]
+        .map(|(i, released)| crate::model::fault::Tampered {
+            src: segs[i].src,
+            dst: segs[i].dst,
+            seq: segs[i].seq,
+            flags: segs[i].flags,
+            from: segs[i].ts,
+            released: Some(released),
+        })
+        .to_vec();
+    let extra = crate::correlate::Extra {
+        held,
+        ..Default::default()
+    };
+    s.report_of("simultaneous-held", calls, segs, extra)
+}
+
+/// `fin-lost`: the client's FIN is dropped at the server's input, the
+/// kernel sends it again at 210 ms, and the server acknowledges that copy.
+pub fn fin_dropped() -> Report {
+    use Side::*;
+    let mut s = Script::new();
+    s.handshake()
+        .call_at(3, Client, CallKind::Shutdown, "SHUT_WR", 0)
+        .seg_at(3, Client, F | A, 0)
+        .resend_at(210, 3)
+        .seg_at(211, Server, A, 0);
+    let extra = crate::correlate::Extra {
+        drops: vec![(Client, 2 * MS)],
+        ..Default::default()
+    };
+    s.report_with("fin-lost", extra)
 }
 
 /// Everything that makes a picture wide: long calls, errors, data+FIN,

@@ -8,7 +8,7 @@
 //! columns because that is the terminal (and the printout) they have. Every
 //! segment keeps its event number so the timeline view can explain it in full.
 
-use super::picture::{rows, wrap, CallRow, Row, SegRow, StateRow};
+use super::picture::{rows, wrap, CallRow, Fate, Row, SegRow, StateRow};
 use super::text::colour_label;
 use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use hc_core::model::Side;
@@ -32,11 +32,16 @@ pub fn render_with(r: &Report, style: &Style) -> String {
     let p = style.pen();
     let mut out = String::new();
     header(&mut out, r, p);
-    for row in rows(r) {
+    let rows = rows(r);
+    let tampered = rows
+        .iter()
+        .any(|row| matches!(row, Row::Seg(s) if s.fate != Fate::Delivered));
+    for row in rows {
         match row {
             Row::Call(c) => call(&mut out, &c, p),
             Row::State(s) => state(&mut out, &s, p),
             Row::Seg(s) => segment(&mut out, &s, p),
+            Row::Arrival(s) => arrival(&mut out, &s, p),
             Row::Note(n) => {
                 for l in wrap(&n, MID - 2) {
                     out.push_str(&line(
@@ -49,7 +54,7 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         }
     }
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
-    footer(&mut out, r, p);
+    footer(&mut out, r, p, tampered);
     out
 }
 
@@ -133,7 +138,71 @@ fn segment(out: &mut String, s: &SegRow, p: Pen) {
         }
         out.push_str(&line(Cell::empty(), Cell::new(s.numbers()), Cell::empty()));
     }
-    out.push_str(&line(Cell::empty(), arrow(s, p), Cell::empty()));
+    match s.fate {
+        Fate::Delivered => out.push_str(&line(Cell::empty(), arrow(s, p), Cell::empty())),
+        // A segment that did not go straight across: its cause on a line of
+        // its own, then an arrow that stops on the way.
+        Fate::Held { .. } | Fate::HeldForever | Fate::Dropped => {
+            for l in wrap(&s.cause, MID - 2) {
+                let l = if s.kernel { p.ink(l, Ink::ITALIC) } else { l };
+                out.push_str(&line(Cell::empty(), Cell::new(l), Cell::empty()));
+            }
+            out.push_str(&line(Cell::empty(), stopped(s, p), Cell::empty()));
+        }
+    }
+}
+
+/// Where a held segment was delivered: the arrow's second half, from the
+/// bar where it waited (`‖`) to the receiver.
+fn arrival(out: &mut String, s: &SegRow, p: Pen) {
+    let colour = |text: &str| text.replacen(&s.label, &colour_label(&s.label, p), 1);
+    for l in wrap(&s.arrival_title(), MID - 2) {
+        out.push_str(&line(Cell::empty(), Cell::new(colour(&l)), Cell::empty()));
+    }
+    let shaft = if s.kernel { "╌" } else { "─" };
+    // The bar in the column where the first half stopped.
+    let n = MID - HALF - 1;
+    let styled = match s.from {
+        Side::Client => format!("{}‖{}▶", " ".repeat(HALF - 1), shaft.repeat(n)),
+        Side::Server => format!("◀{}‖{}", shaft.repeat(n), " ".repeat(HALF - 1)),
+    };
+    out.push_str(&line(Cell::empty(), Cell::new(styled), Cell::empty()));
+}
+
+/// How many columns of the middle a held segment's first half takes, from
+/// its sender's lifeline to the bar where it waits.
+const HALF: usize = MID / 2;
+
+/// The arrow of a segment that did not reach its receiver when it left,
+/// exactly as wide as the middle: held, it stops half-way at a bar (`‖`) and
+/// goes on from there at its [`Row::Arrival`]; dropped, it stops short of
+/// the receiver with a cross (`✕`).
+fn stopped(s: &SegRow, p: Pen) -> Cell {
+    let shaft = if s.kernel { "╌" } else { "─" };
+    let (words, len, end) = match s.fate {
+        Fate::Dropped => ("DROPPED", MID - 3, "✕"),
+        Fate::HeldForever => ("held for good", MID - 3, "‖"),
+        _ => ("held", HALF, "‖"),
+    };
+    // Shafts either side of the words, then the head and the end mark.
+    let shafts = len.saturating_sub(words.chars().count() + 4);
+    let left = shafts / 2;
+    let right = shafts - left;
+    let words = p.ink(words, Ink::YELLOW.bold());
+    let gap = " ".repeat(MID.saturating_sub(len));
+    let styled = match s.from {
+        Side::Client => format!(
+            "{} {words} {}▶{end}{gap}",
+            shaft.repeat(left),
+            shaft.repeat(right)
+        ),
+        Side::Server => format!(
+            "{gap}{end}◀{} {words} {}",
+            shaft.repeat(right),
+            shaft.repeat(left)
+        ),
+    };
+    Cell::new(styled)
 }
 
 /// `──── shutdown(SHUT_WR) #9 ───▶` exactly as wide as the middle; the shaft
@@ -201,11 +270,18 @@ fn header(out: &mut String, r: &Report, p: Pen) {
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
 }
 
-fn footer(out: &mut String, r: &Report, pen: Pen) {
-    let legend = "#N is the event number of the timeline (`--view timeline` explains \
+fn footer(out: &mut String, r: &Report, pen: Pen, tampered: bool) {
+    let mut legend = "#N is the event number of the timeline (`--view timeline` explains \
                   each in full). ─▶ a segment a call caused, ╌▶ one the kernel sent on \
-                  its own; a state is what the socket was in after the call above it.";
-    for l in wrap(legend, WIDTH) {
+                  its own; a state is what the socket was in after the call above it."
+        .to_string();
+    if tampered {
+        legend.push_str(
+            " ▶‖ a segment hc-trace held: it waits at the bar and goes on (‖─▶) \
+             where it was delivered; ▶✕ one hc-trace dropped.",
+        );
+    }
+    for l in wrap(&legend, WIDTH) {
         let _ = writeln!(out, "{}", pen.ink(l, Ink::DIM));
     }
     let c = &r.capture;
@@ -261,7 +337,7 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
 mod tests {
     use super::*;
     use hc_core::correlate::Event;
-    use hc_core::testkit::{shut_wr, worst};
+    use hc_core::testkit::{fin_dropped, shut_wr, simultaneous_held, worst};
 
     fn plain(r: &Report) -> String {
         render(r)
@@ -269,7 +345,7 @@ mod tests {
 
     #[test]
     fn no_line_is_wider_than_80_columns() {
-        for r in [shut_wr(), worst()] {
+        for r in [shut_wr(), worst(), simultaneous_held(), fin_dropped()] {
             let out = plain(&r);
             for l in out.lines() {
                 assert!(
@@ -335,5 +411,46 @@ mod tests {
             .expect("EOF");
         assert!(read.rfind('│').expect("lifeline") < read.find("read").expect("text"));
         assert!(out.contains("FIN_WAIT1") && out.contains("CLOSE_WAIT"));
+    }
+
+    #[test]
+    fn a_held_segment_waits_half_way_and_arrives_later() {
+        let out = plain(&simultaneous_held());
+        // The picture's lines, without the legend under it.
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains('│')).collect();
+        let waits: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains('‖') && lines[i].contains(" held "))
+            .collect();
+        let arrives: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains('‖') && !lines[i].contains(" held "))
+            .collect();
+        assert_eq!((waits.len(), arrives.len()), (2, 2), "{out}");
+        // Both leave before either arrives: the FINs cross.
+        assert!(waits[1] < arrives[0], "{out}");
+        // The client's first half stops at the bar, without reaching the server.
+        assert!(lines[waits[0]].contains("▶‖") && !lines[waits[0]].contains("▶│"));
+        assert!(lines[arrives[0]].contains("─▶│"), "{}", lines[arrives[0]]);
+        assert!(lines[arrives[1]].contains("│◀─"), "{}", lines[arrives[1]]);
+        // The bar is in the same column in both halves.
+        let col = |l: &str| l.chars().position(|c| c == '‖');
+        assert_eq!(col(lines[waits[0]]), col(lines[arrives[0]]));
+        assert_eq!(col(lines[waits[1]]), col(lines[arrives[1]]));
+    }
+
+    #[test]
+    fn a_dropped_segment_stops_short_with_a_cross() {
+        let out = plain(&fin_dropped());
+        let dropped = out.lines().find(|l| l.contains("DROPPED")).expect("drop");
+        assert!(
+            dropped.contains("▶✕") && !dropped.contains("▶│"),
+            "{dropped}"
+        );
+        // Its retransmission reaches the server.
+        let lines: Vec<&str> = out.lines().collect();
+        let again = lines
+            .iter()
+            .position(|l| l.contains("retransmits"))
+            .expect("the retransmission");
+        assert!(lines[again].ends_with("▶│"), "{out}");
     }
 }

@@ -8,14 +8,23 @@
 //! the end of a statement, `%%` as a comment and `<`/`>` as HTML, so every
 //! piece of text goes through `escape`.
 
-use super::picture::{rows, Row, SegRow};
+use super::picture::{rows, Fate, Row, SegRow};
 use hc_core::model::Side;
 use hc_core::report::Report;
 use std::fmt::Write;
 
 pub fn render(r: &Report) -> String {
     let mut out = String::from("sequenceDiagram\n");
+    let rows = rows(r);
     let _ = writeln!(out, "    participant Client");
+    // A run in which hc-trace held or dropped segments gets a lifeline of its
+    // own between the two sides, where those segments wait or end.
+    if rows
+        .iter()
+        .any(|row| matches!(row, Row::Seg(s) if s.fate != Fate::Delivered))
+    {
+        let _ = writeln!(out, "    participant {WIRE} as hc-trace on the wire");
+    }
     let _ = writeln!(out, "    participant Server");
     let mut head = format!("hc-trace {}: {}", r.scenario, r.teaches);
     if let (Some(c), Some(s)) = (r.client, r.server) {
@@ -26,7 +35,6 @@ pub fn render(r: &Report) -> String {
         "    Note over Client,Server: {}",
         escape_with_breaks(&head)
     );
-    let rows = rows(r);
     let mut i = 0;
     while i < rows.len() {
         match &rows[i] {
@@ -46,6 +54,15 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(out, "    Note over {}: → {}", who(s.side), escape(&s.state));
             }
             Row::Seg(s) => segment(&mut out, s),
+            Row::Arrival(s) => {
+                let arrow = if s.kernel { "-->>" } else { "->>" };
+                let _ = writeln!(
+                    out,
+                    "    {WIRE}{arrow}{}: {}",
+                    who(s.from.other()),
+                    escape(&s.arrival_title())
+                );
+            }
             Row::Note(n) => {
                 let _ = writeln!(out, "    Note over Client,Server: {}", escape(n));
             }
@@ -58,6 +75,9 @@ pub fn render(r: &Report) -> String {
 /// A line break inside a note or message: Mermaid's own, kept out of `escape`.
 const BR: &str = "<br/>";
 
+/// The id of hc-trace's own lifeline, where held segments wait and dropped ones end.
+const WIRE: &str = "Wire";
+
 fn who(side: Side) -> &'static str {
     match side {
         Side::Client => "Client",
@@ -66,20 +86,25 @@ fn who(side: Side) -> &'static str {
 }
 
 fn segment(out: &mut String, s: &SegRow) {
-    // ->> solid, -->> dashed (the kernel on its own), -x / --x: an RST.
-    let arrow = match (s.kernel, s.is_rst()) {
-        (false, false) => "->>",
-        (true, false) => "-->>",
-        (false, true) => "-x",
-        (true, true) => "--x",
+    // ->> solid, -->> dashed (the kernel on its own), -x / --x: an RST, or
+    // a segment dropped on its way; -) / --): held on its way.
+    let dash = if s.kernel { "--" } else { "-" };
+    let (head, to) = match s.fate {
+        Fate::Delivered if s.is_rst() => ("x", who(s.from.other())),
+        Fate::Delivered => (">>", who(s.from.other())),
+        Fate::Dropped => ("x", WIRE),
+        Fate::Held { .. } | Fate::HeldForever => (")", WIRE),
     };
+    let mut text = format!("{} · {}", s.title(), s.cause);
+    if let Some(w) = s.fate.words() {
+        text.push_str(" · ");
+        text.push_str(w);
+    }
     let _ = writeln!(
         out,
-        "    {}{arrow}{}: {} · {}",
+        "    {}{dash}{head}{to}: {}",
         who(s.from),
-        who(s.from.other()),
-        escape(&s.title()),
-        escape(&s.cause)
+        escape(&text)
     );
     // A reset no call asked for is the surprise of the lesson: say it across both lines.
     if s.kernel && s.is_rst() {
@@ -130,7 +155,7 @@ fn escape_with_breaks(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hc_core::testkit::{shut_wr, worst};
+    use hc_core::testkit::{fin_dropped, shut_wr, simultaneous_held, worst};
 
     /// What a line says once the entities and our line breaks are taken out.
     fn bare(line: &str) -> String {
@@ -211,5 +236,48 @@ mod tests {
         let w = render(&worst());
         assert!(w.contains("Client--xServer: #35;13 RST"), "{w}");
         assert!(w.contains("Note over Client,Server: #35;13 the client kernel resets"));
+    }
+
+    #[test]
+    fn a_dropped_fin_ends_on_the_wire_with_a_cross() {
+        let out = render(&fin_dropped());
+        assert!(
+            out.contains("participant Wire as hc-trace on the wire"),
+            "{out}"
+        );
+        let dropped = out
+            .lines()
+            .find(|l| l.contains(" FIN seq 1 ack 1 · shutdown(SHUT_WR)"))
+            .expect("the first FIN");
+        assert!(
+            dropped.trim_start().starts_with("Client-xWire: "),
+            "{dropped}"
+        );
+        assert!(dropped.contains("DROPPED by hc-trace"), "{dropped}");
+        let again = out
+            .lines()
+            .find(|l| l.contains("retransmits"))
+            .expect("the retransmission");
+        assert!(
+            again.trim_start().starts_with("Client->>Server: "),
+            "{again}"
+        );
+        // Negative control: no fault, no lifeline for hc-trace.
+        assert!(!render(&shut_wr()).contains("Wire"));
+    }
+
+    #[test]
+    fn held_fins_wait_on_the_wire_and_arrive_after_both_left() {
+        let out = render(&simultaneous_held());
+        let pos = |p: &str| {
+            out.lines()
+                .position(|l| l.trim_start().starts_with(p))
+                .unwrap_or_else(|| panic!("{p}:\n{out}"))
+        };
+        let c_left = pos("Client-)Wire: ");
+        let s_left = pos("Server-)Wire: ");
+        let c_in = pos("Wire->>Server: ");
+        let s_in = pos("Wire->>Client: ");
+        assert!(c_left < s_left && s_left < c_in && c_in < s_in, "{out}");
     }
 }

@@ -8,8 +8,9 @@
 
 use super::seg_label;
 use hc_core::correlate::{AckCause, CallEvent, Cause, Event, Origin, Part, SegEvent, Tamper};
-use hc_core::model::{CallKind, Side, StateObs};
+use hc_core::model::{CallKind, Nanos, Side, StateObs};
 use hc_core::report::Report;
+use hc_core::time::ms;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -18,7 +19,11 @@ use std::net::SocketAddr;
 pub enum Row {
     Call(CallRow),
     State(StateRow),
+    /// A segment where it left its sender.
     Seg(SegRow),
+    /// A held segment where hc-trace delivered it to its receiver, later
+    /// than it left (`fate` is [`Fate::Held`]): the second half of its arrow.
+    Arrival(SegRow),
     /// Something hc-trace itself did (a fault on the wire), across both sides.
     Note(String),
 }
@@ -60,6 +65,34 @@ pub struct SegRow {
     /// No call put it there: the kernel sent it on its own.
     pub kernel: bool,
     pub retransmission: bool,
+    /// What became of it on its way (`wire hold`, `wire drop`).
+    pub fate: Fate,
+}
+
+/// What became of a segment between its sender and its receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// The receiver got it as it was captured: one arrow, across.
+    Delivered,
+    /// hc-trace held it for `held` ns: an arrow that stops half-way where it
+    /// left, and its [`Row::Arrival`] further down, where it was delivered.
+    Held { held: Nanos },
+    /// hc-trace held it and never let it through.
+    HeldForever,
+    /// hc-trace dropped it before the receiver: an arrow that stops short.
+    Dropped,
+}
+
+impl Fate {
+    /// What hc-trace did to it, in two or three words; None when nothing.
+    pub fn words(&self) -> Option<&'static str> {
+        match self {
+            Fate::Delivered => None,
+            Fate::Held { .. } => Some("held by hc-trace"),
+            Fate::HeldForever => Some("held by hc-trace, never delivered"),
+            Fate::Dropped => Some("DROPPED by hc-trace"),
+        }
+    }
 }
 
 impl CallRow {
@@ -86,11 +119,30 @@ impl SegRow {
     pub fn is_rst(&self) -> bool {
         self.label.contains("RST")
     }
+    /// `#15 FIN delivered, held 129.5 ms`: the title of a held segment's arrival.
+    pub fn arrival_title(&self) -> String {
+        match self.fate {
+            Fate::Held { held } => {
+                format!(
+                    "#{} {} delivered, held {}",
+                    self.event,
+                    self.label,
+                    ms(held)
+                )
+            }
+            _ => format!("#{} {} delivered", self.event, self.label),
+        }
+    }
 }
 
-/// The rows of a run, in timeline order.
+/// The rows of a run, in timeline order. A segment hc-trace held has two
+/// rows: where it left ([`Row::Seg`]) and, after every event before its
+/// delivery, where it arrived ([`Row::Arrival`]); so nothing that answers it
+/// (an ACK, a state change, a read's end of file) is drawn before it arrived.
 pub fn rows(r: &Report) -> Vec<Row> {
     let mut out = Vec::new();
+    // Held segments not yet delivered: (when, their row).
+    let mut in_flight: Vec<(Nanos, SegRow)> = Vec::new();
     // Last state seen per socket, keyed like the correlator keys sockets.
     let mut seen: HashMap<(Side, Option<SocketAddr>, Option<SocketAddr>), String> = HashMap::new();
     // The kernel's own reports, when there are any, say every change as it
@@ -101,6 +153,7 @@ pub fn rows(r: &Report) -> Vec<Row> {
         .iter()
         .any(|e| matches!(e, Event::State(_)));
     for (i, e) in r.timeline.events.iter().enumerate() {
+        deliver(&mut out, &mut in_flight, Some(e.ts()));
         match e {
             Event::Call(c) => {
                 out.push(Row::Call(call_row(i, c)));
@@ -118,7 +171,13 @@ pub fn rows(r: &Report) -> Vec<Row> {
                     }
                 }
             }
-            Event::Segment(s) => out.push(Row::Seg(seg_row(i, s, r))),
+            Event::Segment(s) => {
+                let row = seg_row(i, s, r);
+                if let Some(Tamper::Held { released, .. }) = s.tampered {
+                    in_flight.push((released, row.clone()));
+                }
+                out.push(Row::Seg(row));
+            }
             // The kernel's own report of a change, as it happened.
             Event::State(st) => {
                 let now = st.new.name();
@@ -155,7 +214,22 @@ pub fn rows(r: &Report) -> Vec<Row> {
             }
         }
     }
+    deliver(&mut out, &mut in_flight, None);
     out
+}
+
+/// Adds the arrivals of the held segments delivered before `now` (all of
+/// them when `now` is None: after the last event), in the order delivered.
+fn deliver(out: &mut Vec<Row>, in_flight: &mut Vec<(Nanos, SegRow)>, now: Option<Nanos>) {
+    if in_flight.is_empty() {
+        return;
+    }
+    in_flight.sort_by_key(|(t, row)| (*t, row.event));
+    let due = in_flight
+        .iter()
+        .take_while(|(t, _)| now.is_none_or(|now| *t < now))
+        .count();
+    out.extend(in_flight.drain(..due).map(|(_, row)| Row::Arrival(row)));
 }
 
 fn call_row(i: usize, c: &CallEvent) -> CallRow {
@@ -207,14 +281,17 @@ fn seg_row(i: usize, s: &SegEvent, r: &Report) -> SegRow {
         label: seg_label(s),
         seq: s.rel_seq,
         ack: s.rel_ack,
-        cause: match &s.tampered {
-            // What hc-trace did to it matters more than the cause here.
-            Some(Tamper::Dropped { .. }) => "DROPPED by hc-trace".into(),
-            Some(Tamper::Held { .. } | Tamper::HeldForever { .. }) => "held by hc-trace".into(),
-            None => short_cause(s, r),
-        },
+        cause: short_cause(s, r),
         kernel,
         retransmission: s.retransmission_of.is_some(),
+        fate: match s.tampered {
+            None => Fate::Delivered,
+            Some(Tamper::Held { released, .. }) => Fate::Held {
+                held: released.saturating_sub(s.seg.ts),
+            },
+            Some(Tamper::HeldForever { .. }) => Fate::HeldForever,
+            Some(Tamper::Dropped { .. }) => Fate::Dropped,
+        },
     }
 }
 
@@ -376,6 +453,89 @@ mod tests {
             both.contains("write #") && both.contains(" + shutdown #"),
             "{both}"
         );
+    }
+
+    /// Where each segment's rows are: (its send row, its arrival row).
+    fn places(rows: &[Row]) -> HashMap<usize, (usize, Option<usize>)> {
+        let mut at: HashMap<usize, (usize, Option<usize>)> = HashMap::new();
+        for (n, row) in rows.iter().enumerate() {
+            match row {
+                Row::Seg(s) => {
+                    at.insert(s.event, (n, None));
+                }
+                Row::Arrival(s) => {
+                    at.get_mut(&s.event).expect("sent before it arrives").1 = Some(n);
+                }
+                _ => {}
+            }
+        }
+        at
+    }
+
+    #[test]
+    fn held_fins_cross_each_delivered_after_the_other_left() {
+        let r = simultaneous_held();
+        let rows = rows(&r);
+        let fins: Vec<&SegRow> = rows
+            .iter()
+            .filter_map(|row| match row {
+                Row::Seg(s) if s.label == "FIN" => Some(s),
+                _ => None,
+            })
+            .collect();
+        let [c, s] = fins[..] else {
+            panic!("two FINs: {rows:?}")
+        };
+        assert_eq!((c.from, s.from), (Side::Client, Side::Server));
+        assert!(matches!(c.fate, Fate::Held { held } if held == 7 * MS - 50_000));
+        assert!(matches!(s.fate, Fate::Held { .. }));
+        let at = places(&rows);
+        let (c_sent, c_arrived) = at[&c.event];
+        let (s_sent, s_arrived) = at[&s.event];
+        let (c_arrived, s_arrived) = (c_arrived.expect("arrives"), s_arrived.expect("arrives"));
+        // They cross: the server's FIN left before the client's arrived, and
+        // the other way round.
+        assert!(c_sent < s_sent && s_sent < c_arrived, "{rows:?}");
+        assert!(c_arrived < s_arrived, "{rows:?}");
+        // Each ACK is drawn after the FIN it acknowledges arrived.
+        for (ev, _) in r.timeline.segments() {
+            let Some(seg) = r.timeline.segment(ev) else {
+                continue;
+            };
+            for a in seg.causes.iter().filter_map(Cause::answers) {
+                let arrived = at[&a].1.unwrap_or(at[&a].0);
+                assert!(at[&ev].0 > arrived, "#{ev} answers #{a} before it arrived");
+            }
+        }
+        assert_eq!(
+            c.arrival_title(),
+            format!("#{} FIN delivered, held 6.950 ms", c.event)
+        );
+        // Negative control: without the holds, nothing arrives later.
+        assert!(!super::rows(&shut_wr())
+            .iter()
+            .any(|r| matches!(r, Row::Arrival(_))));
+    }
+
+    #[test]
+    fn a_dropped_fin_is_marked_and_its_retransmission_delivered() {
+        let rows = rows(&fin_dropped());
+        let fins: Vec<&SegRow> = rows
+            .iter()
+            .filter_map(|row| match row {
+                Row::Seg(s) if s.label == "FIN" => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fins.len(), 2, "{rows:?}");
+        assert_eq!(fins[0].fate, Fate::Dropped);
+        assert!(
+            fins[0].cause.starts_with("shutdown(SHUT_WR) #"),
+            "{}",
+            fins[0].cause
+        );
+        assert_eq!(fins[1].fate, Fate::Delivered);
+        assert!(fins[1].retransmission);
     }
 
     #[test]

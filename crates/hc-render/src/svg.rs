@@ -7,9 +7,10 @@
 //! textbooks, because a segment takes time to arrive; solid when a call
 //! caused the segment, dashed when the kernel sent it on its own.
 
-use super::picture::{rows, wrap, Row, SegRow};
+use super::picture::{rows, wrap, Fate, Row, SegRow};
 use hc_core::model::Side;
 use hc_core::report::Report;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 const WIDTH: i32 = 900;
@@ -66,7 +67,13 @@ pub fn render(r: &Report) -> String {
     let lifeline_top = y + 24;
     y += 44;
 
-    for row in rows(r) {
+    // Where each held segment left its sender, drawn when it arrives.
+    let mut left_at: HashMap<usize, i32> = HashMap::new();
+    let rows = rows(r);
+    let tampered = rows
+        .iter()
+        .any(|row| matches!(row, Row::Seg(s) if s.fate != Fate::Delivered));
+    for row in rows {
         match row {
             Row::Call(c) => {
                 let text = format!("#{} {}", c.event, c.text);
@@ -76,7 +83,8 @@ pub fn render(r: &Report) -> String {
             Row::State(s) => {
                 y = side_text(&mut body, s.side, &s.state, y, "#8a5a00", "normal");
             }
-            Row::Seg(s) => y = segment(&mut body, &s, y),
+            Row::Seg(s) => y = segment(&mut body, &s, y, &mut left_at),
+            Row::Arrival(s) => y = arrival(&mut body, &s, y, &left_at),
             Row::Note(n) => {
                 for l in wrap(&n, 70) {
                     y += LINE;
@@ -95,7 +103,14 @@ pub fn render(r: &Report) -> String {
     let legend = "#N: event number in the timeline (hc-trace scenario NAME). \
                   Solid arrow: a call caused the segment; dashed: the kernel sent it on its own. \
                   A state is what the socket was in after the call above it.";
-    for l in wrap(legend, 120) {
+    let mut legend = legend.to_string();
+    if tampered {
+        legend.push_str(
+            " A long slanted arrow: hc-trace held the segment from where it left to where \
+             it was delivered; an arrow ending in a red cross: hc-trace dropped it.",
+        );
+    }
+    for l in wrap(&legend, 120) {
         let _ = writeln!(
             body,
             r##"<text x="20" y="{y}" font-size="11" fill="#444" {FONT}>{}</text>"##,
@@ -220,7 +235,9 @@ fn side_text(
 }
 
 /// Title above, a sloping arrow, the cause below; returns the next free y.
-fn segment(out: &mut String, s: &SegRow, y: i32) -> i32 {
+/// A held segment's arrow is drawn at its arrival (see `arrival`): here it
+/// gets its title, its cause and where it left (`left_at`).
+fn segment(out: &mut String, s: &SegRow, y: i32, left_at: &mut HashMap<usize, i32>) -> i32 {
     let (id, colour) = kind(&s.label);
     let mid = (CLIENT_X + SERVER_X) / 2;
     let title_y = y + LINE;
@@ -229,33 +246,117 @@ fn segment(out: &mut String, s: &SegRow, y: i32) -> i32 {
         r#"<text x="{mid}" y="{title_y}" font-size="12" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
         esc(&s.title())
     );
-    let (x1, x2) = match s.from {
-        Side::Client => (CLIENT_X, SERVER_X),
-        Side::Server => (SERVER_X, CLIENT_X),
-    };
+    let (x1, x2) = ends(s);
     let y1 = title_y + 6;
     let y2 = y1 + 14;
-    let dash = if s.kernel {
-        r#" stroke-dasharray="6 4""#
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        out,
-        r#"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.6"{dash} marker-end="url(#head-{id})"/>"#
-    );
+    let dash = dash(s);
+    match s.fate {
+        Fate::Delivered => {
+            let _ = writeln!(
+                out,
+                r#"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.6"{dash} marker-end="url(#head-{id})"/>"#
+            );
+        }
+        Fate::Held { .. } => {
+            left_at.insert(s.event, y1);
+        }
+        // Stops on its way: at a bar half-way (held for good) or short of
+        // the receiver with a cross (dropped).
+        Fate::HeldForever | Fate::Dropped => {
+            let part = if s.fate == Fate::Dropped { 0.8 } else { 0.5 };
+            let xe = x1 + ((x2 - x1) as f64 * part) as i32;
+            let ye = y1 + ((y2 - y1) as f64 * part) as i32;
+            let _ = writeln!(
+                out,
+                r#"<line x1="{x1}" y1="{y1}" x2="{xe}" y2="{ye}" stroke="{colour}" stroke-width="1.6"{dash}/>"#
+            );
+            let mark = if s.fate == Fate::Dropped {
+                format!(
+                    "M{},{} L{},{} M{},{} L{},{}",
+                    xe - 6,
+                    ye - 6,
+                    xe + 6,
+                    ye + 6,
+                    xe - 6,
+                    ye + 6,
+                    xe + 6,
+                    ye - 6
+                )
+            } else {
+                format!(
+                    "M{},{} L{},{} M{},{} L{},{}",
+                    xe - 3,
+                    ye - 7,
+                    xe - 3,
+                    ye + 7,
+                    xe + 3,
+                    ye - 7,
+                    xe + 3,
+                    ye + 7
+                )
+            };
+            let _ = writeln!(
+                out,
+                r##"<path d="{mark}" stroke="#b00020" stroke-width="2.4" fill="none"/>"##
+            );
+        }
+    }
     let cause_y = y2 + 14;
     let style = if s.kernel {
         r#" font-style="italic""#
     } else {
         ""
     };
+    let mut cause = s.cause.clone();
+    if let Some(w) = s.fate.words() {
+        cause.push_str(" · ");
+        cause.push_str(w);
+    }
     let _ = writeln!(
         out,
         r##"<text x="{mid}" y="{cause_y}" font-size="11" fill="#555" text-anchor="middle"{style} {FONT}>{}</text>"##,
-        esc(&s.cause)
+        esc(&cause)
     );
     cause_y + 12
+}
+
+/// A held segment where it arrived: one slanted arrow from where it left
+/// (so two segments held at once cross, as they did), and a caption.
+fn arrival(out: &mut String, s: &SegRow, y: i32, left_at: &HashMap<usize, i32>) -> i32 {
+    let (id, colour) = kind(&s.label);
+    let (x1, x2) = ends(s);
+    let y2 = y + LINE;
+    let y1 = left_at.get(&s.event).copied().unwrap_or(y2 - 14);
+    let dash = dash(s);
+    let _ = writeln!(
+        out,
+        r#"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.6"{dash} marker-end="url(#head-{id})"/>"#
+    );
+    let mid = (CLIENT_X + SERVER_X) / 2;
+    let text_y = y2 + 14;
+    let _ = writeln!(
+        out,
+        r#"<text x="{mid}" y="{text_y}" font-size="11" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
+        esc(&s.arrival_title())
+    );
+    text_y + 8
+}
+
+/// Where a segment's arrow starts and where it points.
+fn ends(s: &SegRow) -> (i32, i32) {
+    match s.from {
+        Side::Client => (CLIENT_X, SERVER_X),
+        Side::Server => (SERVER_X, CLIENT_X),
+    }
+}
+
+/// Dashed when no call caused the segment.
+fn dash(s: &SegRow) -> &'static str {
+    if s.kernel {
+        r#" stroke-dasharray="6 4""#
+    } else {
+        ""
+    }
 }
 
 /// Text as XML character data or an attribute value.
@@ -279,7 +380,7 @@ pub fn esc(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hc_core::testkit::{shut_wr, worst};
+    use hc_core::testkit::{fin_dropped, shut_wr, simultaneous_held, worst};
 
     /// A small well-formedness check: tags balance, attributes are quoted,
     /// `&` only starts an entity. Enough to catch what hand-written XML gets wrong.
@@ -341,7 +442,7 @@ mod tests {
 
     #[test]
     fn well_formed_with_every_segment() {
-        for r in [shut_wr(), worst()] {
+        for r in [shut_wr(), worst(), simultaneous_held(), fin_dropped()] {
             let svg = render(&r);
             well_formed(&svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
             assert!(svg.starts_with("<?xml"));
@@ -367,5 +468,52 @@ mod tests {
             .nth(1)
             .expect("SYN-ACK");
         assert!(synack.contains(&format!("x1=\"{SERVER_X}\"")) && synack.contains("dasharray"));
+    }
+
+    /// The numbers of an attribute of an SVG element line.
+    fn attr(line: &str, name: &str) -> i32 {
+        let at = line.find(&format!(" {name}=\"")).expect(name) + name.len() + 3;
+        line[at..line[at..].find('"').expect("quote") + at]
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn held_fins_are_slanted_lines_that_cross() {
+        let svg = render(&simultaneous_held());
+        let fins: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<line ") && l.contains("head-fin"))
+            .collect();
+        assert_eq!(fins.len(), 2, "{svg}");
+        let (c, s) = (fins[0], fins[1]);
+        assert_eq!(attr(c, "x1"), CLIENT_X);
+        assert_eq!(attr(s, "x1"), SERVER_X);
+        // Crossing: at the client's lifeline the client's FIN is above the
+        // server's, at the server's lifeline below it.
+        assert!(attr(c, "y1") < attr(s, "y2"), "{c}\n{s}");
+        assert!(attr(c, "y2") > attr(s, "y1"), "{c}\n{s}");
+        // Each goes down by more than the rows between its send and arrival.
+        assert!(attr(c, "y2") - attr(c, "y1") > 3 * LINE);
+        // Negative control: an arrow delivered at once slopes by 14 px only.
+        let plain = render(&shut_wr());
+        let fin = plain
+            .lines()
+            .find(|l| l.starts_with("<line ") && l.contains("head-fin"))
+            .expect("a FIN");
+        assert_eq!(attr(fin, "y2") - attr(fin, "y1"), 14);
+    }
+
+    #[test]
+    fn a_dropped_fin_stops_short_with_a_cross() {
+        let svg = render(&fin_dropped());
+        let first = svg
+            .lines()
+            .find(|l| l.starts_with("<line ") && l.contains("#b26a00"))
+            .expect("the dropped FIN");
+        assert!(!first.contains("marker-end"), "no head: {first}");
+        assert!(attr(first, "x2") < SERVER_X - 20, "{first}");
+        assert!(svg.contains("<path d=\"M"), "the cross");
+        assert!(svg.contains("DROPPED by hc-trace"));
     }
 }
