@@ -46,17 +46,34 @@ pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
 
 /// `hc-trace run FILE` (and `--check-only`).
 pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
-    let text = std::fs::read_to_string(&a.file)
-        .map_err(|e| AppError::usage(format!("cannot read {}: {e}", a.file.display())))?;
-    let s = scn::parse(&text, &a.file.display().to_string())
+    let text = std::fs::read_to_string(&a.file).map_err(|e| {
+        let err = AppError::usage(format!("cannot read {}: {e}", a.file.display()));
+        // `hc-trace run shut-wr`: a built-in's name where a file was expected.
+        let name = a.file.to_string_lossy();
+        match scn::builtin(&name) {
+            Ok(_) => err.hint(format!(
+                "`{name}` is a built-in scenario: `hc-trace scenario {name}` runs it \
+                 (`hc-trace run` is for your own scenario files)"
+            )),
+            Err(u) if !a.file.exists() => match u.suggestion {
+                Some(s) if !name.contains('/') && !name.contains('.') => err.hint(format!(
+                    "no such file; did you mean the built-in scenario `{s}`? `hc-trace scenario {s}` runs it"
+                )),
+                _ => err,
+            },
+            Err(_) => err,
+        }
+    })?;
+    let s = scn::parse_all(&text, &a.file.display().to_string())
         .map_err(|e| AppError::usage(e.to_string()))?;
     if a.check_only {
         let n: usize = s.steps.iter().map(|st| st.expects.len()).sum::<usize>() + s.expects.len();
         out::print(&format!(
-            "{}: valid: scenario {}, {} steps, {n} expectations\n",
+            "{}: valid: scenario {}, {}, {}\n",
             a.file.display(),
             s.name,
-            s.steps.len()
+            hc_render::words::count(s.steps.len(), "step", "steps"),
+            hc_render::words::count(n, "expectation", "expectations"),
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
