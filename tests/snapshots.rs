@@ -190,6 +190,56 @@ fn pictures_draw_nothing_before_what_it_answers() {
     assert!(held >= 2, "the held FINs of simultaneous-close are drawn");
 }
 
+/// A failing lab says why in every view, not only in the timeline: the
+/// unmet expectation beside its call and the count at the end; a prediction
+/// likewise.
+#[test]
+fn every_view_carries_the_verdicts_and_the_score() {
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "lab-wrong")
+        .expect("lab-wrong");
+    let r = report(&rec);
+    let unmet = "expect wire RST";
+    let views = [
+        ("timeline", text::render_with(&r, &folded(true))),
+        ("ladder", render::ladder::render(&r)),
+        ("mermaid", render::mermaid::render(&r)),
+        ("svg", render::svg::render(&r)),
+    ];
+    for (view, out) in &views {
+        assert!(out.contains("expectations: 13 of 14 met"), "{view}:\n{out}");
+        // (the ladder and the SVG wrap it in the client's column)
+        assert!(out.contains(unmet) && out.contains("31: saw"), "{view}");
+        assert!(out.contains("✗"), "{view}");
+    }
+    // Negative control: a run with no lab has no score line.
+    let (_, plain) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "shut-wr")
+        .expect("shut-wr");
+    let r = report(&plain);
+    assert!(!render::svg::render(&r).contains("expectations:"));
+    assert!(!render::mermaid::render(&r).contains("expectations:"));
+    // Predictions: the score and each answer, in the pictures too.
+    let scn = plain.scenario().expect("parses");
+    let mut r = assemble(&plain, &scn);
+    let qs = hc_core::scenario::predict::questions(&scn);
+    let answers =
+        std::fs::read_to_string(fixtures().join("answers/shut-wr.answers")).expect("answers");
+    let answers = hc_core::scenario::predict::read_answers(&qs, &answers, "a").expect("valid");
+    r.predictions = hc_core::scenario::predict::score(&qs, &answers, &r);
+    let said = "you said RST, it was nothing (#35)";
+    for (out, said) in [
+        (render::ladder::render(&r), said.to_string()),
+        (render::mermaid::render(&r), render::mermaid::escape(said)),
+        (render::svg::render(&r), said.to_string()),
+    ] {
+        assert!(out.contains("Your predictions: 5 of 7 right"), "{out}");
+        assert!(out.contains(&said), "{out}");
+    }
+}
+
 #[test]
 fn the_all_table() {
     let builtin = hc_core::scenario::names();

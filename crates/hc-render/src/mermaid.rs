@@ -54,6 +54,9 @@ pub fn render(r: &Report) -> String {
                 let _ = writeln!(out, "    Note over {}: → {}", who(s.side), escape(&s.state));
             }
             Row::Seg(s) => segment(&mut out, s),
+            Row::Verdict(v) => {
+                let _ = writeln!(out, "    Note over {}: {}", who(v.side), escape(&v.text));
+            }
             Row::Arrival(s) => {
                 let arrow = if s.kernel { "-->>" } else { "->>" };
                 let _ = writeln!(
@@ -68,6 +71,14 @@ pub fn render(r: &Report) -> String {
             }
         }
         i += 1;
+    }
+    // What the timeline says under its last line: the lab's and the
+    // prediction's score, what could not be run, what is missing.
+    for s in super::picture::summary(r) {
+        let _ = writeln!(out, "    Note over Client,Server: {}", escape(&s.text));
+    }
+    for n in super::picture::problems(r) {
+        let _ = writeln!(out, "    Note over Client,Server: {}", escape(&n));
     }
     out
 }

@@ -26,6 +26,102 @@ pub enum Row {
     Arrival(SegRow),
     /// Something hc-trace itself did (a fault on the wire), across both sides.
     Note(String),
+    /// A lab's verdict on the call above, or the score of a prediction about
+    /// it, on the call's side.
+    Verdict(VerdictRow),
+}
+
+/// `✗ expect wire RST — line 31: saw nothing on the wire`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerdictRow {
+    pub side: Side,
+    pub met: bool,
+    pub text: String,
+}
+
+/// A line of the summary under a picture: the same words as under the
+/// timeline; `ok` says whether it is good news (None: neither).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    pub ok: Option<bool>,
+    pub text: String,
+}
+
+/// What makes a picture incomplete or a run not as written, for the
+/// pictures' footers: lost packets, steps that could not be made, a signal.
+pub fn problems(r: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    if r.capture.dropped() > 0 {
+        notes.push(format!(
+            "{} packets dropped by the capture: the picture is incomplete",
+            r.capture.dropped()
+        ));
+    }
+    for p in &r.problems {
+        notes.push(format!(
+            "✗ could not run as written: line {} `{}`: {}",
+            p.line, p.step, p.message
+        ));
+    }
+    if let Some(sig) = &r.interrupted {
+        notes.push(format!(
+            "interrupted by {sig}: this is what happened until then"
+        ));
+    }
+    notes
+}
+
+/// An expectation's verdict in the timeline's words.
+pub fn verdict_text(v: &hc_core::scenario::expect::Verdict) -> String {
+    if v.met {
+        format!("✓ {}  (line {}: {})", v.expect, v.line, v.seen)
+    } else {
+        format!("✗ {}  — line {}: saw {}", v.expect, v.line, v.seen)
+    }
+}
+
+/// A prediction's score in the timeline's words, without its line and step.
+pub fn prediction_text(p: &hc_core::scenario::predict::Scored) -> String {
+    let mark = if p.right { "✓" } else { "✗" };
+    match p.event {
+        Some(e) => format!("{mark} you said {}, it was {} (#{e})", p.answer, p.observed),
+        None => format!("{mark} you said {}; {}", p.answer, p.observed),
+    }
+}
+
+/// What the timeline prints under its last line about a lab and a
+/// prediction: the score, each prediction, the whole-run expectations and
+/// how many expectations were met. Empty when the run had neither.
+pub fn summary(r: &Report) -> Vec<SummaryLine> {
+    let mut out = Vec::new();
+    if !r.predictions.is_empty() {
+        let right = r.predictions.iter().filter(|p| p.right).count();
+        out.push(SummaryLine {
+            ok: Some(right == r.predictions.len()),
+            text: format!("Your predictions: {right} of {} right", r.predictions.len()),
+        });
+        for p in &r.predictions {
+            out.push(SummaryLine {
+                ok: Some(p.right),
+                text: format!("line {:>3}  {}  {}", p.line, p.step, prediction_text(p)),
+            });
+        }
+    }
+    if !r.expectations.is_empty() {
+        for v in r.expectations.iter().filter(|v| v.event.is_none()) {
+            out.push(SummaryLine {
+                ok: Some(v.met),
+                text: verdict_text(v),
+            });
+        }
+        let met = r.expectations.iter().filter(|v| v.met).count();
+        let all = r.expectations.len();
+        out.push(SummaryLine {
+            ok: Some(met == all),
+            text: format!("expectations: {met} of {all} met"),
+        });
+    }
+    out
 }
 
 /// A call, written on the side that made it.
@@ -157,6 +253,7 @@ pub fn rows(r: &Report) -> Vec<Row> {
         match e {
             Event::Call(c) => {
                 out.push(Row::Call(call_row(i, c)));
+
                 if let Some(now) = short_state(&c.call.state_after).filter(|_| !kernel_states) {
                     let key = (c.call.side, c.call.local, c.call.peer);
                     let changed = seen.get(&key) != Some(&now);
@@ -169,6 +266,27 @@ pub fn rows(r: &Report) -> Vec<Row> {
                             state: now,
                         }));
                     }
+                }
+                for v in r.expectations.iter().filter(|v| v.event == Some(i)) {
+                    // Beside a call there is room for little: a met
+                    // expectation is its mark; an unmet one says what was seen.
+                    let text = if v.met {
+                        format!("✓ {}", v.expect)
+                    } else {
+                        verdict_text(v)
+                    };
+                    out.push(Row::Verdict(VerdictRow {
+                        side: c.call.side,
+                        met: v.met,
+                        text,
+                    }));
+                }
+                for p in r.predictions.iter().filter(|p| p.event == Some(i)) {
+                    out.push(Row::Verdict(VerdictRow {
+                        side: c.call.side,
+                        met: p.right,
+                        text: prediction_text(p),
+                    }));
                 }
             }
             Event::Segment(s) => {

@@ -85,6 +85,10 @@ pub fn render(r: &Report) -> String {
             }
             Row::Seg(s) => y = segment(&mut body, &s, y, &mut left_at),
             Row::Arrival(s) => y = arrival(&mut body, &s, y, &left_at),
+            Row::Verdict(v) => {
+                let colour = if v.met { "#1b5e20" } else { "#b00020" };
+                y = side_text(&mut body, v.side, &v.text, y, colour, "bold");
+            }
             Row::Note(n) => {
                 for l in wrap(&n, 70) {
                     y += LINE;
@@ -118,25 +122,22 @@ pub fn render(r: &Report) -> String {
         );
         y += 15;
     }
-    let mut notes = Vec::new();
-    if r.capture.dropped() > 0 {
-        notes.push(format!(
-            "{} packets dropped by the capture: the picture is incomplete",
-            r.capture.dropped()
-        ));
+    for s in super::picture::summary(r) {
+        let colour = match s.ok {
+            Some(true) => "#1b5e20",
+            Some(false) => "#b00020",
+            None => "#000",
+        };
+        for l in wrap(&s.text, 100) {
+            let _ = writeln!(
+                body,
+                r#"<text x="20" y="{y}" font-size="13" font-weight="bold" fill="{colour}" {FONT}>{}</text>"#,
+                esc(&l)
+            );
+            y += 17;
+        }
     }
-    for p in &r.problems {
-        notes.push(format!(
-            "could not run as written: line {} `{}`: {}",
-            p.line, p.step, p.message
-        ));
-    }
-    if let Some(sig) = &r.interrupted {
-        notes.push(format!(
-            "interrupted by {sig}: this is what happened until then"
-        ));
-    }
-    for n in notes {
+    for n in super::picture::problems(r) {
         for l in wrap(&n, 120) {
             let _ = writeln!(
                 body,

@@ -596,15 +596,16 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
             } else {
                 pen.ink("✗", Ink::RED.bold())
             };
-            let at = p.event.map_or(String::new(), |e| format!(" (#{e})"));
-            let _ = writeln!(
-                out,
-                "  {mark} line {:>3}  {:<30} you said {}, it was {}{at}",
-                p.line,
-                p.step,
-                pen.ink(&p.answer, Ink::BOLD),
-                pen.ink(&p.observed, if p.right { Ink::GREEN } else { Ink::RED })
-            );
+            let observed = pen.ink(&p.observed, if p.right { Ink::GREEN } else { Ink::RED });
+            let said = match p.event {
+                Some(e) => format!(
+                    "you said {}, it was {observed} (#{e})",
+                    pen.ink(&p.answer, Ink::BOLD)
+                ),
+                // No call to compare with: say so, not "it was the step made no call".
+                None => format!("you said {}; {observed}", pen.ink(&p.answer, Ink::BOLD)),
+            };
+            let _ = writeln!(out, "  {mark} line {:>3}  {:<30} {said}", p.line, p.step);
         }
     }
     if !r.expectations.is_empty() {
