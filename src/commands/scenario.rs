@@ -250,13 +250,29 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     if let Some(a) = &answers {
         report.predictions = predict::score(&questions, a, &report);
     }
-    let style = hc_render::Style {
+    let mut style = hc_render::Style {
         color,
         fold: !c.no_fold,
         ..hc_render::Style::default()
     };
+    // On a terminal, the timeline fits it; a file or a pipe gets it whole.
+    let timeline = c.format == Format::Text && c.view == View::Timeline;
+    let columns = timeline
+        .then(|| out::terminal_columns(c.out.is_some()))
+        .flatten();
+    if let Some(w) = columns {
+        style.width = w;
+        style.fit = true;
+    }
     let text = hc_render::output(&report, c.format.to_render(), c.view.to_render(), &style)?;
     out::emit(&text, c.out.as_deref())?;
+    if let Some(w) = columns {
+        let needed = hc_render::text::needed_width(&report, &style);
+        // A child of `scenario --all` leaves the hint to its parent.
+        if needed > w && c.summary_to.is_none() {
+            eprintln!("{}", out::narrow_hint(w, Some(needed)));
+        }
+    }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
         if let Err(e) = std::fs::write(p, serde_json::to_string(&row).unwrap_or_default()) {
@@ -401,7 +417,14 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
                 color,
                 ..hc_render::Style::default()
             };
-            out::print(&format!("\n{}", summary_table(&rows, &style)))?
+            out::print(&format!("\n{}", summary_table(&rows, &style)))?;
+            // The runs above were folded to a narrow terminal: say where
+            // a picture of each fits.
+            if let Some(w) = out::terminal_columns(false).filter(|w| *w < 140) {
+                if c.format == Format::Text && c.view == View::Timeline {
+                    eprintln!("{}", out::narrow_hint(w, None));
+                }
+            }
         }
         Format::Json => {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});

@@ -76,7 +76,82 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         i += 1;
     }
     footer(&mut out, r, p);
+    if style.fit {
+        out = fit(&out, style.width);
+    }
     out
+}
+
+/// Columns the timeline of `r` takes when no line is folded: what a
+/// terminal needs to show it as it is.
+pub fn needed_width(r: &Report, style: &Style) -> usize {
+    let wide = Style {
+        fit: false,
+        width: usize::MAX / 2,
+        ..*style
+    };
+    render_with(r, &wide)
+        .lines()
+        .map(strip_len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every line of the timeline folded to `width` columns: an event's line
+/// goes on under its `what` column, a header or footer line under its text.
+fn fit(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        let indent = continuation(line);
+        for l in crate::paint::fit_line(line, width, indent) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Where the rest of a folded line starts: under the `what` column (24)
+/// for an event, after the label for a footer line (`capture  `), two
+/// columns in from the start of anything else.
+fn continuation(line: &str) -> usize {
+    let plain: String = {
+        let mut s = String::new();
+        let mut in_esc = false;
+        for ch in line.chars() {
+            if in_esc || ch == '\u{1b}' {
+                in_esc = ch != 'm';
+            } else {
+                s.push(ch);
+            }
+        }
+        s
+    };
+    let lead = plain.len() - plain.trim_start().len();
+    let head: Vec<&str> = plain.split_whitespace().take(2).collect();
+    let event = head
+        .first()
+        .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()))
+        && lead <= 4
+        && head.get(1).is_some_and(|w| w.parse::<f64>().is_ok());
+    if event {
+        24
+    } else if lead > 0 {
+        lead + 2
+    } else if footer_label(&plain) {
+        9
+    } else {
+        2
+    }
+}
+
+/// `capture  …`, `end      …`: a footer line's label, padded to 8 columns.
+fn footer_label(plain: &str) -> bool {
+    let label: String = plain.chars().take(8).collect();
+    let label = label.trim_end();
+    plain.chars().nth(8) == Some(' ')
+        && !label.is_empty()
+        && label.chars().all(|c| c.is_ascii_lowercase())
 }
 
 /// Plain traffic that says nothing new event by event: data without SYN,
@@ -774,6 +849,84 @@ mod tests {
         assert_eq!(
             strip_len(&arrow(Side::Client, "SYN", on)),
             strip_len(&arrow(Side::Server, "data(100)+FIN", p))
+        );
+    }
+
+    #[test]
+    fn fitted_to_80_columns_no_line_is_wider_and_no_word_is_cut() {
+        use hc_core::testkit::{shut_wr, simultaneous_held, worst};
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        for r in [shut_wr(), worst(), simultaneous_held()] {
+            for color in [false, true] {
+                let wide = Style {
+                    color,
+                    ..Style::default()
+                };
+                let narrow = Style {
+                    width: 80,
+                    fit: true,
+                    ..wide
+                };
+                let full = render_with(&r, &wide);
+                let fitted = render_with(&r, &narrow);
+                // The control: unfitted, the timeline is wider than 80.
+                assert!(needed_width(&r, &wide) > 80);
+                for l in fitted.lines() {
+                    assert!(strip_len(l) <= 80, "{} columns: {l:?}", strip_len(l));
+                }
+                if !color {
+                    // Only line breaks and indentation changed (the cause
+                    // already moved under a line at 80 is the same words).
+                    assert_eq!(
+                        words(&fitted),
+                        words(&render_with(
+                            &r,
+                            &Style {
+                                fit: false,
+                                ..narrow
+                            }
+                        ))
+                    );
+                    assert_eq!(
+                        words(&full),
+                        words(&render_with(
+                            &r,
+                            &Style {
+                                fit: false,
+                                ..narrow
+                            }
+                        ))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_folded_event_line_goes_on_under_its_what_column() {
+        let r = hc_core::testkit::shut_wr();
+        let fitted = render_with(
+            &r,
+            &Style {
+                width: 80,
+                fit: true,
+                ..Style::default()
+            },
+        );
+        let lines: Vec<&str> = fitted.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("shutdown(3, SHUT_WR) = 0"))
+            .expect("the shutdown");
+        assert!(
+            lines[at + 1].starts_with(&" ".repeat(24)),
+            "{}",
+            lines[at + 1]
+        );
+        assert!(
+            !lines[at + 1].starts_with(&" ".repeat(25)),
+            "{}",
+            lines[at + 1]
         );
     }
 }
