@@ -168,20 +168,25 @@ fn pictures_draw_nothing_before_what_it_answers() {
             }
         }
         for (i, e) in r.timeline.events.iter().enumerate() {
-            let (at, needs): (usize, Vec<usize>) = match e {
+            // Events folded into one row of plain data are not drawn alone.
+            let (at, needs): (Option<&usize>, Vec<usize>) = match e {
                 Event::Segment(s) => (
-                    sent[&i],
+                    sent.get(&i),
                     s.causes.iter().filter_map(|c| c.answers()).collect(),
                 ),
                 Event::Call(c) => match c.eof {
-                    Some(Eof::Fin { segment }) => (result[&i], vec![segment]),
+                    Some(Eof::Fin { segment }) => (result.get(&i), vec![segment]),
                     _ => continue,
                 },
                 _ => continue,
             };
+            let Some(at) = at else { continue };
             for a in needs {
+                let Some(arrived) = arrived.get(&a) else {
+                    continue;
+                };
                 assert!(
-                    arrived[&a] < at,
+                    arrived < at,
                     "{name}: #{i} is drawn before #{a}, which it answers, arrived"
                 );
             }
@@ -237,6 +242,46 @@ fn every_view_carries_the_verdicts_and_the_score() {
     ] {
         assert!(out.contains("Your predictions: 5 of 7 right"), "{out}");
         assert!(out.contains(&said), "{out}");
+    }
+}
+
+/// The 64 MiB transfer in pictures: folded as the timeline folds it, so
+/// Mermaid can draw it (its limit is 50,000 characters) and the SVG opens.
+#[test]
+fn long_runs_in_pictures_are_folded_as_the_timeline_folds_them() {
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "half-close-bulk")
+        .expect("half-close-bulk");
+    let r = report(&rec);
+    let timeline = text::render_with(&r, &folded(true));
+    let mermaid = render::mermaid::render(&r);
+    assert!(mermaid.len() < 50_000, "{} bytes", mermaid.len());
+    let svg = render::svg::render(&r);
+    let height: usize = svg
+        .split("height=\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .and_then(|h| h.parse().ok())
+        .expect("a height");
+    assert!(height < 5_000, "{height} px");
+    // The same ranges as the timeline's folded lines, named in each picture.
+    let ranges: Vec<&str> = timeline
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains('–') && w.starts_with('#'))
+        })
+        .collect();
+    assert!(ranges.len() >= 2, "{timeline}");
+    for range in ranges {
+        let named = format!("{range} folded");
+        assert!(
+            mermaid.contains(&render::mermaid::escape(&named)),
+            "{named}"
+        );
+        assert!(svg.contains(&named), "{named}");
+        assert!(render::ladder::render(&r).contains(range), "{range}");
     }
 }
 

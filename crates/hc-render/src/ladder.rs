@@ -59,6 +59,15 @@ pub fn render_with(r: &Report, style: &Style) -> String {
                     ));
                 }
             }
+            Row::Fold(f) => {
+                for l in wrap(&format!("⋯ {f}"), MID - 2) {
+                    out.push_str(&line(
+                        Cell::empty(),
+                        Cell::new(p.ink(l, Ink::BLUE)),
+                        Cell::empty(),
+                    ));
+                }
+            }
         }
     }
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));

@@ -10,16 +10,11 @@ use super::{causes_text, seg_label};
 use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use crate::words::tamper_text;
 use hc_core::correlate::{
-    AckCause, CallEvent, EntryEvent, Event, KernelRst, Origin, SegEvent, StateEvent, TableEvent,
-    Timeline,
+    CallEvent, EntryEvent, Event, KernelRst, SegEvent, StateEvent, TableEvent, Timeline,
 };
 use hc_core::model::{CallKind, Side};
 use hc_core::report::{KernelSource, Report};
 use std::fmt::Write;
-
-/// Runs of at least this many plain data segments, their ACKs and reads are
-/// folded into one line, so a long transfer stays readable.
-const FOLD_MIN: usize = 8;
 
 /// The timeline, folded, plain, 140 columns ([`Style::default`]).
 pub fn render(r: &Report) -> String {
@@ -27,8 +22,8 @@ pub fn render(r: &Report) -> String {
 }
 
 /// The timeline as `style` says: colour, folding of long runs of plain
-/// data (see [`FOLD_MIN`]), and the width beyond which a segment's cause
-/// moves under its line.
+/// data (see [`crate::picture::FOLD_MIN`]), and the width beyond which a
+/// segment's cause moves under its line.
 pub fn render_with(r: &Report, style: &Style) -> String {
     let p = style.pen();
     let fold = style.fold;
@@ -47,14 +42,11 @@ pub fn render_with(r: &Report, style: &Style) -> String {
     let mut i = 0;
     while i < events.len() {
         let run = if fold {
-            events[i..]
-                .iter()
-                .take_while(|e| foldable(e, events))
-                .count()
+            crate::picture::fold_run(events, i)
         } else {
             0
         };
-        if run >= FOLD_MIN {
+        if run > 0 {
             out.push_str(&fold_line(i, &events[i..i + run], t0, p));
             i += run;
             continue;
@@ -154,89 +146,13 @@ fn footer_label(plain: &str) -> bool {
         && label.chars().all(|c| c.is_ascii_lowercase())
 }
 
-/// Plain traffic that says nothing new event by event: data without SYN,
-/// FIN or RST, ACKs of data, and reads that returned data.
-fn foldable(e: &Event, events: &[Event]) -> bool {
-    match e {
-        Event::Segment(s) => {
-            let f = s.seg.flags;
-            if f.syn() || f.fin() || f.rst() {
-                return false;
-            }
-            // Data, or an ACK of data only (not of a SYN or a FIN).
-            s.seg.len > 0
-                || !s.causes.iter().any(|c| match &c.origin {
-                    Origin::Ack(AckCause::Of(a))
-                    | Origin::Released {
-                        ack: AckCause::Of(a),
-                        ..
-                    } => a.covers_control(),
-                    _ => false,
-                })
-        }
-        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-        // Where such a read was entered, when it waited for the data.
-        Event::Entry(e) => events.get(e.call).is_some_and(|c| match c {
-            Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-            _ => false,
-        }),
-        Event::State(_) | Event::Note(_) | Event::Table(_) => false,
-    }
-}
-
-/// One line for a folded run: counts, bytes, retransmissions and the time it spans.
+/// One line for a folded run: what it held and the time it spans.
 fn fold_line(first: usize, run: &[Event], t0: i64, p: Pen) -> String {
-    let last = first + run.len() - 1;
-    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
-        (0, 0u64, 0, 0, 0, 0i64);
-    let (mut data_from, mut reader) = (None, None);
-    for e in run {
-        match e {
-            Event::Segment(s) if s.seg.len > 0 => {
-                data += 1;
-                bytes += u64::from(s.seg.len);
-                retrans += usize::from(s.retransmission_of.is_some());
-                data_from = Some(s.from);
-            }
-            Event::Segment(_) => acks += 1,
-            Event::Call(c) => {
-                reads += 1;
-                read_bytes += c.call.ret.unwrap_or(0);
-                reader = Some(c.call.side);
-            }
-            Event::State(_) | Event::Note(_) | Event::Table(_) | Event::Entry(_) => {}
-        }
-    }
-    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
-    let mut parts = Vec::new();
-    if data > 0 {
-        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
-        let mut p = format!("{data} data segments{dir} ({bytes} B");
-        if retrans > 0 {
-            let _ = write!(p, ", {retrans} of them retransmissions");
-        }
-        p.push(')');
-        parts.push(p);
-    }
-    if acks > 0 {
-        parts.push(format!("{acks} ACKs"));
-    }
-    if reads > 0 {
-        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
-        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
-    }
     format!(
         "{first:>4} {}  {}  {} {}\n",
         time(run[0].ts(), t0),
         p.ink("⋯     ", Ink::DIM),
-        p.ink(
-            format!(
-                "#{first}–#{last} folded: {} over {:.1} ms",
-                parts.join(", "),
-                span as f64 / 1e6
-            ),
-            Ink::BLUE
-        ),
+        p.ink(crate::picture::fold_text(first, run), Ink::BLUE),
         p.ink("(--no-fold shows each)", Ink::DIM)
     )
 }
