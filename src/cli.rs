@@ -158,7 +158,9 @@ pub struct CommonArgs {
     pub read_wait: u64,
 
     /// How long the wire must be quiet after a step before the next one, in ms
-    #[arg(long, default_value_t = 60, value_name = "MS")]
+    /// (0 to 2000: the driver never waits longer than 2 s after a step)
+    #[arg(long, default_value_t = 60, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(0..=2000))]
     pub settle: u64,
 
     /// Bytes kept of each captured packet [default: whole packets; headers only (256) when the

@@ -237,3 +237,42 @@ fn the_typos_lab_lists_its_five_mistakes() {
         .unwrap();
     assert_eq!(ok.status.code(), Some(0));
 }
+
+/// A newcomer copies the examples of --help: every file they name exists.
+#[test]
+fn help_texts_name_only_files_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut named = 0;
+    for cmd in [
+        "scenario", "run", "exec", "analyze", "watch", "explain", "list",
+    ] {
+        let out = Command::new(bin()).args([cmd, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for word in help.split(|c: char| c.is_whitespace() || c == '\'' || c == '`') {
+            let word = word.trim_end_matches([',', ';', ')', '.']);
+            if ["examples/", "scenarios/"]
+                .iter()
+                .any(|p| word.starts_with(p))
+                && !word.contains('*')
+            {
+                named += 1;
+                assert!(
+                    root.join(word).exists(),
+                    "`{cmd} --help` names {word}, which does not exist"
+                );
+            }
+        }
+    }
+    assert!(named > 0, "the help texts name example files");
+}
+
+/// --settle is bounded by how long the driver ever waits after a step.
+#[test]
+fn settle_beyond_its_bound_is_a_usage_error() {
+    let out = Command::new(bin())
+        .args(["scenario", "shut-wr", "--settle", "999999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0..=2000"));
+}

@@ -72,8 +72,8 @@ pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
             "{}: valid: scenario {}, {}, {}\n",
             a.file.display(),
             s.name,
-            hc_render::words::count(s.steps.len(), "step", "steps"),
-            hc_render::words::count(n, "expectation", "expectations"),
+            hc_render::words::count(s.steps.len() as u64, "step", "steps"),
+            hc_render::words::count(n as u64, "expectation", "expectations"),
         ))?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -54,7 +54,7 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r, p) + &verdict_lines(r, i, p),
             Event::Entry(e) => entry_line(i, e, r, p),
-            Event::Segment(s) => seg_line(i, s, &r.timeline, style),
+            Event::Segment(s) => seg_line(i, s, &r.timeline, style) + &recorded_line(r, s, p),
             Event::State(st) => state_line(i, st, t0, p),
             Event::Table(t) => table_line(i, t, t0, p, &r.timeline),
             Event::Note(n) => format!(
@@ -493,6 +493,25 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
         let _ = writeln!(line, "\n{}{cause}", " ".repeat(24));
     }
     line
+}
+
+/// The cause the capture file itself recorded for a segment (hc-trace's
+/// packet comment, numbered as in the run that made it), under the cause
+/// inferred from the wire.
+fn recorded_line(r: &Report, s: &SegEvent, p: Pen) -> String {
+    let Some((_, c)) = r.recorded.iter().find(|(f, _)| *f == s.seg.frame) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (n, l) in c.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let l = if n == 0 {
+            format!("recorded: {l}")
+        } else {
+            format!("  {l}")
+        };
+        let _ = writeln!(out, "{}{}", " ".repeat(24), p.ink(l, Ink::DIM));
+    }
+    out
 }
 
 /// A state change the kernel reported, on the side whose socket changed.

@@ -277,7 +277,7 @@ pub fn acked_text(who: &str, covers: &[Acked]) -> String {
 }
 
 /// `1 step`, `3 steps`: a count with its noun in the right number.
-pub fn count(n: usize, one: &str, many: &str) -> String {
+pub fn count(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
