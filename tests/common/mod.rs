@@ -50,7 +50,8 @@ fn where_to_get(name: &str) -> &'static str {
             "scripts/setup installs it"
         }
         "capinfos" => "it comes with tshark, which scripts/setup installs",
-        "script" => "it comes with util-linux (Debian: bsdutils)",
+        "script" => "it comes with util-linux (Debian: bsdutils); scripts/test installs it",
+        "chromium" => "scripts/test installs it (Debian's package chromium)",
         "cc" => "install a C compiler (Debian: apt-get install gcc)",
         "python3" => "install Python 3 (Debian: apt-get install python3)",
         _ => "install it",
