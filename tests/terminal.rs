@@ -98,3 +98,22 @@ fn term_dumb_gets_no_colour() {
     let ladder = on_terminal(120, "dumb", "scenario shut-wr --no-save --view ladder");
     assert!(ladder.contains("ladder diagram") && !ladder.contains('\u{1b}'));
 }
+
+/// `analyze --conn` draws a timeline too: on a terminal, it fits it.
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs the tools of scripts/setup and scripts/test (script): run scripts/test, or cargo test --features privileged"
+)]
+fn analyze_conn_fits_an_80_column_terminal() {
+    let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/captures/shut-wr.pcapng");
+    let shown = on_terminal(
+        80,
+        "xterm",
+        &format!("analyze {} --conn 1", capture.display()),
+    );
+    assert!(shown.contains("recorded: "), "{shown}");
+    let widest = shown.lines().map(columns).max().unwrap_or(0);
+    assert!(widest <= 80, "{widest} columns:\n{shown}");
+}

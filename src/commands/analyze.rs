@@ -206,9 +206,17 @@ pub fn run(a: AnalyzeArgs, color: bool) -> Result<ExitCode, AppError> {
         conn: a.conn,
         format: a.format,
         write: a.write,
-        style: hc_render::Style {
-            color,
-            ..hc_render::Style::default()
+        style: {
+            let mut style = hc_render::Style {
+                color,
+                ..hc_render::Style::default()
+            };
+            // `--conn` draws a timeline: on a terminal, it fits it.
+            if let Some(w) = crate::out::terminal_columns(false) {
+                style.width = w;
+                style.fit = true;
+            }
+            style
         },
     };
     Ok(match analyze(&opts, std::io::stdout().lock()) {
@@ -467,9 +475,22 @@ fn write_conn<W: Write>(
             write!(em.out, "{drawn}")
         }
         Format::Text => {
-            writeln!(em.out, "{}\n", hc_render::analyze::sentence(&story))?;
+            // On a terminal, the story's sentences fit it too.
+            let fit = |text: &str| -> String {
+                if !style.fit {
+                    return text.to_string();
+                }
+                text.lines()
+                    .flat_map(|l| {
+                        let lead = l.len() - l.trim_start().len();
+                        hc_render::paint::fit_line(l, style.width, lead + 2)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            writeln!(em.out, "{}\n", fit(&hc_render::analyze::sentence(&story)))?;
             write!(em.out, "{}", hc_render::text::render_with(&report, style))?;
-            writeln!(em.out, "{KERNEL_NOTE}")
+            writeln!(em.out, "{}", fit(KERNEL_NOTE))
         }
         Format::Json => {
             let doc = serde_json::json!({
