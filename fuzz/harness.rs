@@ -92,7 +92,7 @@ pub fn capture_reader(input: &[u8]) {
 /// lossy decoding lets the fuzzer's byte mutations still reach it).
 pub fn scenario_parse(input: &[u8]) {
     let text = String::from_utf8_lossy(input);
-    match hc_core::scenario::parse(&text, "fuzz.scenario") {
+    match hc_core::scenario::parse_all(&text, "fuzz.scenario") {
         Ok(s) => {
             let _ = hc_core::scenario::faults(&s);
             let _ = s.key_step();

@@ -39,6 +39,32 @@ pub fn reader_gone() -> bool {
     READER_GONE.load(Ordering::Relaxed)
 }
 
+/// Columns of the terminal standard output is, when the output goes there
+/// (not to `-o FILE`, a pipe or a file). Never below 40: narrower than that
+/// the timeline is folded as for 40 columns.
+pub fn terminal_columns(to_file: bool) -> Option<usize> {
+    if to_file {
+        return None;
+    }
+    hc_sys::term::stdout_columns()
+        .filter(|w| *w > 0)
+        .map(|w| w.max(40))
+}
+
+/// The hint printed under a timeline folded to fit a narrow terminal.
+pub fn narrow_hint(columns: usize, needed: Option<usize>) -> String {
+    let needs = match needed {
+        Some(n) => format!(", the timeline needs {n}: its long lines were folded under themselves"),
+        None => ": the timelines' long lines were folded under themselves".into(),
+    };
+    let hint = format!(
+        "hint: this terminal is {columns} columns wide{needs}. \
+         `--view ladder` draws the same run as a picture 80 columns wide; \
+         `-o FILE` saves the timeline unfolded."
+    );
+    hc_render::paint::fit_line(&hint, columns, 4).join("\n")
+}
+
 /// Writes `text` to standard output.
 pub fn print(text: &str) -> Result<(), AppError> {
     if reader_gone() {

@@ -235,6 +235,47 @@ fn conn_shows_one_timeline_with_the_scenario_renderer() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// hc-trace's own captures hold each cause as a packet comment: `--conn`
+/// shows it under the cause inferred from the wire, and so does the JSON.
+#[test]
+fn conn_shows_the_causes_a_capture_recorded() {
+    let out = analyze(&[reference("shut-wr").to_str().unwrap(), "--conn", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let recorded: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("recorded: "))
+        .collect();
+    assert_eq!(recorded.len(), 11, "one per segment:\n{text}");
+    assert!(
+        recorded
+            .iter()
+            .any(|l| l.contains("FIN from client shutdown(SHUT_WR)")),
+        "{text}"
+    );
+    // The wire alone cannot know the call: the inferred cause says so.
+    assert!(text.contains("FIN: no shutdown() or close() of the client recorded"));
+    let (_, doc, _) = analyze_json(&reference("shut-wr"), &["--conn", "1"]);
+    assert_eq!(doc["recorded"].as_array().map(Vec::len), Some(11));
+    // Control: a copy whose comments are analyze's own (on FINs and RSTs
+    // only) shows those, not the first run's.
+    let copy = temp_path("pcapng");
+    let w = analyze(&[
+        reference("shut-wr").to_str().unwrap(),
+        "-w",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(w.status.code(), Some(0));
+    let (_, doc, _) = analyze_json(&copy, &["--conn", "1"]);
+    let _ = std::fs::remove_file(&copy);
+    let kept = doc["recorded"].as_array().cloned().unwrap_or_default();
+    assert_eq!(kept.len(), 2, "the two FINs: {kept:?}");
+    assert!(kept.iter().all(|c| !c["comment"]
+        .as_str()
+        .unwrap_or("")
+        .contains("shutdown(SHUT_WR) #")));
+}
+
 #[test]
 fn filters_select_connections() {
     let files: Vec<String> = NAMES

@@ -86,7 +86,7 @@ fn check_only_validates_without_running() {
     let _ = std::fs::remove_file(&p);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(":3:10: unknown segment kind `FNI`"), "{err}");
+    assert!(err.contains(":3:15: unknown segment kind `FNI`"), "{err}");
 }
 
 /// The questions and a missing answer need no run (and no privilege).
@@ -146,4 +146,133 @@ fn predictions_are_scored_against_the_run() {
     assert_eq!(right, vec![true, false, true, true], "{p:#?}");
     assert_eq!(p[1]["observed"], "RST");
     let _ = std::fs::remove_file(&answers);
+}
+
+/// `expect errno NAME` is checked against the names hc-trace reports; the
+/// system layer must name exactly those.
+#[test]
+fn the_errno_names_a_lab_may_expect_are_the_ones_reported() {
+    let mut reported: Vec<String> = (1..=200)
+        .map(hc_sys::errno::name)
+        .filter(|n| !n.starts_with("errno "))
+        .collect();
+    reported.sort();
+    reported.dedup();
+    let mut known: Vec<String> = hc_core::model::errno::NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(reported, known);
+}
+
+/// A file with many mistakes: every one in one run of --check-only, each
+/// with its position and a did-you-mean; nothing is graded.
+#[test]
+fn check_only_lists_every_mistake_at_once() {
+    let p = temp_path("scenario");
+    std::fs::write(
+        &p,
+        "\u{feff}name: typos\nserver listen\nclient connect\nserver accept\n\
+         client shutdown SHUT_WR\n  expect state FIN_WAIT_1\n  expect errno ECONNRESTE\n\
+         expect client ends TIME-WAIT\nexpect server ends BANANA\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--check-only", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: 4 mistakes in "), "{err}");
+    for want in [
+        ":6:16: unknown TCP state `FIN_WAIT_1`",
+        "did you mean `FIN_WAIT1`?",
+        ":7:16: unknown errno `ECONNRESTE`",
+        "did you mean `ECONNRESET`?",
+        ":8:20: unknown TCP state `TIME-WAIT`",
+        ":9:20: unknown TCP state `BANANA`",
+    ] {
+        assert!(err.contains(want), "{want}:\n{err}");
+    }
+    assert!(out.stdout.is_empty(), "no verdict, no timeline");
+}
+
+#[test]
+fn run_with_a_builtin_name_points_to_scenario() {
+    let out = Command::new(bin())
+        .args(["run", "shut-wr"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`hc-trace scenario shut-wr` runs it"), "{err}");
+}
+
+/// The sample lab with typos (docs/scenarios.md shows this output).
+#[test]
+fn the_typos_lab_lists_its_five_mistakes() {
+    let out = Command::new(bin())
+        .args(["run", "--check-only", &lab("half-close-lab-typos")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let at: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("error:") && l.contains("scenarios/labs/"))
+        .filter_map(|l| l.split(".scenario:").nth(1))
+        .map(|l| l.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        at,
+        vec!["16:16", "20:14", "23:13", "24:16", "28:20"],
+        "{err}"
+    );
+    // Negative control: the lab it was copied from is valid.
+    let ok = Command::new(bin())
+        .args(["run", "--check-only", &lab("half-close-lab")])
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+/// A newcomer copies the examples of --help: every file they name exists.
+#[test]
+fn help_texts_name_only_files_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut named = 0;
+    for cmd in [
+        "scenario", "run", "exec", "analyze", "watch", "explain", "list",
+    ] {
+        let out = Command::new(bin()).args([cmd, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for word in help.split(|c: char| c.is_whitespace() || c == '\'' || c == '`') {
+            let word = word.trim_end_matches([',', ';', ')', '.']);
+            if ["examples/", "scenarios/"]
+                .iter()
+                .any(|p| word.starts_with(p))
+                && !word.contains('*')
+            {
+                named += 1;
+                assert!(
+                    root.join(word).exists(),
+                    "`{cmd} --help` names {word}, which does not exist"
+                );
+            }
+        }
+    }
+    assert!(named > 0, "the help texts name example files");
+}
+
+/// --settle is bounded by how long the driver ever waits after a step.
+#[test]
+fn settle_beyond_its_bound_is_a_usage_error() {
+    let out = Command::new(bin())
+        .args(["scenario", "shut-wr", "--settle", "999999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1..=2000"));
 }

@@ -168,26 +168,121 @@ fn pictures_draw_nothing_before_what_it_answers() {
             }
         }
         for (i, e) in r.timeline.events.iter().enumerate() {
-            let (at, needs): (usize, Vec<usize>) = match e {
+            // Events folded into one row of plain data are not drawn alone.
+            let (at, needs): (Option<&usize>, Vec<usize>) = match e {
                 Event::Segment(s) => (
-                    sent[&i],
+                    sent.get(&i),
                     s.causes.iter().filter_map(|c| c.answers()).collect(),
                 ),
                 Event::Call(c) => match c.eof {
-                    Some(Eof::Fin { segment }) => (result[&i], vec![segment]),
+                    Some(Eof::Fin { segment }) => (result.get(&i), vec![segment]),
                     _ => continue,
                 },
                 _ => continue,
             };
+            let Some(at) = at else { continue };
             for a in needs {
+                let Some(arrived) = arrived.get(&a) else {
+                    continue;
+                };
                 assert!(
-                    arrived[&a] < at,
+                    arrived < at,
                     "{name}: #{i} is drawn before #{a}, which it answers, arrived"
                 );
             }
         }
     }
     assert!(held >= 2, "the held FINs of simultaneous-close are drawn");
+}
+
+/// A failing lab says why in every view, not only in the timeline: the
+/// unmet expectation beside its call and the count at the end; a prediction
+/// likewise.
+#[test]
+fn every_view_carries_the_verdicts_and_the_score() {
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "lab-wrong")
+        .expect("lab-wrong");
+    let r = report(&rec);
+    let unmet = "expect wire RST";
+    let views = [
+        ("timeline", text::render_with(&r, &folded(true))),
+        ("ladder", render::ladder::render(&r)),
+        ("mermaid", render::mermaid::render(&r)),
+        ("svg", render::svg::render(&r)),
+    ];
+    for (view, out) in &views {
+        assert!(out.contains("expectations: 13 of 14 met"), "{view}:\n{out}");
+        // (the ladder and the SVG wrap it in the client's column)
+        assert!(out.contains(unmet) && out.contains("31: saw"), "{view}");
+        assert!(out.contains("✗"), "{view}");
+    }
+    // Negative control: a run with no lab has no score line.
+    let (_, plain) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "shut-wr")
+        .expect("shut-wr");
+    let r = report(&plain);
+    assert!(!render::svg::render(&r).contains("expectations:"));
+    assert!(!render::mermaid::render(&r).contains("expectations:"));
+    // Predictions: the score and each answer, in the pictures too.
+    let scn = plain.scenario().expect("parses");
+    let mut r = assemble(&plain, &scn);
+    let qs = hc_core::scenario::predict::questions(&scn);
+    let answers =
+        std::fs::read_to_string(fixtures().join("answers/shut-wr.answers")).expect("answers");
+    let answers = hc_core::scenario::predict::read_answers(&qs, &answers, "a").expect("valid");
+    r.predictions = hc_core::scenario::predict::score(&qs, &answers, &r);
+    let said = "you said RST, it was nothing (#35)";
+    for (out, said) in [
+        (render::ladder::render(&r), said.to_string()),
+        (render::mermaid::render(&r), render::mermaid::escape(said)),
+        (render::svg::render(&r), said.to_string()),
+    ] {
+        assert!(out.contains("Your predictions: 5 of 7 right"), "{out}");
+        assert!(out.contains(&said), "{out}");
+    }
+}
+
+/// The 64 MiB transfer in pictures: folded as the timeline folds it, so
+/// Mermaid can draw it (its limit is 50,000 characters) and the SVG opens.
+#[test]
+fn long_runs_in_pictures_are_folded_as_the_timeline_folds_them() {
+    let (_, rec) = scenario_recordings()
+        .into_iter()
+        .find(|(n, _)| n == "half-close-bulk")
+        .expect("half-close-bulk");
+    let r = report(&rec);
+    let timeline = text::render_with(&r, &folded(true));
+    let mermaid = render::mermaid::render(&r);
+    assert!(mermaid.len() < 50_000, "{} bytes", mermaid.len());
+    let svg = render::svg::render(&r);
+    let height: usize = svg
+        .split("height=\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .and_then(|h| h.parse().ok())
+        .expect("a height");
+    assert!(height < 5_000, "{height} px");
+    // The same ranges as the timeline's folded lines, named in each picture.
+    let ranges: Vec<&str> = timeline
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains('–') && w.starts_with('#'))
+        })
+        .collect();
+    assert!(ranges.len() >= 2, "{timeline}");
+    for range in ranges {
+        let named = format!("{range} folded");
+        assert!(
+            mermaid.contains(&render::mermaid::escape(&named)),
+            "{named}"
+        );
+        assert!(svg.contains(&named), "{named}");
+        assert!(render::ladder::render(&r).contains(range), "{range}");
+    }
 }
 
 #[test]
@@ -199,10 +294,16 @@ fn the_all_table() {
         .map(|(_, rec)| render::table::SummaryRow::from_report(&report(rec)))
         .collect();
     assert_eq!(rows.len(), builtin.len());
-    insta::assert_snapshot!(
-        "all-table",
-        render::table::summary_table(&rows, &render::Style::default())
-    );
+    let table = render::table::summary_table(&rows, &render::Style::default());
+    // Bounded: the bulk transfer's thousand segments are counted, not listed.
+    for l in table.lines() {
+        assert!(
+            l.chars().count() <= 110,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+    insta::assert_snapshot!("all-table", table);
     insta::assert_snapshot!(
         "all-table.json",
         serde_json::to_string_pretty(&rows).expect("json")

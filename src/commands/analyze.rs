@@ -206,9 +206,17 @@ pub fn run(a: AnalyzeArgs, color: bool) -> Result<ExitCode, AppError> {
         conn: a.conn,
         format: a.format,
         write: a.write,
-        style: hc_render::Style {
-            color,
-            ..hc_render::Style::default()
+        style: {
+            let mut style = hc_render::Style {
+                color,
+                ..hc_render::Style::default()
+            };
+            // `--conn` draws a timeline: on a terminal, it fits it.
+            if let Some(w) = crate::out::terminal_columns(false) {
+                style.width = w;
+                style.fit = true;
+            }
+            style
         },
     };
     Ok(match analyze(&opts, std::io::stdout().lock()) {
@@ -255,6 +263,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
         error: None,
     });
     let mut picked_segs: Vec<Segment> = Vec::new();
+    let mut picked_comments: Vec<(usize, String)> = Vec::new();
     let mut outcome = Outcome::Ok;
     let mut frame: usize = 0;
 
@@ -282,6 +291,11 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
                                 hc_core::decode::frame::parse_frame(rec.linktype, this_frame, &pkt)
                             {
                                 picked_segs.push(s);
+                                // hc-trace's own captures carry each cause as a comment.
+                                let said = rec.comments();
+                                if !said.is_empty() {
+                                    picked_comments.push((this_frame, said.join(" / ")));
+                                }
                             }
                         }
                         note = p.note;
@@ -330,21 +344,22 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
     }
 
     let names: Vec<String> = opts.files.iter().map(|p| p.display().to_string()).collect();
+    let n = |k: u64, one: &str, many: &str| hc_render::words::count(k, one, many);
     let summary = format!(
-        "{} connections ({} shown), {} packets, {} TCP segments, {} skipped records, {} bytes read from {}",
-        em.total,
+        "{} ({} shown), {}, {}, {}, {} read from {}",
+        n(em.total, "connection", "connections"),
         em.shown,
-        counts.packets,
-        counts.segments,
-        counts.skipped,
-        counts.bytes,
+        n(counts.packets, "packet", "packets"),
+        n(counts.segments, "TCP segment", "TCP segments"),
+        n(counts.skipped, "skipped record", "skipped records"),
+        n(counts.bytes, "byte", "bytes"),
         names.join(", ")
     );
     let r = match (opts.conn, opts.format) {
         (Some(id), fmt) => write_conn(
             &mut em,
             id,
-            picked_segs,
+            (picked_segs, picked_comments),
             &names,
             fmt,
             counts.skipped,
@@ -418,7 +433,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
 fn write_conn<W: Write>(
     em: &mut Emitter<W>,
     id: u64,
-    segs: Vec<Segment>,
+    (segs, recorded): (Vec<Segment>, Vec<(usize, String)>),
     names: &[String],
     fmt: Format,
     skipped: u64,
@@ -434,7 +449,13 @@ fn write_conn<W: Write>(
         origin: names.join(", "),
         client: Some(story.a),
         server: Some(story.b),
-        namespace: "saved capture (no calls: every cause is inferred from the wire)".into(),
+        namespace: if recorded.is_empty() {
+            "saved capture (no calls: every cause is inferred from the wire)".into()
+        } else {
+            "saved capture (no calls: each ← cause is inferred from the wire; `recorded:` is \
+             the cause the capture's packet comment holds, numbered as in the run that made it)"
+                .into()
+        },
         pacing: String::new(),
         timeline: correlate(vec![], segs, None),
         capture: CaptureSummary {
@@ -443,6 +464,7 @@ fn write_conn<W: Write>(
             packets,
             ..Default::default()
         },
+        recorded,
         ..Default::default()
     };
     match fmt {
@@ -453,9 +475,22 @@ fn write_conn<W: Write>(
             write!(em.out, "{drawn}")
         }
         Format::Text => {
-            writeln!(em.out, "{}\n", hc_render::analyze::sentence(&story))?;
+            // On a terminal, the story's sentences fit it too.
+            let fit = |text: &str| -> String {
+                if !style.fit {
+                    return text.to_string();
+                }
+                text.lines()
+                    .flat_map(|l| {
+                        let lead = l.len() - l.trim_start().len();
+                        hc_render::paint::fit_line(l, style.width, lead + 2)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            writeln!(em.out, "{}\n", fit(&hc_render::analyze::sentence(&story)))?;
             write!(em.out, "{}", hc_render::text::render_with(&report, style))?;
-            writeln!(em.out, "{KERNEL_NOTE}")
+            writeln!(em.out, "{}", fit(KERNEL_NOTE))
         }
         Format::Json => {
             let doc = serde_json::json!({
@@ -464,6 +499,11 @@ fn write_conn<W: Write>(
                 "connections": [story],
                 "skipped_records": skipped,
                 "timeline": hc_render::json::document(&report),
+                "recorded": report
+                    .recorded
+                    .iter()
+                    .map(|(frame, comment)| serde_json::json!({"frame": frame, "comment": comment}))
+                    .collect::<Vec<_>>(),
             });
             writeln!(
                 em.out,

@@ -150,10 +150,15 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
     }
     match a.format {
         StreamFormat::Text => {
-            let style = hc_render::Style {
+            let mut style = hc_render::Style {
                 color,
                 ..hc_render::Style::default()
             };
+            // On a terminal, each timeline fits it, as a scenario run's does.
+            if let Some(w) = out::terminal_columns(false) {
+                style.width = w;
+                style.fit = true;
+            }
             out::print(&hc_render::exec::render_text(&run, &style))?
         }
         StreamFormat::Json => {

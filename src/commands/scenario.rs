@@ -50,18 +50,35 @@ pub fn scenario(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
 pub fn run_file(a: &RunArgs, color: bool) -> Result<ExitCode, AppError> {
     // Ctrl-C while the file is read (a FIFO, a terminal) ends at once: nothing runs yet.
     let reading = hc_sys::signals::immediate();
-    let text = read_text(&a.file, scn::MAX_FILE_BYTES, "a scenario file")
-        .map_err(|e| AppError::usage(e.to_string()))?;
+    let text = read_text(&a.file, scn::MAX_FILE_BYTES, "a scenario file").map_err(|e| {
+        let err = AppError::usage(e.to_string());
+        // `hc-trace run shut-wr`: a built-in's name where a file was expected.
+        let name = a.file.to_string_lossy();
+        match scn::builtin(&name) {
+            Ok(_) => err.hint(format!(
+                "`{name}` is a built-in scenario: `hc-trace scenario {name}` runs it \
+                 (`hc-trace run` is for your own scenario files)"
+            )),
+            Err(u) if !a.file.exists() => match u.suggestion {
+                Some(s) if !name.contains('/') && !name.contains('.') => err.hint(format!(
+                    "no such file; did you mean the built-in scenario `{s}`? `hc-trace scenario {s}` runs it"
+                )),
+                _ => err,
+            },
+            Err(_) => err,
+        }
+    })?;
     drop(reading);
-    let s = scn::parse(&text, &a.file.display().to_string())
+    let s = scn::parse_all(&text, &a.file.display().to_string())
         .map_err(|e| AppError::usage(e.to_string()))?;
     if a.check_only {
         let n: usize = s.steps.iter().map(|st| st.expects.len()).sum::<usize>() + s.expects.len();
         out::print(&format!(
-            "{}: valid: scenario {}, {} steps, {n} expectations\n",
+            "{}: valid: scenario {}, {}, {}\n",
             a.file.display(),
             s.name,
-            s.steps.len()
+            hc_render::words::count(s.steps.len() as u64, "step", "steps"),
+            hc_render::words::count(n as u64, "expectation", "expectations"),
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -260,17 +277,33 @@ fn run_one(scn: Scenario, c: &CommonArgs, color: bool) -> Result<ExitCode, AppEr
     if let Some(a) = &answers {
         report.predictions = predict::score(&questions, a, &report);
     }
-    let style = hc_render::Style {
+    let mut style = hc_render::Style {
         color,
         fold: !c.no_fold,
         ..hc_render::Style::default()
     };
+    // On a terminal, the timeline fits it; a file or a pipe gets it whole.
+    let timeline = c.format == Format::Text && c.view == View::Timeline;
+    let columns = timeline
+        .then(|| out::terminal_columns(c.out.is_some()))
+        .flatten();
+    if let Some(w) = columns {
+        style.width = w;
+        style.fit = true;
+    }
     let text = hc_render::output(&report, c.format.to_render(), c.view.to_render(), &style)?;
     if capture_on_stdout && c.out.is_none() {
         // Standard output carries the pcapng (`-w - | wireshark -k -i -`).
         out::print_stderr(&text)?;
     } else {
         out::emit(&text, c.out.as_deref())?;
+    }
+    if let Some(w) = columns {
+        let needed = hc_render::text::needed_width(&report, &style);
+        // A child of `scenario --all` leaves the hint to its parent.
+        if needed > w && c.summary_to.is_none() {
+            eprintln!("{}", out::narrow_hint(w, Some(needed)));
+        }
     }
     if let Some(p) = &c.summary_to {
         let row = SummaryRow::from_report(&report);
@@ -504,7 +537,14 @@ fn run_all(a: &ScenarioArgs, color: bool) -> Result<ExitCode, AppError> {
                 color,
                 ..hc_render::Style::default()
             };
-            out::print(&format!("\n{}", summary_table(&rows, &style)))?
+            out::print(&format!("\n{}", summary_table(&rows, &style)))?;
+            // The runs above were folded to a narrow terminal: say where
+            // a picture of each fits.
+            if let Some(w) = out::terminal_columns(false).filter(|w| *w < 140) {
+                if c.format == Format::Text && c.view == View::Timeline {
+                    eprintln!("{}", out::narrow_hint(w, None));
+                }
+            }
         }
         Format::Json => {
             let doc = serde_json::json!({"schema": 1, "runs": docs, "summary": rows});

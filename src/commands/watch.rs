@@ -116,9 +116,10 @@ pub fn run(a: &WatchArgs) -> Result<ExitCode, AppError> {
             }
             let _ = writeln!(
                 out,
-                "\n{} connections ({} shown), {skipped} skipped frames\n{KERNEL_NOTE}",
-                p.stories.len(),
-                shown.len()
+                "\n{} ({} shown), {}\n{KERNEL_NOTE}",
+                hc_render::words::count(p.stories.len() as u64, "connection", "connections"),
+                shown.len(),
+                hc_render::words::count(skipped, "skipped frame", "skipped frames"),
             );
         }
         StreamFormat::Json => {

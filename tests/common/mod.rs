@@ -51,6 +51,7 @@ fn where_to_get(name: &str) -> &'static str {
             "scripts/test installs it"
         }
         "capinfos" => "it comes with tshark, which scripts/test installs",
+        "chromium" | "npm" | "dpkg-shlibdeps" => "scripts/test installs it",
         _ => "install it",
     }
 }

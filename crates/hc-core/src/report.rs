@@ -73,6 +73,10 @@ pub struct Report {
     pub predictions: Vec<crate::scenario::predict::Scored>,
     /// What the story's self-check found (empty: every invariant holds).
     pub violations: Vec<crate::check::Violation>,
+    /// Causes a capture file recorded for its packets (the packet comments
+    /// hc-trace writes), by frame number: shown beside the causes inferred
+    /// from the wire, as the recording run's words (its event numbers).
+    pub recorded: Vec<(usize, String)>,
 }
 
 /// Where kernel reasons and state changes came from, said once in the footer.

@@ -127,6 +127,7 @@ pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
         expectations: Vec::new(),
         predictions: Vec::new(),
         violations: Vec::new(),
+        recorded: Vec::new(),
     };
     report.expectations = crate::scenario::expect::evaluate(scenario, &report);
     report.violations = crate::check::check(&report);

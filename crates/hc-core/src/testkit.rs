@@ -321,6 +321,22 @@ pub fn fin_dropped() -> Report {
     s.report_with("fin-lost", extra)
 }
 
+/// A long run nothing folds: `n` writes of 10 bytes, each its own segment
+/// and ACK (a write is a call, so runs of plain data never grow long).
+pub fn many_writes(n: usize) -> Report {
+    use Side::*;
+    let mut s = Script::new();
+    s.handshake();
+    for _ in 0..n {
+        s.call(Client, CallKind::Write, "10", 10, TcpState::ESTABLISHED)
+            .seg(Client, P | A, 10)
+            .seg(Server, A, 0);
+    }
+    s.call(Client, CallKind::Close, "", 0, TcpState::FIN_WAIT1)
+        .seg(Client, F | A, 0);
+    s.report("many-writes")
+}
+
 /// Everything that makes a picture wide: long calls, errors, data+FIN,
 /// an RST from the kernel, long text in the header and footer.
 pub fn worst() -> Report {

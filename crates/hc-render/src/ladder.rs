@@ -42,6 +42,14 @@ pub fn render_with(r: &Report, style: &Style) -> String {
             Row::State(s) => state(&mut out, &s, p),
             Row::Seg(s) => segment(&mut out, &s, p),
             Row::Arrival(s) => arrival(&mut out, &s, p),
+            Row::Verdict(v) => {
+                let ink = if v.met {
+                    Ink::GREEN.bold()
+                } else {
+                    Ink::RED.bold()
+                };
+                on_side(&mut out, v.side, &v.text, |l| p.ink(l, ink));
+            }
             Row::Note(n) => {
                 for l in wrap(&n, MID - 2) {
                     out.push_str(&line(
@@ -51,9 +59,19 @@ pub fn render_with(r: &Report, style: &Style) -> String {
                     ));
                 }
             }
+            Row::Fold(f) => {
+                for l in wrap(&format!("⋯ {f}"), MID - 2) {
+                    out.push_str(&line(
+                        Cell::empty(),
+                        Cell::new(p.ink(l, Ink::BLUE)),
+                        Cell::empty(),
+                    ));
+                }
+            }
         }
     }
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
+    summary(&mut out, r, p);
     footer(&mut out, r, p, tampered);
     out
 }
@@ -268,6 +286,25 @@ fn header(out: &mut String, r: &Report, p: Pen) {
         Cell::new(p.ink(addr(r.server), Ink::DIM)),
     ));
     out.push_str(&line(Cell::empty(), Cell::empty(), Cell::empty()));
+}
+
+/// The timeline's summary of a lab and a prediction, in the same words.
+fn summary(out: &mut String, r: &Report, pen: Pen) {
+    let lines = super::picture::summary(r);
+    if lines.is_empty() {
+        return;
+    }
+    for s in lines {
+        let ink = match s.ok {
+            Some(true) => Ink::GREEN.bold(),
+            Some(false) => Ink::RED.bold(),
+            None => Ink::BOLD,
+        };
+        for l in wrap(&s.text, WIDTH) {
+            let _ = writeln!(out, "{}", pen.ink(l, ink));
+        }
+    }
+    out.push('\n');
 }
 
 fn footer(out: &mut String, r: &Report, pen: Pen, tampered: bool) {

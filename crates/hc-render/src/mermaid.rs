@@ -8,14 +8,50 @@
 //! the end of a statement, `%%` as a comment and `<`/`>` as HTML, so every
 //! piece of text goes through `escape`.
 
-use super::picture::{rows, Fate, Row, SegRow};
+use super::picture::{rows_at_most, wrap, Fate, Row, SegRow};
 use hc_core::model::Side;
 use hc_core::report::Report;
 use std::fmt::Write;
 
+/// Mermaid refuses a text longer than its `maxTextSize` (50,000 characters
+/// by default, and on GitHub): the diagram is kept under this many bytes.
+pub const MAX_TEXT: usize = 45_000;
+
+/// The run as a Mermaid page: at most [`crate::picture::MAX_ROWS`] rows,
+/// fewer when their text would pass [`MAX_TEXT`] (the rows left out are
+/// named in a note, and the timeline has them all).
 pub fn render(r: &Report) -> String {
+    let mut max = super::picture::MAX_ROWS;
+    loop {
+        let out = render_rows(r, &rows_at_most(r, max));
+        if out.len() <= MAX_TEXT || max <= 20 {
+            return out;
+        }
+        max /= 2;
+    }
+}
+
+/// Characters of a note over one side before it breaks onto a new line.
+const NOTE_WIDTH: usize = 44;
+/// The same for a note over both sides and for a message above an arrow.
+const WIDE: usize = 64;
+
+/// `text` wrapped to `width` with Mermaid's line breaks, each line escaped.
+fn lines(text: &str, width: usize) -> String {
+    wrap(text, width)
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join(BR)
+}
+
+fn render_rows(r: &Report, rows: &[Row]) -> String {
     let mut out = String::from("sequenceDiagram\n");
-    let rows = rows(r);
+    let _ = writeln!(
+        out,
+        "    title {}",
+        escape(&format!("hc-trace {}", r.scenario))
+    );
     let _ = writeln!(out, "    participant Client");
     // A run in which hc-trace held or dropped segments gets a lifeline of its
     // own between the two sides, where those segments wait or end.
@@ -26,48 +62,72 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "    participant {WIRE} as hc-trace on the wire");
     }
     let _ = writeln!(out, "    participant Server");
-    let mut head = format!("hc-trace {}: {}", r.scenario, r.teaches);
+    let mut head = lines(&r.teaches, WIDE);
     if let (Some(c), Some(s)) = (r.client, r.server) {
-        let _ = write!(head, "{BR}client {c}, server {s}");
+        let _ = write!(head, "{BR}{}", escape(&format!("client {c}, server {s}")));
     }
-    let _ = writeln!(
-        out,
-        "    Note over Client,Server: {}",
-        escape_with_breaks(&head)
-    );
+    let _ = writeln!(out, "    Note over Client,Server: {head}");
     let mut i = 0;
     while i < rows.len() {
         match &rows[i] {
             Row::Call(c) => {
-                let mut text = escape(&format!("#{} {}", c.event, c.plain_text()));
+                let mut text = lines(&format!("#{} {}", c.event, c.plain_text()), NOTE_WIDTH);
                 // The state the call left goes in the same note: one box per call.
                 while let Some(Row::State(s)) = rows.get(i + 1) {
                     if s.side != c.side {
                         break;
                     }
-                    let _ = write!(text, "{BR}→ {}", escape(&s.state));
+                    let _ = write!(text, "{BR}{}", lines(&format!("→ {}", s.state), NOTE_WIDTH));
                     i += 1;
                 }
                 let _ = writeln!(out, "    Note over {}: {text}", who(c.side));
             }
             Row::State(s) => {
-                let _ = writeln!(out, "    Note over {}: → {}", who(s.side), escape(&s.state));
+                let _ = writeln!(
+                    out,
+                    "    Note over {}: {}",
+                    who(s.side),
+                    lines(&format!("→ {}", s.state), NOTE_WIDTH)
+                );
             }
             Row::Seg(s) => segment(&mut out, s),
+            Row::Verdict(v) => {
+                let _ = writeln!(
+                    out,
+                    "    Note over {}: {}",
+                    who(v.side),
+                    lines(&v.text, NOTE_WIDTH)
+                );
+            }
             Row::Arrival(s) => {
                 let arrow = if s.kernel { "-->>" } else { "->>" };
                 let _ = writeln!(
                     out,
                     "    {WIRE}{arrow}{}: {}",
                     who(s.from.other()),
-                    escape(&s.arrival_title())
+                    lines(&s.arrival_title(), WIDE)
                 );
             }
             Row::Note(n) => {
-                let _ = writeln!(out, "    Note over Client,Server: {}", escape(n));
+                let _ = writeln!(out, "    Note over Client,Server: {}", lines(n, WIDE));
+            }
+            Row::Fold(f) => {
+                let _ = writeln!(
+                    out,
+                    "    Note over Client,Server: {}",
+                    lines(&format!("⋯ {f}"), WIDE)
+                );
             }
         }
         i += 1;
+    }
+    // What the timeline says under its last line: the lab's and the
+    // prediction's score, what could not be run, what is missing.
+    for s in super::picture::summary(r) {
+        let _ = writeln!(out, "    Note over Client,Server: {}", lines(&s.text, WIDE));
+    }
+    for n in super::picture::problems(r) {
+        let _ = writeln!(out, "    Note over Client,Server: {}", lines(&n, WIDE));
     }
     out
 }
@@ -104,25 +164,28 @@ fn segment(out: &mut String, s: &SegRow) {
         out,
         "    {}{dash}{head}{to}: {}",
         who(s.from),
-        escape(&text)
+        lines(&text, WIDE)
     );
     // A reset no call asked for is the surprise of the lesson: say it across both lines.
     if s.kernel && s.is_rst() {
         let _ = writeln!(
             out,
             "    Note over Client,Server: {}",
-            escape(&format!(
-                "#{} the {} kernel resets the connection on its own",
-                s.event,
-                s.from.name()
-            ))
+            lines(
+                &format!(
+                    "#{} the {} kernel resets the connection on its own",
+                    s.event,
+                    s.from.name()
+                ),
+                WIDE
+            )
         );
     }
     if s.retransmission {
         let _ = writeln!(
             out,
             "    Note over Client,Server: {}",
-            escape(&format!("#{} is a retransmission", s.event))
+            lines(&format!("#{} is a retransmission", s.event), WIDE)
         );
     }
 }
@@ -147,15 +210,10 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// `escape`, keeping the `<br/>` this module put in on purpose.
-fn escape_with_breaks(text: &str) -> String {
-    text.split(BR).map(escape).collect::<Vec<_>>().join(BR)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hc_core::testkit::{fin_dropped, shut_wr, simultaneous_held, worst};
+    use hc_core::testkit::{fin_dropped, many_writes, shut_wr, simultaneous_held, worst};
 
     /// What a line says once the entities and our line breaks are taken out.
     fn bare(line: &str) -> String {
@@ -213,7 +271,11 @@ mod tests {
                         text.to_string()
                     }
                     None => {
-                        assert!(line.trim_start().starts_with("participant "), "{line}");
+                        let l = line.trim_start();
+                        assert!(
+                            l.starts_with("participant ") || l.starts_with("title "),
+                            "{line}"
+                        );
                         continue;
                     }
                 };
@@ -279,5 +341,36 @@ mod tests {
         let c_in = pos("Wire->>Server: ");
         let s_in = pos("Wire->>Client: ");
         assert!(c_left < s_left && s_left < c_in && c_in < s_in, "{out}");
+    }
+
+    #[test]
+    fn a_long_run_stays_under_mermaids_limit_and_names_what_it_leaves_out() {
+        let r = many_writes(2000);
+        let out = render(&r);
+        assert!(out.len() <= MAX_TEXT, "{} bytes", out.len());
+        assert!(out.contains("more rows not drawn here"), "the cut is named");
+        // Its beginning and its end are drawn: the SYN and the FIN.
+        assert!(
+            out.contains(" SYN seq 0 ") && out.contains(" FIN seq "),
+            "{out}"
+        );
+        // Negative control: a short run is drawn whole.
+        assert!(!render(&shut_wr()).contains("not drawn"));
+    }
+
+    #[test]
+    fn the_title_is_mermaids_own_and_long_notes_are_wrapped() {
+        let out = render(&worst());
+        assert!(out
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("    title hc-trace ")));
+        for l in out.lines() {
+            for part in l.split(BR) {
+                // A line of a note or message, its entities counted as one character.
+                let shown = bare(part);
+                assert!(shown.chars().count() <= 140, "{part}");
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use hc_core::model::{CallKind, Nanos, Side, StateObs};
 use hc_core::report::Report;
 use hc_core::time::ms;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::net::SocketAddr;
 
 /// One line of the story, on one side or between the two.
@@ -26,6 +27,106 @@ pub enum Row {
     Arrival(SegRow),
     /// Something hc-trace itself did (a fault on the wire), across both sides.
     Note(String),
+    /// A lab's verdict on the call above, or the score of a prediction about
+    /// it, on the call's side.
+    Verdict(VerdictRow),
+    /// Events drawn as one row, across both sides: a long run of plain data
+    /// (as the timeline folds it), or what a picture of a very long run
+    /// leaves out; the text names the events.
+    Fold(String),
+}
+
+/// `✗ expect wire RST — line 31: saw nothing on the wire`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerdictRow {
+    pub side: Side,
+    pub met: bool,
+    pub text: String,
+}
+
+/// A line of the summary under a picture: the same words as under the
+/// timeline; `ok` says whether it is good news (None: neither).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    pub ok: Option<bool>,
+    pub text: String,
+}
+
+/// What makes a picture incomplete or a run not as written, for the
+/// pictures' footers: lost packets, steps that could not be made, a signal.
+pub fn problems(r: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    if r.capture.dropped() > 0 {
+        notes.push(format!(
+            "{} packets dropped by the capture: the picture is incomplete",
+            r.capture.dropped()
+        ));
+    }
+    for p in &r.problems {
+        notes.push(format!(
+            "✗ could not run as written: line {} `{}`: {}",
+            p.line, p.step, p.message
+        ));
+    }
+    if let Some(sig) = &r.interrupted {
+        notes.push(format!(
+            "interrupted by {sig}: this is what happened until then"
+        ));
+    }
+    notes
+}
+
+/// An expectation's verdict in the timeline's words.
+pub fn verdict_text(v: &hc_core::scenario::expect::Verdict) -> String {
+    if v.met {
+        format!("✓ {}  (line {}: {})", v.expect, v.line, v.seen)
+    } else {
+        format!("✗ {}  — line {}: saw {}", v.expect, v.line, v.seen)
+    }
+}
+
+/// A prediction's score in the timeline's words, without its line and step.
+pub fn prediction_text(p: &hc_core::scenario::predict::Scored) -> String {
+    let mark = if p.right { "✓" } else { "✗" };
+    match p.event {
+        Some(e) => format!("{mark} you said {}, it was {} (#{e})", p.answer, p.observed),
+        None => format!("{mark} you said {}; {}", p.answer, p.observed),
+    }
+}
+
+/// What the timeline prints under its last line about a lab and a
+/// prediction: the score, each prediction, the whole-run expectations and
+/// how many expectations were met. Empty when the run had neither.
+pub fn summary(r: &Report) -> Vec<SummaryLine> {
+    let mut out = Vec::new();
+    if !r.predictions.is_empty() {
+        let right = r.predictions.iter().filter(|p| p.right).count();
+        out.push(SummaryLine {
+            ok: Some(right == r.predictions.len()),
+            text: format!("Your predictions: {right} of {} right", r.predictions.len()),
+        });
+        for p in &r.predictions {
+            out.push(SummaryLine {
+                ok: Some(p.right),
+                text: format!("line {:>3}  {}  {}", p.line, p.step, prediction_text(p)),
+            });
+        }
+    }
+    if !r.expectations.is_empty() {
+        for v in r.expectations.iter().filter(|v| v.event.is_none()) {
+            out.push(SummaryLine {
+                ok: Some(v.met),
+                text: verdict_text(v),
+            });
+        }
+        let met = r.expectations.iter().filter(|v| v.met).count();
+        let all = r.expectations.len();
+        out.push(SummaryLine {
+            ok: Some(met == all),
+            text: format!("expectations: {met} of {all} met"),
+        });
+    }
+    out
 }
 
 /// A call, written on the side that made it.
@@ -135,12 +236,156 @@ impl SegRow {
     }
 }
 
+/// Runs of at least this many plain data segments, their ACKs and reads are
+/// folded into one line (the timeline) or one row (the pictures), so a long
+/// transfer stays readable.
+pub const FOLD_MIN: usize = 8;
+
+/// How many events from `i` on fold into one line: 0 when fewer than
+/// [`FOLD_MIN`] plain ones follow.
+pub fn fold_run(events: &[Event], i: usize) -> usize {
+    let run = events[i..]
+        .iter()
+        .take_while(|e| foldable(e, events))
+        .count();
+    if run >= FOLD_MIN {
+        run
+    } else {
+        0
+    }
+}
+
+/// Plain traffic that says nothing new event by event: data without SYN,
+/// FIN or RST, ACKs of data, and reads that returned data. A segment
+/// hc-trace held or dropped is never plain: it is part of the lesson.
+fn foldable(e: &Event, events: &[Event]) -> bool {
+    match e {
+        Event::Segment(s) => {
+            let f = s.seg.flags;
+            if f.syn() || f.fin() || f.rst() || s.tampered.is_some() {
+                return false;
+            }
+            // Data, or an ACK of data only (not of a SYN or a FIN).
+            s.seg.len > 0
+                || !s.causes.iter().any(|c| match &c.origin {
+                    Origin::Ack(AckCause::Of(a))
+                    | Origin::Released {
+                        ack: AckCause::Of(a),
+                        ..
+                    } => a.covers_control(),
+                    _ => false,
+                })
+        }
+        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+        // Where such a read was entered, when it waited for the data.
+        Event::Entry(e) => events.get(e.call).is_some_and(|c| match c {
+            Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
+            _ => false,
+        }),
+        Event::State(_) | Event::Note(_) | Event::Table(_) => false,
+    }
+}
+
+/// What a folded run held, in one sentence: `#20–#2875 folded: 1150 data
+/// segments server → client (67108864 B), 580 ACKs, … over 371.4 ms`.
+pub fn fold_text(first: usize, run: &[Event]) -> String {
+    let last = first + run.len() - 1;
+    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
+        (0, 0u64, 0, 0, 0, 0i64);
+    let (mut data_from, mut reader) = (None, None);
+    for e in run {
+        match e {
+            Event::Segment(s) if s.seg.len > 0 => {
+                data += 1;
+                bytes += u64::from(s.seg.len);
+                retrans += usize::from(s.retransmission_of.is_some());
+                data_from = Some(s.from);
+            }
+            Event::Segment(_) => acks += 1,
+            Event::Call(c) => {
+                reads += 1;
+                read_bytes += c.call.ret.unwrap_or(0);
+                reader = Some(c.call.side);
+            }
+            Event::State(_) | Event::Note(_) | Event::Table(_) | Event::Entry(_) => {}
+        }
+    }
+    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
+    let mut parts = Vec::new();
+    if data > 0 {
+        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
+        let mut p = format!("{data} data segments{dir} ({bytes} B");
+        if retrans > 0 {
+            let _ = write!(p, ", {retrans} of them retransmissions");
+        }
+        p.push(')');
+        parts.push(p);
+    }
+    if acks > 0 {
+        parts.push(format!("{acks} ACKs"));
+    }
+    if reads > 0 {
+        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
+        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
+    }
+    format!(
+        "#{first}–#{last} folded: {} over {:.1} ms",
+        parts.join(", "),
+        span as f64 / 1e6
+    )
+}
+
 /// The rows of a run, in timeline order. A segment hc-trace held has two
 /// rows: where it left ([`Row::Seg`]) and, after every event before its
 /// delivery, where it arrived ([`Row::Arrival`]); so nothing that answers it
 /// (an ACK, a state change, a read's end of file) is drawn before it arrived.
 pub fn rows(r: &Report) -> Vec<Row> {
+    rows_at_most(r, MAX_ROWS)
+}
+
+/// At most this many rows in a picture: a run longer than that even after
+/// its plain data is folded keeps its first and last rows, and one row
+/// says which events are left out (the timeline has them all).
+pub const MAX_ROWS: usize = 300;
+
+/// [`rows`], keeping at most `max` of them (and at least 20).
+pub fn rows_at_most(r: &Report, max: usize) -> Vec<Row> {
+    let mut rows = all_rows(r);
+    let max = max.max(20);
+    if rows.len() > max {
+        let head = max * 2 / 3;
+        let tail = max - head - 1;
+        let cut: Vec<Row> = rows.drain(head..rows.len() - tail).collect();
+        let events: Vec<usize> = cut.iter().filter_map(Row::event).collect();
+        let (first, last) = (
+            events.iter().min().copied().unwrap_or(0),
+            events.iter().max().copied().unwrap_or(0),
+        );
+        rows.insert(
+            head,
+            Row::Fold(format!(
+                "#{first}–#{last}: {} more rows not drawn here (a picture shows at most {max}); the timeline shows every event",
+                cut.len()
+            )),
+        );
+    }
+    rows
+}
+
+impl Row {
+    /// The timeline event a row draws, when it draws one.
+    pub fn event(&self) -> Option<usize> {
+        match self {
+            Row::Call(c) => Some(c.event),
+            Row::Seg(s) | Row::Arrival(s) => Some(s.event),
+            _ => None,
+        }
+    }
+}
+
+fn all_rows(r: &Report) -> Vec<Row> {
     let mut out = Vec::new();
+    let names = SocketNames::of(r);
     // Held segments not yet delivered: (when, their row).
     let mut in_flight: Vec<(Nanos, SegRow)> = Vec::new();
     // Last state seen per socket, keyed like the correlator keys sockets.
@@ -152,11 +397,22 @@ pub fn rows(r: &Report) -> Vec<Row> {
         .events
         .iter()
         .any(|e| matches!(e, Event::State(_)));
-    for (i, e) in r.timeline.events.iter().enumerate() {
+    let events = &r.timeline.events;
+    let mut i = 0;
+    while i < events.len() {
+        let e = &events[i];
         deliver(&mut out, &mut in_flight, Some(e.ts()));
+        // Long runs of plain data, as the timeline folds them.
+        let run = fold_run(events, i);
+        if run > 0 {
+            out.push(Row::Fold(fold_text(i, &events[i..i + run])));
+            i += run;
+            continue;
+        }
         match e {
             Event::Call(c) => {
                 out.push(Row::Call(call_row(i, c)));
+
                 if let Some(now) = short_state(&c.call.state_after).filter(|_| !kernel_states) {
                     let key = (c.call.side, c.call.local, c.call.peer);
                     let changed = seen.get(&key) != Some(&now);
@@ -166,9 +422,30 @@ pub fn rows(r: &Report) -> Vec<Row> {
                     if changed {
                         out.push(Row::State(StateRow {
                             side: c.call.side,
-                            state: now,
+                            state: names.name(c.call.side, c.call.local, c.call.peer, now),
                         }));
                     }
+                }
+                for v in r.expectations.iter().filter(|v| v.event == Some(i)) {
+                    // Beside a call there is room for little: a met
+                    // expectation is its mark; an unmet one says what was seen.
+                    let text = if v.met {
+                        format!("✓ {}", v.expect)
+                    } else {
+                        verdict_text(v)
+                    };
+                    out.push(Row::Verdict(VerdictRow {
+                        side: c.call.side,
+                        met: v.met,
+                        text,
+                    }));
+                }
+                for p in r.predictions.iter().filter(|p| p.event == Some(i)) {
+                    out.push(Row::Verdict(VerdictRow {
+                        side: c.call.side,
+                        met: p.right,
+                        text: prediction_text(p),
+                    }));
                 }
             }
             Event::Segment(s) => {
@@ -188,7 +465,7 @@ pub fn rows(r: &Report) -> Vec<Row> {
                 };
                 out.push(Row::State(StateRow {
                     side: st.side,
-                    state,
+                    state: names.name(st.side, Some(st.local), Some(st.remote), state),
                 }));
             }
             Event::Note(n) => out.push(Row::Note(n.text.clone())),
@@ -209,13 +486,75 @@ pub fn rows(r: &Report) -> Vec<Row> {
                 seen.insert((t.side, Some(t.local), Some(t.peer)), state.clone());
                 out.push(Row::State(StateRow {
                     side: t.side,
-                    state,
+                    state: names.name(t.side, Some(t.local), Some(t.peer), state),
                 }));
             }
         }
+        i += 1;
     }
     deliver(&mut out, &mut in_flight, None);
     out
+}
+
+/// Which socket a state row is about, when its side has more than one (the
+/// server's listener and the connection it accepted, or several
+/// connections): `listener CLOSE`, `conn CLOSE`, `conn :42290 CLOSE` (by
+/// the peer's port, when a side has more than one connection). With one
+/// socket a side, a state needs no name.
+struct SocketNames {
+    /// Per side: the distinct sockets seen in calls and kernel reports: a
+    /// connection by its peer (its own port may not be chosen yet when the
+    /// kernel reports SYN_SENT), a listener by its address.
+    sockets: [Vec<(Option<SocketAddr>, Option<SocketAddr>)>; 2],
+}
+
+impl SocketNames {
+    fn of(r: &Report) -> SocketNames {
+        let mut sockets: [Vec<(Option<SocketAddr>, Option<SocketAddr>)>; 2] =
+            [Vec::new(), Vec::new()];
+        let mut add = |side: Side, local: Option<SocketAddr>, peer: Option<SocketAddr>| {
+            let key = match peer.filter(|p| p.port() != 0) {
+                Some(p) => (None, Some(p)),
+                None if local.is_some() => (local, None),
+                None => return,
+            };
+            let list = &mut sockets[usize::from(side == Side::Server)];
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        };
+        for e in &r.timeline.events {
+            match e {
+                Event::Call(c) if c.call.kind != CallKind::Sleep => {
+                    add(c.call.side, c.call.local, c.call.peer)
+                }
+                Event::State(st) => add(st.side, Some(st.local), Some(st.remote)),
+                Event::Table(t) => add(t.side, Some(t.local), Some(t.peer)),
+                _ => {}
+            }
+        }
+        SocketNames { sockets }
+    }
+
+    fn name(
+        &self,
+        side: Side,
+        local: Option<SocketAddr>,
+        peer: Option<SocketAddr>,
+        state: String,
+    ) -> String {
+        let list = &self.sockets[usize::from(side == Side::Server)];
+        if list.len() < 2 {
+            return state;
+        }
+        let conns = list.iter().filter(|(_, p)| p.is_some()).count();
+        match peer.filter(|p| p.port() != 0) {
+            Some(p) if conns > 1 => format!("conn :{} {state}", p.port()),
+            Some(_) => format!("conn {state}"),
+            None if local.is_some() => format!("listener {state}"),
+            None => state,
+        }
+    }
 }
 
 /// Adds the arrivals of the held segments delivered before `now` (all of
@@ -413,13 +752,16 @@ mod tests {
             .collect();
         assert_eq!(
             states,
+            // The server has two sockets, the listener and the accepted
+            // connection: each of its states says which; the client's one
+            // socket needs no name.
             vec![
-                (Side::Server, "LISTEN"),
+                (Side::Server, "listener LISTEN"),
                 (Side::Client, "ESTABLISHED"),
-                (Side::Server, "ESTABLISHED"),
+                (Side::Server, "conn ESTABLISHED"),
                 (Side::Client, "FIN_WAIT1"),
-                (Side::Server, "CLOSE_WAIT"),
-                (Side::Server, "CLOSED"),
+                (Side::Server, "conn CLOSE_WAIT"),
+                (Side::Server, "conn CLOSED"),
                 (Side::Client, "TIME_WAIT"),
             ]
         );

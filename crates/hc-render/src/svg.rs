@@ -19,6 +19,11 @@ const SERVER_X: i32 = 600;
 /// Characters that fit beside a lifeline at the font size below.
 const SIDE_CHARS: usize = 36;
 const LINE: i32 = 17;
+/// Characters of 12 px text that fit between the lifelines (300 px apart,
+/// 7.2 px a character, a margin each side): notes never cross a lifeline.
+const NOTE_CHARS: usize = 38;
+/// The same for the 11 px text under an arrow.
+const CAUSE_CHARS: usize = 42;
 const FONT: &str = "font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\"";
 
 pub fn render(r: &Report) -> String {
@@ -85,8 +90,23 @@ pub fn render(r: &Report) -> String {
             }
             Row::Seg(s) => y = segment(&mut body, &s, y, &mut left_at),
             Row::Arrival(s) => y = arrival(&mut body, &s, y, &left_at),
+            Row::Verdict(v) => {
+                let colour = if v.met { "#1b5e20" } else { "#b00020" };
+                y = side_text(&mut body, v.side, &v.text, y, colour, "bold");
+            }
+            Row::Fold(f) => {
+                for l in wrap(&format!("⋯ {f}"), NOTE_CHARS) {
+                    y += LINE;
+                    let _ = writeln!(
+                        body,
+                        r##"<text x="{}" y="{y}" font-size="12" fill="#1565c0" text-anchor="middle" {FONT}>{}</text>"##,
+                        (CLIENT_X + SERVER_X) / 2,
+                        esc(&l)
+                    );
+                }
+            }
             Row::Note(n) => {
-                for l in wrap(&n, 70) {
+                for l in wrap(&n, NOTE_CHARS) {
                     y += LINE;
                     let _ = writeln!(
                         body,
@@ -118,25 +138,22 @@ pub fn render(r: &Report) -> String {
         );
         y += 15;
     }
-    let mut notes = Vec::new();
-    if r.capture.dropped() > 0 {
-        notes.push(format!(
-            "{} packets dropped by the capture: the picture is incomplete",
-            r.capture.dropped()
-        ));
+    for s in super::picture::summary(r) {
+        let colour = match s.ok {
+            Some(true) => "#1b5e20",
+            Some(false) => "#b00020",
+            None => "#000",
+        };
+        for l in wrap(&s.text, 100) {
+            let _ = writeln!(
+                body,
+                r#"<text x="20" y="{y}" font-size="13" font-weight="bold" fill="{colour}" {FONT}>{}</text>"#,
+                esc(&l)
+            );
+            y += 17;
+        }
     }
-    for p in &r.problems {
-        notes.push(format!(
-            "could not run as written: line {} `{}`: {}",
-            p.line, p.step, p.message
-        ));
-    }
-    if let Some(sig) = &r.interrupted {
-        notes.push(format!(
-            "interrupted by {sig}: this is what happened until then"
-        ));
-    }
-    for n in notes {
+    for n in super::picture::problems(r) {
         for l in wrap(&n, 120) {
             let _ = writeln!(
                 body,
@@ -240,12 +257,15 @@ fn side_text(
 fn segment(out: &mut String, s: &SegRow, y: i32, left_at: &mut HashMap<usize, i32>) -> i32 {
     let (id, colour) = kind(&s.label);
     let mid = (CLIENT_X + SERVER_X) / 2;
-    let title_y = y + LINE;
-    let _ = writeln!(
-        out,
-        r#"<text x="{mid}" y="{title_y}" font-size="12" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
-        esc(&s.title())
-    );
+    let mut title_y = y;
+    for l in wrap(&s.title(), NOTE_CHARS) {
+        title_y += LINE;
+        let _ = writeln!(
+            out,
+            r#"<text x="{mid}" y="{title_y}" font-size="12" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
+            esc(&l)
+        );
+    }
     let (x1, x2) = ends(s);
     let y1 = title_y + 6;
     let y2 = y1 + 14;
@@ -312,11 +332,17 @@ fn segment(out: &mut String, s: &SegRow, y: i32, left_at: &mut HashMap<usize, i3
         cause.push_str(" · ");
         cause.push_str(w);
     }
-    let _ = writeln!(
-        out,
-        r##"<text x="{mid}" y="{cause_y}" font-size="11" fill="#555" text-anchor="middle"{style} {FONT}>{}</text>"##,
-        esc(&cause)
-    );
+    let mut cause_y = cause_y;
+    for (n, l) in wrap(&cause, CAUSE_CHARS).iter().enumerate() {
+        if n > 0 {
+            cause_y += 13;
+        }
+        let _ = writeln!(
+            out,
+            r##"<text x="{mid}" y="{cause_y}" font-size="11" fill="#555" text-anchor="middle"{style} {FONT}>{}</text>"##,
+            esc(l)
+        );
+    }
     cause_y + 12
 }
 
@@ -333,12 +359,15 @@ fn arrival(out: &mut String, s: &SegRow, y: i32, left_at: &HashMap<usize, i32>) 
         r#"<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.6"{dash} marker-end="url(#head-{id})"/>"#
     );
     let mid = (CLIENT_X + SERVER_X) / 2;
-    let text_y = y2 + 14;
-    let _ = writeln!(
-        out,
-        r#"<text x="{mid}" y="{text_y}" font-size="11" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
-        esc(&s.arrival_title())
-    );
+    let mut text_y = y2 + 1;
+    for l in wrap(&s.arrival_title(), CAUSE_CHARS) {
+        text_y += 13;
+        let _ = writeln!(
+            out,
+            r#"<text x="{mid}" y="{text_y}" font-size="11" font-weight="bold" fill="{colour}" text-anchor="middle" {FONT}>{}</text>"#,
+            esc(&l)
+        );
+    }
     text_y + 8
 }
 
@@ -380,7 +409,7 @@ pub fn esc(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hc_core::testkit::{fin_dropped, shut_wr, simultaneous_held, worst};
+    use hc_core::testkit::{fin_dropped, many_writes, shut_wr, simultaneous_held, worst};
 
     /// A small well-formedness check: tags balance, attributes are quoted,
     /// `&` only starts an entity. Enough to catch what hand-written XML gets wrong.
@@ -515,5 +544,33 @@ mod tests {
         assert!(attr(first, "x2") < SERVER_X - 20, "{first}");
         assert!(svg.contains("<path d=\"M"), "the cross");
         assert!(svg.contains("DROPPED by hc-trace"));
+    }
+
+    #[test]
+    fn a_long_run_has_a_bounded_height() {
+        let svg = render(&many_writes(2000));
+        let height: i32 = svg
+            .split("height=\"")
+            .nth(1)
+            .and_then(|h| h.split('"').next())
+            .and_then(|h| h.parse().ok())
+            .expect("a height");
+        assert!(height < 20_000, "{height} px");
+        // The row that names the cut (wrapped between the lifelines).
+        assert!(svg.contains("more rows not drawn"), "the cut is named");
+        well_formed(&svg).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn notes_fit_between_the_lifelines() {
+        for r in [worst(), simultaneous_held(), fin_dropped()] {
+            let svg = render(&r);
+            for l in svg.lines().filter(|l| l.contains("text-anchor=\"middle\"")) {
+                let text = l.rsplit_once("\">").map_or("", |(_, t)| t);
+                let text = text.trim_end_matches("</text>");
+                // 7.2 px a character at 12 px: within the 300 px between the lifelines.
+                assert!(text.chars().count() <= CAUSE_CHARS, "{text}");
+            }
+        }
     }
 }

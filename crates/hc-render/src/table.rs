@@ -15,7 +15,7 @@ pub fn summary_table(rows: &[SummaryRow], style: &Style) -> String {
         "{}",
         p.ink(
             format!(
-                "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {}",
+                "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<46} {}",
                 "scenario", "C FIN", "C RST", "S FIN", "S RST", "key call", "run"
             ),
             Ink::BOLD
@@ -29,7 +29,7 @@ pub fn summary_table(rows: &[SummaryRow], style: &Style) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<44} {run}",
+            "{:<18} {:>5} {:>5} {:>5} {:>5}  {:<46} {run}",
             r.scenario, r.c_fin, r.c_rst, r.s_fin, r.s_rst, r.key
         );
     }
@@ -104,22 +104,99 @@ pub fn key_result(r: &Report) -> String {
     } else {
         ret
     };
-    let wire: Vec<String> = c
+    let segs: Vec<&SegEvent> = c
         .caused
         .iter()
         .filter_map(|&s| match &r.timeline.events[s] {
-            Event::Segment(s) => Some(crate::seg_label(s)),
+            Event::Segment(s) => Some(s),
             _ => None,
         })
         .collect();
-    let wire = if wire.is_empty() {
-        "nothing".to_string()
-    } else {
-        wire.join(" ")
+    let wire = match segs.len() {
+        0 => "nothing".to_string(),
+        1..=WIRE_LISTED => segs
+            .iter()
+            .map(|s| crate::seg_label(s))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => wire_counts(&segs),
     };
-    format!(
+    let mut key = format!(
         "{} {} = {last_ret} → {wire}",
         c.call.side,
         c.call.short_name()
-    )
+    );
+    if key.chars().count() > KEY_MAX {
+        key = key.chars().take(KEY_MAX - 1).collect::<String>() + "…";
+    }
+    key
+}
+
+/// Up to this many segments of a key call are listed one by one.
+const WIRE_LISTED: usize = 4;
+/// The key call column is at most this wide, so the table stays bounded.
+pub const KEY_MAX: usize = 60;
+
+/// Many segments as kinds with counts, in the order each kind first left:
+/// `data ×1022`, `data ×3, FIN ×1, 2 sent again` (the call's own words say
+/// how many bytes).
+fn wire_counts(segs: &[&SegEvent]) -> String {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    // Copies sent again are counted apart, so the bytes are those written.
+    let resent = segs
+        .iter()
+        .filter(|s| s.retransmission_of.is_some())
+        .count();
+    for s in segs.iter().filter(|s| s.retransmission_of.is_none()) {
+        let label = crate::seg_label(s);
+        // data(100)+FIN → data+FIN: sizes go into the byte count.
+        let kind = match (label.find('('), label.find(')')) {
+            (Some(a), Some(b)) if a < b => format!("{}{}", &label[..a], &label[b + 1..]),
+            _ => label,
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some(k) => k.1 += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .chain((resent > 0).then(|| format!("{resent} sent again")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_call_column_is_bounded() {
+        use hc_core::model::{CallKind, Side, TcpState};
+        use hc_core::testkit::{Script, A};
+        let mut s = Script::new();
+        s.handshake().call(
+            Side::Client,
+            CallKind::Write,
+            "650000",
+            650000,
+            TcpState::ESTABLISHED,
+        );
+        for _ in 0..10 {
+            s.seg(Side::Client, A, 65000);
+        }
+        let mut r = s.report("bulk");
+        for e in &mut r.timeline.events {
+            if let Event::Call(c) = e {
+                if c.call.kind == CallKind::Write {
+                    c.call.line = Some(7);
+                }
+            }
+        }
+        r.key_line = Some(7);
+        let key = key_result(&r);
+        assert_eq!(key, "client write(650000) = 650000 → data ×10");
+        assert!(key.chars().count() <= KEY_MAX);
+    }
 }

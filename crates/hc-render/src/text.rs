@@ -10,16 +10,11 @@ use super::{causes_text, seg_label};
 use crate::paint::{visible_len as strip_len, Ink, Pen, Style};
 use crate::words::tamper_text;
 use hc_core::correlate::{
-    AckCause, CallEvent, EntryEvent, Event, KernelRst, Origin, SegEvent, StateEvent, TableEvent,
-    Timeline,
+    CallEvent, EntryEvent, Event, KernelRst, SegEvent, StateEvent, TableEvent, Timeline,
 };
 use hc_core::model::{CallKind, Side};
 use hc_core::report::{KernelSource, Report};
 use std::fmt::Write;
-
-/// Runs of at least this many plain data segments, their ACKs and reads are
-/// folded into one line, so a long transfer stays readable.
-const FOLD_MIN: usize = 8;
 
 /// The timeline, folded, plain, 140 columns ([`Style::default`]).
 pub fn render(r: &Report) -> String {
@@ -27,8 +22,8 @@ pub fn render(r: &Report) -> String {
 }
 
 /// The timeline as `style` says: colour, folding of long runs of plain
-/// data (see [`FOLD_MIN`]), and the width beyond which a segment's cause
-/// moves under its line.
+/// data (see [`crate::picture::FOLD_MIN`]), and the width beyond which a
+/// segment's cause moves under its line.
 pub fn render_with(r: &Report, style: &Style) -> String {
     let p = style.pen();
     let fold = style.fold;
@@ -47,14 +42,11 @@ pub fn render_with(r: &Report, style: &Style) -> String {
     let mut i = 0;
     while i < events.len() {
         let run = if fold {
-            events[i..]
-                .iter()
-                .take_while(|e| foldable(e, events))
-                .count()
+            crate::picture::fold_run(events, i)
         } else {
             0
         };
-        if run >= FOLD_MIN {
+        if run > 0 {
             out.push_str(&fold_line(i, &events[i..i + run], t0, p));
             i += run;
             continue;
@@ -62,7 +54,7 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r, p) + &verdict_lines(r, i, p),
             Event::Entry(e) => entry_line(i, e, r, p),
-            Event::Segment(s) => seg_line(i, s, &r.timeline, style),
+            Event::Segment(s) => seg_line(i, s, &r.timeline, style) + &recorded_line(r, s, p),
             Event::State(st) => state_line(i, st, t0, p),
             Event::Table(t) => table_line(i, t, t0, p, &r.timeline),
             Event::Note(n) => format!(
@@ -76,92 +68,91 @@ pub fn render_with(r: &Report, style: &Style) -> String {
         i += 1;
     }
     footer(&mut out, r, p);
+    if style.fit {
+        out = fit(&out, style.width);
+    }
     out
 }
 
-/// Plain traffic that says nothing new event by event: data without SYN,
-/// FIN or RST, ACKs of data, and reads that returned data.
-fn foldable(e: &Event, events: &[Event]) -> bool {
-    match e {
-        Event::Segment(s) => {
-            let f = s.seg.flags;
-            if f.syn() || f.fin() || f.rst() {
-                return false;
-            }
-            // Data, or an ACK of data only (not of a SYN or a FIN).
-            s.seg.len > 0
-                || !s.causes.iter().any(|c| match &c.origin {
-                    Origin::Ack(AckCause::Of(a))
-                    | Origin::Released {
-                        ack: AckCause::Of(a),
-                        ..
-                    } => a.covers_control(),
-                    _ => false,
-                })
+/// Columns the timeline of `r` takes when no line is folded: what a
+/// terminal needs to show it as it is.
+pub fn needed_width(r: &Report, style: &Style) -> usize {
+    let wide = Style {
+        fit: false,
+        width: usize::MAX / 2,
+        ..*style
+    };
+    render_with(r, &wide)
+        .lines()
+        .map(strip_len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every line of the timeline folded to `width` columns: an event's line
+/// goes on under its `what` column, a header or footer line under its text.
+fn fit(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        let indent = continuation(line);
+        for l in crate::paint::fit_line(line, width, indent) {
+            out.push_str(&l);
+            out.push('\n');
         }
-        Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-        // Where such a read was entered, when it waited for the data.
-        Event::Entry(e) => events.get(e.call).is_some_and(|c| match c {
-            Event::Call(c) => c.call.kind == CallKind::Read && c.call.ret.unwrap_or(0) > 0,
-            _ => false,
-        }),
-        Event::State(_) | Event::Note(_) | Event::Table(_) => false,
+    }
+    out
+}
+
+/// Where the rest of a folded line starts: under the `what` column (24)
+/// for an event, after the label for a footer line (`capture  `), two
+/// columns in from the start of anything else.
+fn continuation(line: &str) -> usize {
+    let plain: String = {
+        let mut s = String::new();
+        let mut in_esc = false;
+        for ch in line.chars() {
+            if in_esc || ch == '\u{1b}' {
+                in_esc = ch != 'm';
+            } else {
+                s.push(ch);
+            }
+        }
+        s
+    };
+    let lead = plain.len() - plain.trim_start().len();
+    let head: Vec<&str> = plain.split_whitespace().take(2).collect();
+    let event = head
+        .first()
+        .is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()))
+        && lead <= 4
+        && head.get(1).is_some_and(|w| w.parse::<f64>().is_ok());
+    if event {
+        24
+    } else if lead > 0 {
+        lead + 2
+    } else if footer_label(&plain) {
+        9
+    } else {
+        2
     }
 }
 
-/// One line for a folded run: counts, bytes, retransmissions and the time it spans.
+/// `capture  …`, `end      …`: a footer line's label, padded to 8 columns.
+fn footer_label(plain: &str) -> bool {
+    let label: String = plain.chars().take(8).collect();
+    let label = label.trim_end();
+    plain.chars().nth(8) == Some(' ')
+        && !label.is_empty()
+        && label.chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// One line for a folded run: what it held and the time it spans.
 fn fold_line(first: usize, run: &[Event], t0: i64, p: Pen) -> String {
-    let last = first + run.len() - 1;
-    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
-        (0, 0u64, 0, 0, 0, 0i64);
-    let (mut data_from, mut reader) = (None, None);
-    for e in run {
-        match e {
-            Event::Segment(s) if s.seg.len > 0 => {
-                data += 1;
-                bytes += u64::from(s.seg.len);
-                retrans += usize::from(s.retransmission_of.is_some());
-                data_from = Some(s.from);
-            }
-            Event::Segment(_) => acks += 1,
-            Event::Call(c) => {
-                reads += 1;
-                read_bytes += c.call.ret.unwrap_or(0);
-                reader = Some(c.call.side);
-            }
-            Event::State(_) | Event::Note(_) | Event::Table(_) | Event::Entry(_) => {}
-        }
-    }
-    let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
-    let mut parts = Vec::new();
-    if data > 0 {
-        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
-        let mut p = format!("{data} data segments{dir} ({bytes} B");
-        if retrans > 0 {
-            let _ = write!(p, ", {retrans} of them retransmissions");
-        }
-        p.push(')');
-        parts.push(p);
-    }
-    if acks > 0 {
-        parts.push(format!("{acks} ACKs"));
-    }
-    if reads > 0 {
-        let who = reader.map_or(String::new(), |s| format!(" by the {s}"));
-        parts.push(format!("{reads} reads{who} returning {read_bytes} B"));
-    }
     format!(
         "{first:>4} {}  {}  {} {}\n",
         time(run[0].ts(), t0),
         p.ink("⋯     ", Ink::DIM),
-        p.ink(
-            format!(
-                "#{first}–#{last} folded: {} over {:.1} ms",
-                parts.join(", "),
-                span as f64 / 1e6
-            ),
-            Ink::BLUE
-        ),
+        p.ink(crate::picture::fold_text(first, run), Ink::BLUE),
         p.ink("(--no-fold shows each)", Ink::DIM)
     )
 }
@@ -504,6 +495,25 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
     line
 }
 
+/// The cause the capture file itself recorded for a segment (hc-trace's
+/// packet comment, numbered as in the run that made it), under the cause
+/// inferred from the wire.
+fn recorded_line(r: &Report, s: &SegEvent, p: Pen) -> String {
+    let Some((_, c)) = r.recorded.iter().find(|(f, _)| *f == s.seg.frame) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for (n, l) in c.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let l = if n == 0 {
+            format!("recorded: {l}")
+        } else {
+            format!("  {l}")
+        };
+        let _ = writeln!(out, "{}{}", " ".repeat(24), p.ink(l, Ink::DIM));
+    }
+    out
+}
+
 /// A state change the kernel reported, on the side whose socket changed.
 fn state_line(i: usize, st: &StateEvent, t0: i64, p: Pen) -> String {
     let mut line = format!(
@@ -596,15 +606,16 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
             } else {
                 pen.ink("✗", Ink::RED.bold())
             };
-            let at = p.event.map_or(String::new(), |e| format!(" (#{e})"));
-            let _ = writeln!(
-                out,
-                "  {mark} line {:>3}  {:<30} you said {}, it was {}{at}",
-                p.line,
-                p.step,
-                pen.ink(&p.answer, Ink::BOLD),
-                pen.ink(&p.observed, if p.right { Ink::GREEN } else { Ink::RED })
-            );
+            let observed = pen.ink(&p.observed, if p.right { Ink::GREEN } else { Ink::RED });
+            let said = match p.event {
+                Some(e) => format!(
+                    "you said {}, it was {observed} (#{e})",
+                    pen.ink(&p.answer, Ink::BOLD)
+                ),
+                // No call to compare with: say so, not "it was the step made no call".
+                None => format!("you said {}; {observed}", pen.ink(&p.answer, Ink::BOLD)),
+            };
+            let _ = writeln!(out, "  {mark} line {:>3}  {:<30} {said}", p.line, p.step);
         }
     }
     if !r.expectations.is_empty() {
@@ -773,6 +784,84 @@ mod tests {
         assert_eq!(
             strip_len(&arrow(Side::Client, "SYN", on)),
             strip_len(&arrow(Side::Server, "data(100)+FIN", p))
+        );
+    }
+
+    #[test]
+    fn fitted_to_80_columns_no_line_is_wider_and_no_word_is_cut() {
+        use hc_core::testkit::{shut_wr, simultaneous_held, worst};
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        for r in [shut_wr(), worst(), simultaneous_held()] {
+            for color in [false, true] {
+                let wide = Style {
+                    color,
+                    ..Style::default()
+                };
+                let narrow = Style {
+                    width: 80,
+                    fit: true,
+                    ..wide
+                };
+                let full = render_with(&r, &wide);
+                let fitted = render_with(&r, &narrow);
+                // The control: unfitted, the timeline is wider than 80.
+                assert!(needed_width(&r, &wide) > 80);
+                for l in fitted.lines() {
+                    assert!(strip_len(l) <= 80, "{} columns: {l:?}", strip_len(l));
+                }
+                if !color {
+                    // Only line breaks and indentation changed (the cause
+                    // already moved under a line at 80 is the same words).
+                    assert_eq!(
+                        words(&fitted),
+                        words(&render_with(
+                            &r,
+                            &Style {
+                                fit: false,
+                                ..narrow
+                            }
+                        ))
+                    );
+                    assert_eq!(
+                        words(&full),
+                        words(&render_with(
+                            &r,
+                            &Style {
+                                fit: false,
+                                ..narrow
+                            }
+                        ))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_folded_event_line_goes_on_under_its_what_column() {
+        let r = hc_core::testkit::shut_wr();
+        let fitted = render_with(
+            &r,
+            &Style {
+                width: 80,
+                fit: true,
+                ..Style::default()
+            },
+        );
+        let lines: Vec<&str> = fitted.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("shutdown(3, SHUT_WR) = 0"))
+            .expect("the shutdown");
+        assert!(
+            lines[at + 1].starts_with(&" ".repeat(24)),
+            "{}",
+            lines[at + 1]
+        );
+        assert!(
+            !lines[at + 1].starts_with(&" ".repeat(25)),
+            "{}",
+            lines[at + 1]
         );
     }
 }

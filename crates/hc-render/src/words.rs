@@ -276,6 +276,15 @@ pub fn acked_text(who: &str, covers: &[Acked]) -> String {
         .join(" and ")
 }
 
+/// `1 step`, `3 steps`: a count with its noun in the right number.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// What hc-trace did to a segment, in words; `t0` is the timeline's start.
 pub fn tamper_text(s: &SegEvent, t: &Tamper, t0: Nanos) -> String {
     match *t {

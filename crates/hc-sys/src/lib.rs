@@ -16,3 +16,4 @@ pub mod signals;
 pub mod sock;
 pub mod sockdiag;
 pub mod system;
+pub mod term;

@@ -243,6 +243,7 @@ pub fn build(
             expectations: Vec::new(),
             predictions: Vec::new(),
             violations: Vec::new(),
+            recorded: Vec::new(),
         });
     }
     let unattached = (!rest.is_empty()).then(|| {
@@ -265,6 +266,7 @@ pub fn build(
             expectations: Vec::new(),
             predictions: Vec::new(),
             violations: Vec::new(),
+            recorded: Vec::new(),
         }
     });
     for r in &mut sections {

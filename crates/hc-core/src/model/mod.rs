@@ -5,6 +5,7 @@
 //! the pcapng writer consume them), so they hold observations only: nothing in
 //! here encodes what the kernel is expected to do.
 
+pub mod errno;
 pub mod exec;
 pub mod fault;
 pub mod kernel;

@@ -89,40 +89,149 @@ pub struct Expectation {
     pub check: Check,
 }
 
+/// The TCP state names an `expect state` / `expect SIDE ends` line may use:
+/// the kernel's own (as the timeline and `ss` write them), and `CLOSED`, which
+/// means that no socket is left (the kernel's `CLOSE` is a socket that still
+/// exists, for instance after an RST). Matched exactly, ignoring case.
+pub const STATES: &[&str] = &[
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW_SYN_RECV",
+    "CLOSED",
+];
+
+/// What is wrong with an `expect` line: which of its words (an index into
+/// the words after `expect`; `None`: the end of the line), what and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectError {
+    pub word: Option<usize>,
+    pub message: String,
+    pub hint: String,
+}
+
 /// The parse of what follows `expect`, or an error message and a hint.
 pub fn parse(words: &[&str], step_level: bool) -> Result<Check, (String, String)> {
-    let bad = |m: &str| {
-        Err((
-            m.to_string(),
-            if step_level {
-                "under a step: `expect wire FIN|RST|data|nothing`, `expect wire no RST`, `expect ret N`, `expect errno NAME`, `expect state NAME`".to_string()
-            } else {
-                "for the whole run: `expect no RST`, `expect RST from server`, `expect client ends TIME_WAIT`".to_string()
-            },
-        ))
+    parse_words(words, step_level).map_err(|e| (e.message, e.hint))
+}
+
+/// A state name as an expectation may write it, or an error naming the closest.
+fn state_name(words: &[&str], i: usize) -> Result<String, ExpectError> {
+    let w = words[i];
+    let up = w.to_ascii_uppercase();
+    if STATES.contains(&up.as_str()) {
+        return Ok(up);
+    }
+    let guess = crate::scenario::closest(&up.replace('-', "_"), STATES.iter().copied());
+    Err(ExpectError {
+        word: Some(i),
+        message: format!("unknown TCP state `{w}`"),
+        hint: match guess {
+            Some(g) => format!("did you mean `{g}`?"),
+            None => format!("one of: {} (CLOSED: no socket left)", STATES.join(", ")),
+        },
+    })
+}
+
+fn kind(words: &[&str], i: usize) -> Result<Wire, ExpectError> {
+    let w = words[i];
+    Wire::parse(w).ok_or_else(|| ExpectError {
+        word: Some(i),
+        message: format!("unknown segment kind `{w}`"),
+        hint: match crate::scenario::closest(&w.to_ascii_uppercase(), ["SYN", "DATA", "FIN", "RST"])
+        {
+            Some("DATA") => "did you mean `data`?".into(),
+            Some(g) => format!("did you mean `{g}`?"),
+            None => "a kind is SYN, data, FIN or RST".into(),
+        },
+    })
+}
+
+/// Like [`parse`], saying which word is wrong.
+pub fn parse_words(words: &[&str], step_level: bool) -> Result<Check, ExpectError> {
+    const STEP_FORMS: &str = "under a step: `expect wire FIN|RST|data|nothing`, `expect wire no RST`, `expect ret N`, `expect errno NAME`, `expect state NAME`";
+    const RUN_FORMS: &str = "for the whole run: `expect no RST`, `expect RST from server`, `expect client ends TIME_WAIT`";
+    let bad = |word: Option<usize>, m: &str| {
+        Err(ExpectError {
+            word,
+            message: m.to_string(),
+            hint: if step_level { STEP_FORMS } else { RUN_FORMS }.to_string(),
+        })
     };
+    if words.is_empty() {
+        return bad(None, "`expect` needs what to check");
+    }
     if step_level {
         return match words {
             ["wire", "nothing"] => Ok(Check::WireExactly(Vec::new())),
-            ["wire", "no", k] => Wire::parse(k)
-                .map(Check::WireNot)
-                .map_or(bad(&format!("unknown segment kind `{k}`")), Ok),
+            ["wire", "no", _] => kind(words, 2).map(Check::WireNot),
             ["wire", k] if k.contains('+') => {
-                let kinds: Option<Vec<Wire>> = k.split('+').map(Wire::parse).collect();
-                kinds
-                    .map(Check::WireExactly)
-                    .map_or(bad(&format!("unknown segment kinds in `{k}`")), Ok)
+                let mut out = Vec::new();
+                for part in k.split('+') {
+                    match Wire::parse(part) {
+                        Some(w) => out.push(w),
+                        None => {
+                            return Err(ExpectError {
+                                word: Some(1),
+                                message: format!("unknown segment kind `{part}` in `{k}`"),
+                                hint: "kinds are SYN, data, FIN and RST, joined by `+`: `data+FIN`"
+                                    .into(),
+                            })
+                        }
+                    }
+                }
+                Ok(Check::WireExactly(out))
             }
-            ["wire", k] => Wire::parse(k)
-                .map(Check::WireHas)
-                .map_or(bad(&format!("unknown segment kind `{k}`")), Ok),
-            ["ret", n] => n
-                .parse()
-                .map(Check::Ret)
-                .map_or(bad(&format!("`{n}` is not a number")), Ok),
-            ["errno", e] if e.starts_with('E') => Ok(Check::Errno(e.to_string())),
-            ["state", s] => Ok(Check::State(s.to_ascii_uppercase())),
-            _ => bad("unknown expectation"),
+            ["wire", _] => kind(words, 1).map(Check::WireHas),
+            ["ret", n] => n.parse().map(Check::Ret).map_err(|_| ExpectError {
+                word: Some(1),
+                message: format!("`{n}` is not a number"),
+                hint: "`expect ret N`: the value the call returned, e.g. `expect ret 0`; for a failed call, `expect errno NAME`".into(),
+            }),
+            ["errno", e] => match crate::model::errno::known(e) {
+                Some(name) => Ok(Check::Errno(name.to_string())),
+                None => Err(ExpectError {
+                    word: Some(1),
+                    message: format!("unknown errno `{e}`"),
+                    hint: match crate::scenario::closest(
+                        &e.to_ascii_uppercase(),
+                        crate::model::errno::NAMES.iter().copied(),
+                    ) {
+                        Some(g) => format!("did you mean `{g}`?"),
+                        None => format!("one of: {}", crate::model::errno::NAMES.join(", ")),
+                    },
+                }),
+            },
+            ["state", _] => state_name(words, 1).map(Check::State),
+            [k @ ("wire" | "ret" | "errno" | "state")] => bad(None, &format!("`expect {k}` needs a value")),
+            [k, ..] if ["wire", "ret", "errno", "state"].contains(k) => {
+                bad(Some(2), &format!("unexpected `{}` after `expect {k}`", words[2]))
+            }
+            [k, ..] => match crate::scenario::closest(k, ["wire", "ret", "errno", "state"]) {
+                Some(g) => Err(ExpectError {
+                    word: Some(0),
+                    message: format!("unknown expectation `{k}`"),
+                    hint: format!("did you mean `{g}`?"),
+                }),
+                None if k == &"no" || k.ends_with("ends") || words.contains(&"from") || words.contains(&"ends") => bad(
+                    Some(0),
+                    "a whole-run expectation, indented under a step",
+                )
+                .map_err(|e| ExpectError {
+                    hint: format!("start it at the left margin; {RUN_FORMS}"),
+                    ..e
+                }),
+                None => bad(Some(0), &format!("unknown expectation `{k}`")),
+            },
+            [] => bad(None, "`expect` needs what to check"),
         };
     }
     let side = |w: &str| match w {
@@ -130,38 +239,57 @@ pub fn parse(words: &[&str], step_level: bool) -> Result<Check, (String, String)
         "server" => Some(Side::Server),
         _ => None,
     };
+    let side_at = |i: usize| {
+        side(words[i]).ok_or_else(|| ExpectError {
+            word: Some(i),
+            message: format!("expected `client` or `server`, found `{}`", words[i]),
+            hint: match crate::scenario::closest(words[i], ["client", "server"]) {
+                Some(g) => format!("did you mean `{g}`?"),
+                None => RUN_FORMS.into(),
+            },
+        })
+    };
     match words {
-        ["no", k] => Wire::parse(k).map_or(bad(&format!("unknown segment kind `{k}`")), |kind| {
-            Ok(Check::RunSent {
-                side: None,
-                kind,
-                present: false,
-            })
+        ["no", _] => kind(words, 1).map(|kind| Check::RunSent {
+            side: None,
+            kind,
+            present: false,
         }),
-        ["no", k, "from", s] => match (Wire::parse(k), side(s)) {
-            (Some(kind), Some(sd)) => Ok(Check::RunSent {
-                side: Some(sd),
-                kind,
-                present: false,
-            }),
-            _ => bad("expected `expect no KIND from client|server`"),
-        },
-        [k, "from", s] => match (Wire::parse(k), side(s)) {
-            (Some(kind), Some(sd)) => Ok(Check::RunSent {
-                side: Some(sd),
-                kind,
-                present: true,
-            }),
-            _ => bad("expected `expect KIND from client|server`"),
-        },
-        [s, "ends", st] => match side(s) {
-            Some(sd) => Ok(Check::Ends {
-                side: sd,
-                state: st.to_ascii_uppercase(),
-            }),
-            None => bad("expected `expect client|server ends STATE`"),
-        },
-        _ => bad("unknown expectation"),
+        ["no", _, "from", _] => Ok(Check::RunSent {
+            kind: kind(words, 1)?,
+            side: Some(side_at(3)?),
+            present: false,
+        }),
+        [_, "from", _] => Ok(Check::RunSent {
+            kind: kind(words, 0)?,
+            side: Some(side_at(2)?),
+            present: true,
+        }),
+        [_, "ends", _] => Ok(Check::Ends {
+            side: side_at(0)?,
+            state: state_name(words, 2)?,
+        }),
+        [k, ..] if ["wire", "ret", "errno", "state"].contains(k) => bad(
+            Some(0),
+            &format!("`expect {k}` checks one step, but this line is not indented under one"),
+        )
+        .map_err(|e| ExpectError {
+            hint: format!("indent it under the step it checks; {STEP_FORMS}"),
+            ..e
+        }),
+        [_, w @ ("ends" | "from")] => bad(None, &format!("`{w}` needs what comes after it")),
+        [_, w, ..] if crate::scenario::closest(w, ["ends", "from"]).is_some() => {
+            let g = crate::scenario::closest(w, ["ends", "from"]).unwrap_or("ends");
+            Err(ExpectError {
+                word: Some(1),
+                message: format!("unknown expectation `{w}`"),
+                hint: format!("did you mean `{g}`?"),
+            })
+        }
+        _ => bad(
+            Some(0),
+            &format!("unknown expectation `{}`", words.join(" ")),
+        ),
     }
 }
 
@@ -405,6 +533,75 @@ mod tests {
             parse(&["wire", "FIN"], false).is_err(),
             "step forms are not run forms"
         );
+    }
+
+    #[test]
+    fn names_are_checked_against_the_known_lists() {
+        let err = |w: &[&str], step| parse_words(w, step).unwrap_err();
+        let e = err(&["state", "FIN_WAIT_1"], true);
+        assert_eq!(
+            (e.word, e.hint.as_str()),
+            (Some(1), "did you mean `FIN_WAIT1`?")
+        );
+        let e = err(&["errno", "ECONNRESTE"], true);
+        assert_eq!(
+            (e.word, e.hint.as_str()),
+            (Some(1), "did you mean `ECONNRESET`?")
+        );
+        let e = err(&["client", "ends", "TIME-WAIT"], false);
+        assert_eq!(
+            (e.word, e.hint.as_str()),
+            (Some(2), "did you mean `TIME_WAIT`?")
+        );
+        assert!(err(&["client", "ends", "BANANA"], false)
+            .hint
+            .contains("CLOSED: no socket left"));
+        let e = err(&["ret", "abc"], true);
+        assert_eq!(e.word, Some(1), "the column of the value, not of `ret`");
+        assert_eq!(err(&["stat", "CLOSED"], true).hint, "did you mean `state`?");
+        assert_eq!(err(&["wire", "FNI"], true).hint, "did you mean `FIN`?");
+        // Case does not matter; spelling does.
+        assert_eq!(
+            parse(&["state", "fin_wait1"], true),
+            Ok(Check::State("FIN_WAIT1".into()))
+        );
+        assert_eq!(
+            parse(&["errno", "econnreset"], true),
+            Ok(Check::Errno("ECONNRESET".into()))
+        );
+        assert!(parse(&["errno", "EWHATEVER"], true).is_err());
+    }
+
+    #[test]
+    fn closed_and_close_are_different_states() {
+        use crate::model::{CallKind, Side, StateObs, TcpState};
+        use crate::testkit::Script;
+        let scn = crate::scenario::parse(
+            "name: x\nserver listen\nclient connect\n  expect state CLOSED\n  expect state CLOSE\n",
+            "f",
+        )
+        .expect("valid");
+        for (obs, closed, close) in [
+            (StateObs::Gone, true, false),
+            (
+                StateObs::TcpInfo {
+                    state: TcpState::CLOSE,
+                },
+                false,
+                true,
+            ),
+        ] {
+            let mut r = Script::new()
+                .call_full(Side::Client, CallKind::Connect, "", Ok(0), obs)
+                .report("x");
+            for e in &mut r.timeline.events {
+                if let Event::Call(c) = e {
+                    c.call.line = Some(3);
+                }
+            }
+            let v = evaluate(&scn, &r);
+            assert_eq!((v[0].met, v[1].met), (closed, close), "{v:?}");
+        }
     }
 }
 

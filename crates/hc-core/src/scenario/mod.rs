@@ -160,6 +160,49 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// Every mistake found in a scenario file, in line order: each line is
+/// checked on its own, so one run of `--check-only` lists them all (up to
+/// [`MAX_ERRORS`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseErrors {
+    /// At least one, at most [`MAX_ERRORS`].
+    pub errors: Vec<ParseError>,
+    /// How many more were found and not kept.
+    pub more: usize,
+}
+
+/// The most mistakes of one file reported at once.
+pub const MAX_ERRORS: usize = 20;
+
+impl ParseErrors {
+    /// The first mistake of the file.
+    pub fn first(&self) -> &ParseError {
+        &self.errors[0]
+    }
+    /// All mistakes found, including those not kept.
+    pub fn count(&self) -> usize {
+        self.errors.len() + self.more
+    }
+}
+
+impl fmt::Display for ParseErrors {
+    /// One mistake as `FILE:LINE:COL: message` and its hint; several under a
+    /// line that counts them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let [one] = self.errors.as_slice() {
+            return write!(f, "{one}");
+        }
+        write!(f, "{} mistakes in {}:", self.count(), self.first().file)?;
+        for e in &self.errors {
+            write!(f, "\n{e}")?;
+        }
+        if self.more > 0 {
+            write!(f, "\n… and {} more not shown (fix these first)", self.more)?;
+        }
+        Ok(())
+    }
+}
+
 const VERBS: &[&str] = &[
     "listen",
     "connect",
@@ -300,20 +343,44 @@ pub fn check_name(value: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// Parses a scenario file. `file` names it in error messages.
+/// Parses a scenario file. `file` names it in error messages. On a mistake,
+/// the first one (see [`parse_all`] for all of them).
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
+    parse_all(text, file).map_err(|mut e| e.errors.swap_remove(0))
+}
+
+/// Parses a scenario file, reporting every mistake (up to [`MAX_ERRORS`]).
+///
+/// Each line is checked on its own. A step with a mistake still counts for
+/// the descriptors it would create (`client connect` with a typo in its
+/// `expect` still makes `conn`), so one mistake does not cause others.
+pub fn parse_all(text: &str, file: &str) -> Result<Scenario, ParseErrors> {
     let mut p = Parser { file, line_no: 0 };
-    check_size(&p, text)?;
-    let mut name = None;
-    let mut teaches = None;
+    let mut errors: Vec<ParseError> = Vec::new();
+    if let Err(e) = check_size(&p, text) {
+        return Err(ParseErrors {
+            errors: vec![e],
+            more: 0,
+        });
+    }
+    // Notepad and some editors start a UTF-8 file with a byte-order mark.
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut name: Option<(String, usize)> = None;
+    let mut teaches: Option<(String, usize)> = None;
     let mut steps: Vec<Step> = Vec::new();
     // Which descriptor names exist on each side at this point of the script,
-    // so a step that uses a name before it is created fails before anything runs.
-    let mut fds: [HashSet<String>; 2] = [HashSet::new(), HashSet::new()];
+    // so a step that uses a name before it is created fails before anything
+    // runs; and where each closed one was closed, to say so.
+    let mut fds = Fds::default();
     let mut key_line = None;
     let mut expects = Vec::new();
+    // The last line was a step that could not be read: its indented
+    // `expect` lines are still checked, but belong to no step.
+    let mut orphan_step = false;
+    // Step lines seen, read or not.
+    let mut step_lines = 0;
 
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in body.lines().enumerate() {
         p.line_no = i + 1;
         let line = raw.split('#').next().unwrap_or("");
         if line.trim().is_empty() {
@@ -325,96 +392,195 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ParseError> {
             // Indented: it checks the step above; at the margin: the whole run.
             let step_level = line.starts_with(char::is_whitespace);
             let rest: Vec<&str> = ws[1..].iter().map(|w| w.text).collect();
-            let check =
-                crate::scenario::expect::parse(&rest, step_level).map_err(|(message, hint)| {
-                    p.err(ws.get(1).map_or(first.col, |w| w.col), message, Some(hint))
-                })?;
-            let e = crate::scenario::expect::Expectation {
+            let check = match expect::parse_words(&rest, step_level) {
+                Ok(c) => c,
+                Err(e) => {
+                    let col = match e.word {
+                        Some(w) => ws[w + 1].col,
+                        None => line.trim_end().chars().count() + 1,
+                    };
+                    errors.push(p.err(col, e.message, Some(e.hint)));
+                    continue;
+                }
+            };
+            let e = expect::Expectation {
                 line: p.line_no,
                 text: line.trim().to_string(),
                 check,
             };
             match (step_level, steps.last_mut()) {
+                (true, _) if orphan_step => {}
                 (true, Some(step)) => step.expects.push(e),
-                (true, None) => {
-                    return Err(p.err(
-                        first.col,
-                        "an indented `expect` before any step",
-                        Some("indent `expect` under the step it checks, or start it at the margin to check the whole run".into()),
-                    ))
-                }
+                (true, None) => errors.push(p.err(
+                    first.col,
+                    "an indented `expect` before any step",
+                    Some("indent `expect` under the step it checks, or start it at the margin to check the whole run".into()),
+                )),
                 (false, _) => expects.push(e),
             }
             continue;
         }
         if let Some(field) = first.text.strip_suffix(':') {
-            let value = line[line.find(':').map_or(0, |c| c + 1)..].trim();
-            if !steps.is_empty() {
-                return Err(p.err(
+            // A header's value is the rest of the raw line: a `#` in what a
+            // scenario teaches is part of it, not a comment.
+            let value = raw[raw.find(':').map_or(0, |c| c + 1)..].trim();
+            if step_lines > 0 {
+                errors.push(p.err(
                     first.col,
                     format!("header `{field}:` after the first step"),
                     Some("put `name:` and `teaches:` at the top of the file".into()),
                 ));
+                continue;
             }
-            match field {
+            let slot = match field {
                 "name" => {
-                    check_name(value)
-                        .map_err(|(message, hint)| p.err(first.col, message, Some(hint)))?;
-                    name = Some(value.to_string());
+                    if let Err((message, hint)) = check_name(value) {
+                        errors.push(p.err(first.col, message, Some(hint)));
+                        continue;
+                    }
+                    &mut name
                 }
-                "teaches" => teaches = Some(value.to_string()),
+                "teaches" => &mut teaches,
                 other => {
-                    return Err(p.err(
+                    errors.push(p.err(
                         first.col,
                         format!("unknown header `{other}:`"),
                         Some(match closest(other, ["name", "teaches"]) {
                             Some(c) => format!("did you mean `{c}:`?"),
                             None => "the headers are `name:` and `teaches:`".into(),
                         }),
-                    ))
+                    ));
+                    continue;
                 }
+            };
+            if let Some((_, at)) = slot {
+                errors.push(p.err(
+                    first.col,
+                    format!("a second `{field}:` header"),
+                    Some(format!("line {at} already says `{field}:`; keep one")),
+                ));
+                continue;
             }
+            *slot = Some((value.to_string(), p.line_no));
             continue;
         }
-        check_step_count(&p, first.col, steps.len())?;
-        let step = parse_step(&p, line.trim_end(), &ws, &mut fds)?;
-        if step.key {
-            if let Some(prev) = key_line {
-                return Err(p.err(
-                    first.col,
-                    "a second step marked (key)",
-                    Some(format!(
-                        "line {prev} is already the key step; mark only one"
-                    )),
-                ));
-            }
-            key_line = Some(p.line_no);
+        if let Err(e) = check_step_count(&p, first.col, step_lines) {
+            errors.push(e);
+            break;
         }
-        steps.push(step);
+        step_lines += 1;
+        match parse_step(&p, line.trim_end(), &ws, &mut fds) {
+            Ok(step) => {
+                orphan_step = false;
+                if step.key {
+                    if let Some(prev) = key_line {
+                        errors.push(p.err(
+                            first.col,
+                            "a second step marked (key)",
+                            Some(format!(
+                                "line {prev} is already the key step; mark only one"
+                            )),
+                        ));
+                    }
+                    key_line = Some(p.line_no);
+                }
+                steps.push(step);
+            }
+            Err(e) => {
+                errors.push(e);
+                orphan_step = true;
+                fds.guess_creates(&ws, p.line_no);
+            }
+        }
     }
-    p.line_no = text.lines().count().max(1);
-    let name = name.ok_or_else(|| {
-        p.err(
+    let last_line = body.lines().count().max(1);
+    p.line_no = last_line;
+    if name.is_none() {
+        p.line_no = 1;
+        errors.push(p.err(
             1,
             "the file has no `name:` line",
             Some("start the file with `name: my-scenario`".into()),
-        )
-    })?;
-    if steps.is_empty() {
-        return Err(p.err(
+        ));
+    }
+    if step_lines == 0 {
+        p.line_no = last_line;
+        errors.push(p.err(
             1,
             "the file has no steps",
             Some("add lines such as `server listen`, `client connect`".into()),
         ));
     }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| (e.line, e.col));
+        let more = errors.len().saturating_sub(MAX_ERRORS);
+        errors.truncate(MAX_ERRORS);
+        return Err(ParseErrors { errors, more });
+    }
     Ok(Scenario {
-        name,
-        teaches: teaches.unwrap_or_default(),
+        name: name.map(|(n, _)| n).unwrap_or_default(),
+        teaches: teaches.map(|(t, _)| t).unwrap_or_default(),
         steps,
         expects,
         origin: file.to_string(),
         text: text.to_string(),
     })
+}
+
+/// The descriptor names of each side at a point of the script, and where
+/// each closed one was closed.
+#[derive(Default)]
+struct Fds {
+    open: [HashSet<String>; 2],
+    closed: [std::collections::HashMap<String, usize>; 2],
+}
+
+impl Fds {
+    /// For a step that could not be read: the descriptor it would have
+    /// created, when its side and call can still be told, so the steps after
+    /// it are checked as if it had been written right.
+    fn guess_creates(&mut self, ws: &[Word<'_>], line: usize) {
+        let texts: Vec<&str> = ws.iter().map(|w| w.text).collect();
+        let side = match texts.first().map(|w| closest(w, ["client", "server"])) {
+            Some(Some("client")) => Side::Client,
+            Some(Some("server")) => Side::Server,
+            _ => return,
+        };
+        let verb = texts.get(1).and_then(|v| closest(v, VERBS.iter().copied()));
+        let default = match verb {
+            Some("listen") => "listener",
+            Some("connect" | "accept") => "conn",
+            Some("dup") => "dup",
+            Some("close") => {
+                let on = texts
+                    .iter()
+                    .position(|w| *w == "on")
+                    .and_then(|i| texts.get(i + 1))
+                    .copied()
+                    .unwrap_or("conn");
+                self.close(side, on, line);
+                return;
+            }
+            _ => return,
+        };
+        let named = texts
+            .iter()
+            .position(|w| *w == "as")
+            .and_then(|i| texts.get(i + 1))
+            .copied()
+            .unwrap_or(default);
+        self.create(side, named);
+    }
+    fn create(&mut self, side: Side, name: &str) {
+        let i = side_index(side);
+        self.open[i].insert(name.to_string());
+        self.closed[i].remove(name);
+    }
+    fn close(&mut self, side: Side, name: &str, line: usize) {
+        let i = side_index(side);
+        self.open[i].remove(name);
+        self.closed[i].insert(name.to_string(), line);
+    }
 }
 
 fn side_index(side: Side) -> usize {
@@ -428,10 +594,24 @@ fn parse_step(
     p: &Parser<'_>,
     line: &str,
     ws: &[Word<'_>],
-    fds: &mut [HashSet<String>; 2],
+    fds: &mut Fds,
 ) -> Result<Step, ParseError> {
     let mut ws: Vec<&Word<'_>> = ws.iter().collect();
     let mut key = false;
+    if let Some(mark) = ws
+        .last()
+        .copied()
+        .filter(|w| w.text != "(key)" && w.text.starts_with('(') && ws.len() > 1)
+    {
+        return Err(p.err(
+            mark.col,
+            format!("unknown mark `{}`", mark.text),
+            Some(match closest(mark.text, ["(key)"]) {
+                Some(_) => "did you mean `(key)`?".into(),
+                None => "the only mark is `(key)`, at the end of a step".into(),
+            }),
+        ));
+    }
     if let Some(mark) = ws.last().copied().filter(|w| w.text == "(key)") {
         key = true;
         ws.pop();
@@ -453,7 +633,7 @@ fn parse_step(
         "client" => Side::Client,
         "server" => Side::Server,
         other => {
-            let hint = match closest(other, ["client", "server"]) {
+            let hint = match closest(other, ["client", "server", "expect", "wire"]) {
                 Some(c) => format!("did you mean `{c}`?"),
                 None if VERBS.contains(&other) => {
                     format!(
@@ -519,18 +699,22 @@ fn parse_step(
         let Some(w) = args.get(idx) else {
             return Err(p.err(end_col, format!("`{}` needs {what}", verb.text), None));
         };
-        w.text
-            .replace('_', "")
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= max)
-            .ok_or_else(|| {
-                p.err(
-                    w.col,
-                    format!("expected {what}, found `{}`", w.text),
-                    Some(format!("a whole number from 0 to {max}")),
-                )
-            })
+        match w.text.replace('_', "").parse::<u64>() {
+            Ok(n) if n <= max => Ok(n),
+            Ok(_) => Err(p.err(
+                w.col,
+                format!(
+                    "`{}` is too large: `{}` takes {what} from 0 to {max}",
+                    w.text, verb.text
+                ),
+                Some(format!("a whole number from 0 to {max}")),
+            )),
+            Err(_) => Err(p.err(
+                w.col,
+                format!("expected {what}, found `{}`", w.text),
+                Some(format!("a whole number from 0 to {max}")),
+            )),
+        }
     };
     let flag = |idx: usize| -> Result<bool, ParseError> {
         match args.get(idx).map(|w| w.text) {
@@ -617,19 +801,35 @@ fn parse_step(
         }
     };
     if let Some(extra) = args.get(n_args) {
+        let hint = match action {
+            Action::Read | Action::ReadAll => format!(
+                "`{}` takes no size: each read asks for up to 65536 bytes and returns what is there{}",
+                verb.text,
+                if action == Action::Read {
+                    "; `read-all` reads until end of file"
+                } else {
+                    ""
+                }
+            ),
+            _ if n_args == 0 => format!(
+                "`{}` takes nothing after it but `on NAME`{}",
+                verb.text,
+                if creates_default(&action).is_some() {
+                    " or `as NAME`"
+                } else {
+                    ""
+                }
+            ),
+            _ => "use `on NAME` to choose a descriptor and `as NAME` to name a new one".into(),
+        };
         return Err(p.err(
             extra.col,
             format!("unexpected `{}` after `{}`", extra.text, verb.text),
-            Some("use `on NAME` to choose a descriptor and `as NAME` to name a new one".into()),
+            Some(hint),
         ));
     }
 
-    let creates_default = match action {
-        Action::Listen => Some("listener"),
-        Action::Connect | Action::Accept => Some("conn"),
-        Action::Dup => Some("dup"),
-        _ => None,
-    };
+    let creates_default = creates_default(&action);
     if let (Some((_, col)), None) = (&as_name, creates_default) {
         return Err(p.err(
             *col,
@@ -644,12 +844,22 @@ fn parse_step(
         _ => "conn",
     };
     let (fd, fd_col) = on.unwrap_or((default_fd.to_string(), verb.col));
-    let known = &mut fds[side_index(side)];
+    let known = &fds.open[side_index(side)];
     let uses_fd = !matches!(action, Action::Listen | Action::Connect | Action::Sleep(_));
     if uses_fd && !known.contains(&fd) {
         let mut names: Vec<&str> = known.iter().map(String::as_str).collect();
         names.sort_unstable();
-        let hint = if names.is_empty() {
+        let closed_at = fds.closed[side_index(side)].get(&fd);
+        let hint = if let Some(at) = closed_at {
+            format!(
+                "`{fd}` was closed at line {at}; a closed descriptor cannot be used again{}",
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the {} still has: {})", side.name(), names.join(", "))
+                }
+            )
+        } else if names.is_empty() {
             format!(
                 "the {} has no descriptor yet: start with `{} listen` or `{} connect`",
                 side.name(),
@@ -666,10 +876,10 @@ fn parse_step(
         ));
     }
     if matches!(action, Action::Close) {
-        known.remove(&fd);
+        fds.close(side, &fd, p.line_no);
     }
     if let Some(c) = &creates {
-        known.insert(c.clone());
+        fds.create(side, c);
     }
     Ok(Step {
         line: p.line_no,
@@ -681,6 +891,16 @@ fn parse_step(
         source: line.trim().to_string(),
         expects: Vec::new(),
     })
+}
+
+/// The descriptor a call creates unless it says `as NAME`.
+fn creates_default(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::Listen => Some("listener"),
+        Action::Connect | Action::Accept => Some("conn"),
+        Action::Dup => Some("dup"),
+        _ => None,
+    }
 }
 
 /// `wire drop client FIN`, `wire drop server FIN`, `wire hold`, `wire release`.
@@ -911,6 +1131,100 @@ mod tests {
 
         let e = err("name: x\nclient connect (key)\nclient close (key)\n");
         assert!(e.message.contains("second step marked (key)"));
+    }
+
+    #[test]
+    fn every_mistake_of_a_file_is_reported_in_one_run() {
+        let text = "name: lab\nteaches: lab #3, with typos\nname: again\n\
+                    server listen\nclient connect\nserver accept\n\
+                    client write 100\n  expect ret abc\n\
+                    client shutdown SHUT_WR (kee)\n  expect state FIN_WAIT_1\n  expekt wire FIN\n  expect stat FIN_WAIT1\n\
+                    server read 5\n  expect errno ECONNRESTE\n\
+                    client sleep 99999\nclient close\nclient write 10\n\
+                    expect client ends TIME-WAIT\nexpect server ends BANANA\n";
+        let e = parse_all(text, "lab.scenario").unwrap_err();
+        let got: Vec<(usize, usize, &str)> = e
+            .errors
+            .iter()
+            .map(|e| (e.line, e.col, e.hint.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, 1, "line 1 already says `name:`; keep one"),
+                (8, 14, got[1].2),
+                (9, 25, "did you mean `(key)`?"),
+                (10, 16, "did you mean `FIN_WAIT1`?"),
+                (11, 3, "did you mean `expect`?"),
+                (12, 10, "did you mean `state`?"),
+                (13, 13, got[6].2),
+                (14, 16, "did you mean `ECONNRESET`?"),
+                (15, 14, got[8].2),
+                (17, 8, got[9].2),
+                (18, 20, "did you mean `TIME_WAIT`?"),
+                (19, 20, got[11].2),
+            ],
+            "{e}"
+        );
+        assert!(e.errors[1].message.contains("`abc` is not a number"));
+        assert!(got[6].2.contains("takes no size"), "{}", got[6].2);
+        assert!(
+            e.errors[8].message.contains("from 0 to 60000"),
+            "{}",
+            e.errors[8]
+        );
+        assert!(got[9].2.contains("was closed at line 16"), "{}", got[9].2);
+        assert!(e.errors[11].message.contains("unknown TCP state `BANANA`"));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("12 mistakes in lab.scenario:\nlab.scenario:3:1: "),
+            "{shown}"
+        );
+        // `parse` keeps its one-error form: the first.
+        assert_eq!(parse(text, "lab.scenario").unwrap_err(), e.errors[0]);
+        // Negative control: the same file with the mistakes fixed is valid.
+        let fixed = "name: lab\nteaches: lab #3, with typos\n\
+                     server listen\nclient connect\nserver accept\n\
+                     client write 100\n  expect ret 100\n\
+                     client shutdown SHUT_WR (key)\n  expect state FIN_WAIT1\n  expect wire FIN\n\
+                     server read\n  expect errno ECONNRESET\n\
+                     client sleep 999\nclient close\n\
+                     expect client ends TIME_WAIT\nexpect server ends CLOSED\n";
+        let s = parse_all(fixed, "lab.scenario").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.teaches, "lab #3, with typos", "a # in teaches: is kept");
+    }
+
+    #[test]
+    fn a_step_with_a_mistake_still_makes_its_descriptor() {
+        // The typo is in connect's line; the later steps on `conn` are fine.
+        let e = parse_all(
+            "name: x\nserver listen\nclient connect (kee)\nserver accept\nclient write 5\nclient close\n",
+            "f",
+        )
+        .unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        assert_eq!(e.errors[0].line, 3);
+    }
+
+    #[test]
+    fn at_most_twenty_mistakes_are_listed() {
+        let mut text = String::from("name: x\nserver listen\n");
+        for _ in 0..30 {
+            text.push_str("server lisen\n");
+        }
+        let e = parse_all(&text, "f").unwrap_err();
+        assert_eq!((e.errors.len(), e.more, e.count()), (20, 10, 30));
+        assert!(e
+            .to_string()
+            .ends_with("… and 10 more not shown (fix these first)"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let s = parse("\u{feff}name: bom\nserver listen\n", "f").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.name, "bom");
+        // Only at the start: elsewhere it is a mistake like any other.
+        assert!(parse("name: bom\n\u{feff}server listen\n", "f").is_err());
     }
 
     #[test]

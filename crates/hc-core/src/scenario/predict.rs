@@ -17,8 +17,11 @@ use std::io::{BufRead, Write};
 pub enum Asks {
     /// What the step will put on the wire.
     Wire,
-    /// What the step's (last) read will return.
+    /// What the step's read will return.
     Read,
+    /// What the last read of a `read-all` will return (or `data+eof`: data,
+    /// then end of file).
+    ReadAll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +42,10 @@ impl Question {
                 "line {:>3}  {:<32} what will the read return? [data, eof, block, or an errno such as ECONNRESET]",
                 self.line, self.step
             ),
+            Asks::ReadAll => format!(
+                "line {:>3}  {:<32} what will its last read return? [data, eof, block, an errno such as ECONNRESET; or data+eof: data, then end of file]",
+                self.line, self.step
+            ),
         }
     }
 }
@@ -50,7 +57,8 @@ pub fn questions(s: &Scenario) -> Vec<Question> {
         .filter_map(|st| {
             let asks = match st.action {
                 Action::Shutdown(_) | Action::Close | Action::Write(_) => Asks::Wire,
-                Action::Read | Action::ReadAll => Asks::Read,
+                Action::Read => Asks::Read,
+                Action::ReadAll => Asks::ReadAll,
                 _ => return None,
             };
             let step = st.source.trim_end_matches("(key)").trim().to_string();
@@ -70,6 +78,8 @@ pub enum Answer {
     Wire(Vec<Wire>),
     Data,
     Eof,
+    /// Some data, then end of file (a `read-all`).
+    DataThenEof,
     Block,
     /// An errno by name, or `error` for any errno but EAGAIN.
     Errno(String),
@@ -86,6 +96,7 @@ impl Answer {
                 .join("+"),
             Answer::Data => "data".into(),
             Answer::Eof => "eof".into(),
+            Answer::DataThenEof => "data+eof".into(),
             Answer::Block => "block".into(),
             Answer::Errno(e) => e.clone(),
         }
@@ -110,16 +121,40 @@ pub fn parse_answer(q: &Question, text: &str) -> Result<Answer, String> {
             kinds.dedup();
             Ok(Answer::Wire(kinds))
         }
-        Asks::Read => match t.to_ascii_lowercase().as_str() {
-            "data" => Ok(Answer::Data),
-            "eof" | "0" | "end of file" => Ok(Answer::Eof),
-            "block" | "would block" | "eagain" | "timeout" => Ok(Answer::Block),
-            "error" => Ok(Answer::Errno("error".into())),
-            e if e.starts_with('e') && e.len() > 2 => Ok(Answer::Errno(t.to_ascii_uppercase())),
-            _ => Err(format!(
-                "`{t}`: answer data, eof, block, or an errno such as ECONNRESET"
-            )),
-        },
+        Asks::Read | Asks::ReadAll => {
+            let low = t.to_ascii_lowercase();
+            match low.as_str() {
+                "data" => Ok(Answer::Data),
+                "eof" | "0" | "end of file" => Ok(Answer::Eof),
+                "data+eof" | "data then eof" | "data, eof" if q.asks == Asks::ReadAll => {
+                    Ok(Answer::DataThenEof)
+                }
+                "data+eof" | "data then eof" | "data, eof" => Err(format!(
+                    "`{t}`: this is one read; answer what it returns: data, eof, block, or an errno"
+                )),
+                "block" | "would block" | "eagain" | "timeout" => Ok(Answer::Block),
+                "error" => Ok(Answer::Errno("error".into())),
+                e if e.starts_with('e') && e.len() > 2 => match crate::model::errno::known(t) {
+                    Some(n) => Ok(Answer::Errno(n.to_string())),
+                    None => Err(format!(
+                        "`{t}` is not an errno hc-trace reports{}",
+                        crate::scenario::closest(
+                            &t.to_ascii_uppercase(),
+                            crate::model::errno::NAMES.iter().copied()
+                        )
+                        .map_or(String::new(), |g| format!("; did you mean `{g}`?"))
+                    )),
+                },
+                _ => Err(format!(
+                    "`{t}`: answer data, eof, block, or an errno such as ECONNRESET{}",
+                    if q.asks == Asks::ReadAll {
+                        "; or data+eof"
+                    } else {
+                        ""
+                    }
+                )),
+            }
+        }
     }
 }
 
@@ -156,31 +191,65 @@ pub fn ask(
     Ok(out)
 }
 
-/// Reads `LINE ANSWER` lines (`#` comments allowed); every question must be answered.
+/// Reads `LINE ANSWER` lines (`#` comments allowed). Every question must be
+/// answered once; an answer to a line that has no question, or a second
+/// answer to one, is a mistake too. Every mistake is reported at once, one
+/// per line of the message.
 pub fn read_answers(qs: &[Question], text: &str, file: &str) -> Result<Vec<Answer>, String> {
+    let mut errors: Vec<String> = Vec::new();
+    // (scenario line, answer file line, the answer)
     let mut given: Vec<(usize, usize, String)> = Vec::new();
+    let lines: Vec<String> = qs.iter().map(|q| q.line.to_string()).collect();
     for (i, raw) in text.lines().enumerate() {
+        let at = i + 1;
         let l = raw.split('#').next().unwrap_or("").trim();
         if l.is_empty() {
             continue;
         }
-        let (n, a) = l
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| format!("{file}:{}: expected `LINE ANSWER`, e.g. `9 FIN`", i + 1))?;
-        let n: usize = n
-            .trim_start_matches("line")
-            .parse()
-            .map_err(|_| format!("{file}:{}: `{n}` is not a scenario line number", i + 1))?;
-        given.push((n, i + 1, a.trim().to_string()));
+        let Some((n, a)) = l.split_once(char::is_whitespace) else {
+            errors.push(format!("{file}:{at}: expected `LINE ANSWER`, e.g. `9 FIN`"));
+            continue;
+        };
+        let Ok(n) = n.trim_start_matches("line").parse::<usize>() else {
+            errors.push(format!("{file}:{at}: `{n}` is not a scenario line number"));
+            continue;
+        };
+        let Some(q) = qs.iter().find(|q| q.line == n) else {
+            errors.push(format!(
+                "{file}:{at}: line {n} of the scenario has no question; the questions are on lines {}",
+                lines.join(", ")
+            ));
+            continue;
+        };
+        if let Some((_, first, _)) = given.iter().find(|(m, _, _)| *m == n) {
+            errors.push(format!(
+                "{file}:{at}: a second answer for line {n} ({}); the first is on line {first}: keep one",
+                q.step
+            ));
+            continue;
+        }
+        if let Err(e) = parse_answer(q, a) {
+            errors.push(format!("{file}:{at}: {e}"));
+        }
+        given.push((n, at, a.trim().to_string()));
+    }
+    for q in qs {
+        if !given.iter().any(|(n, _, _)| *n == q.line) {
+            errors.push(format!(
+                "{file}: no answer for line {} ({}); `--questions` prints every question",
+                q.line, q.step
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
     }
     qs.iter()
         .map(|q| {
-            let (_, at, a) = given.iter().find(|(n, _, _)| *n == q.line).ok_or_else(|| {
-                format!(
-                    "{file}: no answer for line {} ({}); `--questions` prints every question",
-                    q.line, q.step
-                )
-            })?;
+            let (_, at, a) = given
+                .iter()
+                .find(|(n, _, _)| *n == q.line)
+                .ok_or_else(|| format!("{file}: no answer for line {}", q.line))?;
             parse_answer(q, a).map_err(|e| format!("{file}:{at}: {e}"))
         })
         .collect()
@@ -217,15 +286,25 @@ pub fn score(qs: &[Question], answers: &[Answer], r: &Report) -> Vec<Scored> {
                         r, &ids,
                     )))
                 }
-                (Asks::Read, Some((_, c))) => Some(match (&c.call.errno, c.call.ret) {
-                    (Some(e), _) if e == "EAGAIN" => Answer::Block,
-                    (Some(e), _) => Answer::Errno(e.clone()),
-                    (None, Some(0)) => Answer::Eof,
-                    _ => Answer::Data,
-                }),
+                (Asks::Read | Asks::ReadAll, Some((_, c))) => {
+                    let last = match (&c.call.errno, c.call.ret) {
+                        (Some(e), _) if e == "EAGAIN" => Answer::Block,
+                        (Some(e), _) => Answer::Errno(e.clone()),
+                        (None, Some(0)) => Answer::Eof,
+                        _ => Answer::Data,
+                    };
+                    // A read-all that returned data before its end of file.
+                    let data_first = calls.iter().any(|(_, c)| c.call.ret.unwrap_or(0) > 0);
+                    Some(match last {
+                        Answer::Eof if q.asks == Asks::ReadAll && data_first => Answer::DataThenEof,
+                        other => other,
+                    })
+                }
             };
             let right = match (&observed, a) {
                 (Some(Answer::Errno(_)), Answer::Errno(g)) if g == "error" => true,
+                // The question is about the last read: eof is right either way.
+                (Some(Answer::DataThenEof), Answer::Eof) => true,
                 (Some(o), a) => o == a,
                 (None, _) => false,
             };
@@ -292,6 +371,32 @@ mod tests {
         assert!(e.contains("no answer for line 11"), "{e}");
         let e = read_answers(&qs, "9 FNI\n11 eof\n", "a.txt").unwrap_err();
         assert!(e.starts_with("a.txt:1:"), "{e}");
+        // An answer to a line with no question, a second answer, a bad one
+        // and a missing one: all four at once.
+        let e =
+            read_answers(&qs, "9 FIN\n10 RST\n9 nothing\n11 ECONNRESTE\n", "a.txt").unwrap_err();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 3, "{e}");
+        assert!(lines[0].starts_with("a.txt:2: line 10 of the scenario has no question; the questions are on lines 9, 11"), "{e}");
+        assert!(
+            lines[1].starts_with("a.txt:3: a second answer for line 9"),
+            "{e}"
+        );
+        assert!(lines[2].contains("did you mean `ECONNRESET`?"), "{e}");
+    }
+
+    #[test]
+    fn read_all_asks_about_its_last_read_or_data_then_eof() {
+        let ra = Question {
+            line: 11,
+            step: "server read-all".into(),
+            asks: Asks::ReadAll,
+        };
+        assert!(ra.prompt().contains("last read"));
+        assert_eq!(parse_answer(&ra, "data+eof"), Ok(Answer::DataThenEof));
+        assert_eq!(parse_answer(&ra, "eof"), Ok(Answer::Eof));
+        // One read cannot return both.
+        assert!(parse_answer(&q(Asks::Read), "data+eof").is_err());
     }
 
     #[test]
@@ -302,5 +407,35 @@ mod tests {
         let a = ask(&qs, &mut input, &mut prompts).unwrap();
         assert_eq!(a, vec![Answer::Wire(vec![Wire::Fin])]);
         assert!(String::from_utf8_lossy(&prompts).contains("answer nothing, data, FIN"));
+    }
+
+    #[test]
+    fn a_read_all_that_got_data_then_eof_is_graded_on_either_answer() {
+        use crate::correlate::Event;
+        use crate::model::{CallKind, Side, TcpState};
+        use crate::testkit::Script;
+        let mut r = Script::new()
+            .handshake()
+            .call(Side::Server, CallKind::Read, "", 100, TcpState::CLOSE_WAIT)
+            .call(Side::Server, CallKind::Read, "", 0, TcpState::CLOSE_WAIT)
+            .report("read-all");
+        // Both reads are the one step on line 11.
+        for e in &mut r.timeline.events {
+            if let Event::Call(c) = e {
+                if c.call.kind == CallKind::Read {
+                    c.call.line = Some(11);
+                }
+            }
+        }
+        let qs = vec![Question {
+            line: 11,
+            step: "server read-all".into(),
+            asks: Asks::ReadAll,
+        }];
+        let grade = |a: Answer| score(&qs, &[a], &r)[0].clone();
+        let both = grade(Answer::DataThenEof);
+        assert!(both.right && both.observed == "data+eof", "{both:?}");
+        assert!(grade(Answer::Eof).right, "the last read returned eof");
+        assert!(!grade(Answer::Data).right);
     }
 }
