@@ -304,7 +304,7 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
                     );
                 }
             }
-            Item::Section { .. } | Item::Interface { .. } => {}
+            Item::Section { .. } | Item::Interface(_) => {}
             Item::Damaged { error, resumed } => {
                 counts.damaged = true;
                 let tail = if resumed {

@@ -43,6 +43,9 @@ impl Conv {
             ack,
             win: 500,
             len,
+            ttl: 64,
+            cut: 0,
+            frame: self.segs.len() as u64 + 1,
         });
         let space = len + u32::from(flags & S != 0) + u32::from(flags & F != 0);
         self.next[from] = self.next[from].wrapping_add(space);
