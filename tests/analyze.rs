@@ -42,7 +42,7 @@ fn analyze_json(file: &Path, extra: &[&str]) -> (i32, Value, String) {
             String::from_utf8_lossy(&out.stdout)
         )
     });
-    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["schema"], 2);
     (code, doc, stderr)
 }
 

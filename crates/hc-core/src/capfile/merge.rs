@@ -111,15 +111,14 @@ impl<'a> Merge<'a> {
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (i, s)))
             .collect();
-        for w in with.windows(2) {
-            let ((i, a), (j, b)) = (w[0], w[1]);
-            if b.0 < a.0 {
-                notes.push(format!(
-                    "{} was given after {} but its packets start earlier: the files were read in time order, not in the order given",
-                    name(j),
-                    name(i)
-                ));
-            }
+        if with.windows(2).any(|w| w[1].1 .0 < w[0].1 .0) {
+            let mut by_time = with.clone();
+            by_time.sort_by_key(|&(i, s)| (s.0, i));
+            let order: Vec<String> = by_time.iter().map(|&(i, _)| name(i)).collect();
+            notes.push(format!(
+                "the files were not given in time order; they were read by time (as mergecap does): {}",
+                order.join(", ")
+            ));
         }
         for (x, &(i, a)) in with.iter().enumerate() {
             for &(j, b) in &with[x + 1..] {
@@ -193,7 +192,8 @@ mod tests {
         let (got, notes) = order(&[pcap(&[4, 5]), pcap(&[1, 2, 3])]);
         assert_eq!(got, vec![(1, 1), (1, 2), (1, 3), (0, 4), (0, 5)]);
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("f1 was given after f0"), "{notes:?}");
+        assert!(notes[0].contains("not given in time order"), "{notes:?}");
+        assert!(notes[0].ends_with(": f1, f0"), "{notes:?}");
     }
 
     #[test]

@@ -309,7 +309,7 @@ pub fn parse_bytes(
     orig_len: u32,
     data: &[u8],
 ) -> Result<Option<Segment>, WireError> {
-    let mut next = link_layer(lt, data, 0)?;
+    let mut next = link_layer(lt, data, 0, data.len() < orig_len as usize)?;
     for _ in 0..MAX_NESTING {
         let ip = match next {
             None => return Ok(None),
@@ -387,7 +387,13 @@ const ETHERTYPE_PBB: u16 = 0x88e7;
 const ETHERTYPE_TEB: u16 = 0x6558;
 
 /// Finds where the network layer starts; `None` for frames that carry no IP.
-fn link_layer(lt: LinkType, data: &[u8], depth: usize) -> Result<Option<Layer>, WireError> {
+/// `cut`: fewer bytes were captured than were on the wire.
+fn link_layer(
+    lt: LinkType,
+    data: &[u8],
+    depth: usize,
+    cut: bool,
+) -> Result<Option<Layer>, WireError> {
     use linktype::*;
     match lt {
         ETHERNET => ethernet(data, 0),
@@ -449,7 +455,7 @@ fn link_layer(lt: LinkType, data: &[u8], depth: usize) -> Result<Option<Layer>, 
                 _ => None,
             })
         }
-        NFLOG => nflog(data),
+        NFLOG => nflog(data, cut),
         IEEE802_11 => ieee802_11(data, 0),
         IEEE802_11_RADIOTAP => {
             // Version, pad, then the header's length (little-endian).
@@ -471,7 +477,7 @@ fn link_layer(lt: LinkType, data: &[u8], depth: usize) -> Result<Option<Layer>, 
             let dlt = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
             let inner = rest(data, len.max(8));
             let offset = len.max(8);
-            Ok(link_layer(dlt, inner, 1)?.map(|l| shift(l, offset)))
+            Ok(link_layer(dlt, inner, 1, cut)?.map(|l| shift(l, offset)))
         }
         other => Err(WireError::UnsupportedLinkType(other)),
     }
@@ -606,7 +612,7 @@ fn mpls(data: &[u8], mut off: usize) -> Result<Option<Layer>, WireError> {
 /// the packet itself in NFULA_PAYLOAD (9). The attributes' length and type
 /// are in the capturing host's byte order, which is told by which reading
 /// gives a sane first attribute.
-fn nflog(data: &[u8]) -> Result<Option<Layer>, WireError> {
+fn nflog(data: &[u8], cut: bool) -> Result<Option<Layer>, WireError> {
     const WHAT: &str = "NFLOG attribute";
     let h = need(data, 0, 4, "NFLOG header")?;
     let version = match h[0] {
@@ -642,6 +648,16 @@ fn nflog(data: &[u8]) -> Result<Option<Layer>, WireError> {
             return Ok(Some(Layer::Ip(version, off + 4)));
         }
         off += len.div_ceil(4) * 4;
+    }
+    if off > data.len() + 3 || cut {
+        // The last attribute runs past the captured bytes, or the snap
+        // length ended the frame: the payload may follow, not captured.
+        return Err(WireError::Truncated {
+            what: WHAT,
+            offset: off,
+            needed: 4,
+            captured: 0,
+        });
     }
     // No payload attribute: a log message without the packet.
     Ok(None)
