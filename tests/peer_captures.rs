@@ -857,7 +857,8 @@ fn tshark_closer(segs: &[&TSeg]) -> Option<String> {
             let went_on = segs[i + 1..].iter().any(|t| {
                 t.src == s.src && t.flags & RST == 0 && (t.len > 0 || t.flags & (SYN | FIN) != 0)
             });
-            if !(only_rsts && peer_syn) && !went_on {
+            let refused = only_rsts && peer_syn;
+            if !refused && !went_on {
                 return Some(s.src.clone());
             }
         }
