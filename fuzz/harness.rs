@@ -13,9 +13,10 @@ use hc_core::decode::frame::{self as wire, linktype};
 use hc_core::model::{LinkType, RawPacket};
 use std::path::Path;
 
-/// The link types the first byte of a `frame` input picks from; the last
-/// entry is one the parser does not support, to exercise that error too.
-pub const LINKTYPES: [LinkType; 11] = [
+/// The link types the first byte of a `frame` input picks from; entry 10
+/// is one the parser does not support, to exercise that error too. (The
+/// first eleven keep the places the committed seeds were made for.)
+pub const LINKTYPES: [LinkType; 21] = [
     linktype::NULL,
     linktype::ETHERNET,
     linktype::RAW_BSD,
@@ -27,6 +28,16 @@ pub const LINKTYPES: [LinkType; 11] = [
     linktype::IPV6,
     linktype::LINUX_SLL2,
     147, // LINKTYPE_USER0: unsupported
+    linktype::NFLOG,
+    linktype::PPP,
+    linktype::PPP_HDLC,
+    linktype::PPP_ETHER,
+    linktype::C_HDLC,
+    linktype::PFLOG,
+    linktype::IPNET,
+    linktype::IEEE802_11,
+    linktype::IEEE802_11_RADIOTAP,
+    linktype::PPI,
 ];
 
 /// `frame` input layout: byte 0 picks the link type (modulo the table),
