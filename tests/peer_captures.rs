@@ -1235,6 +1235,7 @@ fn cut_to_96_and_68_bytes_the_stories_stay_as_long_as_the_flags_were_captured() 
     ignore = "needs tshark, editcap and ../shared/peer-captures: run scripts/test, or cargo test --features privileged"
 )]
 fn the_captures_that_showed_each_bug() {
+    require_tool("tshark");
     let dir = peer_dir();
     let conns = |f: &str, extra: &[&str]| -> Vec<Value> {
         let out = Command::new(bin())
@@ -1277,6 +1278,49 @@ fn the_captures_that_showed_each_bug() {
         .unwrap()
         .contains("TTL (46)"));
     assert_eq!(rae[0]["rsts"][1]["kind"], "abortive");
+    // 6: -w keeps every interface and link type of a pcapng (eleven
+    // interfaces: Ethernet, BSD loopback, raw IP), read back by tshark.
+    let many = dir.join("PcapPlusPlus__Tests_Pcap++Test_PcapExamples_many_interfaces-1.pcapng");
+    let copy = temp_path("pcapng");
+    let out = Command::new(bin())
+        .arg("analyze")
+        .arg(&many)
+        .arg("-w")
+        .arg(&copy)
+        .output()
+        .expect("run analyze -w");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &Path| hc_core::capfile::read::read_bytes(&std::fs::read(p).unwrap()).unwrap();
+    let (orig, back) = (read(&many), read(&copy));
+    assert_eq!(back.linktypes, orig.linktypes);
+    assert_eq!(back.linktypes.len(), 11);
+    let ifaces = |c: &hc_core::capfile::read::Contents| {
+        c.packets.iter().map(|p| p.iface).collect::<Vec<_>>()
+    };
+    assert_eq!(ifaces(&back), ifaces(&orig));
+    let by_tshark = |p: &Path| {
+        let o = Command::new("tshark")
+            .arg("-r")
+            .arg(p)
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "frame.interface_id",
+                "-e",
+                "frame.encap_type",
+            ])
+            .output()
+            .expect("run tshark");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(by_tshark(&copy), by_tshark(&many));
+    let _ = std::fs::remove_file(&copy);
     // 5: refused with SYN retries: no closer, no zero window.
     for c in conns(
         "zeek__testing_btest_Traces_pop3_pop3.pcap",

@@ -48,6 +48,8 @@ fn after(a: u32, b: u32) -> bool {
 struct Dir {
     seen: bool,
     syn_seq: Option<u32>,
+    /// When this end last sent a SYN (first or retried).
+    last_syn_ns: Nanos,
     synack: bool,
     /// One past the highest sequence number sent (SYN and FIN included).
     next: u32,
@@ -335,6 +337,9 @@ fn update(c: &mut Conn, s: &Seg) -> Option<String> {
             d.syn_seq = Some(s.seq);
             d.seen = false;
         }
+        if f.syn() {
+            d.last_syn_ns = s.ts;
+        }
         if f.syn() && f.ack() {
             d.synack = true;
         }
@@ -503,18 +508,30 @@ fn went_on(c: &mut Conn, s: &Seg, x: usize) {
     };
     let ttl_now = s.ttl;
     let syn_of_peer = c.d[1 - x].syn_seq;
+    let peer_syn_ns = c.d[1 - x].last_syn_ns;
     for (r, &ttl) in c.rsts.iter_mut().zip(&c.rst_ttls) {
         if r.from != me || r.kind == Some(RstKind::Ignored) {
             continue;
         }
+        let retried = r.kind == Some(RstKind::Refused) && peer_syn_ns > r.t_ns;
+        let cause = if retried {
+            format!(
+                "{} sent its SYN again after it (Windows retries a refused connect) and this time got an answer",
+                me.other().name()
+            )
+        } else {
+            format!(
+                "it was forged (injected by a third party with {}'s address) or its sequence number was \
+                 outside the window and the receiver dropped it",
+                me.name()
+            )
+        };
         let mut why = format!(
             "INFERRED (ignored): the connection went on after this RST: {} sent {what} {} later (frame {}), \
-             so the RST did not end it: it was forged (injected by a third party with {}'s address) \
-             or its sequence number was outside the window and the receiver dropped it",
+             so the RST did not end it: {cause}",
             me.name(),
             crate::time::ms(s.ts - r.t_ns),
             s.frame,
-            me.name()
         );
         if ttl != ttl_now {
             why.push_str(&format!(
@@ -522,7 +539,7 @@ fn went_on(c: &mut Conn, s: &Seg, x: usize) {
                 me.name()
             ));
         }
-        if r.kind == Some(RstKind::Refused) {
+        if r.kind == Some(RstKind::Refused) && !retried {
             if let Some(isn) = syn_of_peer {
                 why.push_str(&format!(
                     " (an RST answering a SYN is accepted only if it acknowledges the SYN, ack {}; see \

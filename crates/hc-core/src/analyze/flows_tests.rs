@@ -435,3 +435,23 @@ fn frames_are_carried_into_the_story() {
         vec![4, 5]
     );
 }
+
+/// A refused SYN retried (as Windows does) and then answered: the RST did
+/// not end the connection, and the reason given is the retry, not forgery.
+#[test]
+fn a_refused_syn_retried_and_answered_is_no_forgery() {
+    let mut c = Conv::new(100, 9000);
+    c.seg(0, S, 0).seg(1, R | K, 0);
+    c.next[0] = 100;
+    c.handshake().seg(0, F | K, 0).seg(1, F | K, 0).seg(0, K, 0);
+    let s = c.one();
+    assert_eq!(kinds(&s), vec![(End::B, RstKind::Ignored)]);
+    assert!(
+        s.rsts[0].why.contains("sent its SYN again"),
+        "{}",
+        s.rsts[0].why
+    );
+    assert!(!s.rsts[0].why.contains("forged"), "{}", s.rsts[0].why);
+    assert_eq!(s.how(), "FIN+FIN");
+    assert_eq!(s.active_closer, Some(End::A));
+}
