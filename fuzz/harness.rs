@@ -80,13 +80,21 @@ fn check_frame(lt: LinkType, orig_len: u32, data: &[u8]) {
 }
 
 /// Reads the input as a pcap or pcapng file with the analyze reader, and
-/// parses every packet it yields as `analyze` does.
+/// parses every packet it yields as `analyze` does, its segments through
+/// analyze's connection tracker.
 pub fn capture_reader(input: &[u8]) {
     let name = Path::new("fuzz-input");
+    let mut tracker = hc_core::analyze::flows::Tracker::new();
+    let mut frame = 0usize;
     let r = for_each_in_bytes(input, name, |item| match item {
         Item::Packet(rec) => {
             assert!(rec.data.len() <= input.len(), "record larger than the file");
             check_frame(rec.linktype, rec.orig_len, rec.data);
+            frame += 1;
+            if let Ok(Decoded::Tcp(s)) = decode(rec.linktype, frame, rec.ts, rec.orig_len, rec.data)
+            {
+                tracker.push(&s, &mut |_| {});
+            }
         }
         Item::Section { .. } | Item::Interface { .. } => {}
         Item::Damaged { error, .. } => {
@@ -96,6 +104,7 @@ pub fn capture_reader(input: &[u8]) {
     if let Err(e) = r {
         let _ = e.to_string();
     }
+    tracker.finish(&mut |_| {});
 }
 
 /// Parses the input as a scenario file (lossily decoded: the CLI reads

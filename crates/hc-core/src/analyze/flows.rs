@@ -116,10 +116,15 @@ impl Dir {
                 rest.push((e, he));
             }
             self.holes.remove(i);
-            for (k, r) in rest.into_iter().enumerate() {
-                self.holes.insert(i + k, r);
+            // The pieces lie outside [start, end): nothing more to fill in them.
+            for r in rest {
+                self.holes.insert(i, r);
                 i += 1;
             }
+        }
+        // Filling the middle of a gap splits it: keep the newest gaps only.
+        while self.holes.len() > MAX_HOLES {
+            self.holes.remove(0);
         }
         got
     }
