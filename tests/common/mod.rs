@@ -49,7 +49,7 @@ fn where_to_get(name: &str) -> &'static str {
         "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
             "scripts/setup installs it"
         }
-        "capinfos" => "it comes with tshark, which scripts/setup installs",
+        "capinfos" | "editcap" => "it comes with tshark, which scripts/setup installs",
         "script" => "it comes with util-linux (Debian: bsdutils)",
         "cc" => "install a C compiler (Debian: apt-get install gcc)",
         "python3" => "install Python 3 (Debian: apt-get install python3)",
