@@ -799,6 +799,46 @@ fn a_directory_or_a_bad_file_among_good_ones_exits_2() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 connections"));
 }
 
+#[test]
+fn tracking_on_a_second_thread_tells_the_same_stories() {
+    // 600 copies of shut-wr on 600 client ports, one after the other:
+    // 6,600 segments, more than one batch for the tracker thread.
+    let base = packets_of("shut-wr");
+    let mut pkts = Vec::new();
+    for i in 0..600u16 {
+        for p in &base {
+            let mut p = p.clone();
+            p.ts += i64::from(i) * 1_000_000_000;
+            let port = 20000 + i;
+            // Ethernet + IPv4 (20 bytes): the client's port is the source
+            // or the destination, whichever is not the server's 5555.
+            for off in [34, 36] {
+                if u16::from_be_bytes([p.data[off], p.data[off + 1]]) != 5555 {
+                    p.data[off..off + 2].copy_from_slice(&port.to_be_bytes());
+                }
+            }
+            pkts.push(p);
+        }
+    }
+    let path = write_pcap(&pkts, 1);
+    let run = |threads: Option<&str>| {
+        let mut c = Command::new(bin());
+        c.args(["analyze", "--format", "json"]).arg(&path);
+        if let Some(t) = threads {
+            c.env("HC_TRACE_THREADS", t);
+        }
+        let out = c.output().expect("run analyze");
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let (two, one) = (run(None), run(Some("1")));
+    let _ = std::fs::remove_file(&path);
+    let doc: Value = serde_json::from_slice(&two).expect("JSON");
+    assert_eq!(doc["connections"].as_array().unwrap().len(), 600);
+    assert_eq!(doc["segments"], 6600);
+    assert!(two == one, "the two modes differ");
+}
+
 // ------------------------------------------------------------ watch (live)
 
 /// Deletes the test namespace however the test ends.

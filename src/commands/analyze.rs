@@ -18,13 +18,13 @@
 use crate::cli::{AnalyzeArgs, Format};
 use crate::error::{AppError, EXIT_USAGE};
 use crate::sources::files::{CaptureFile, PcapngSink};
-use hc_core::analyze::flows::Tracker;
+use hc_core::analyze::flows::{Pushed, Tracker};
 use hc_core::analyze::story::{Filter, Story, KERNEL_NOTE};
 use hc_core::capfile::merge::{FromFile, Merge};
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::capfile::read::{Interface, Item, Reader, RELEASE_EVERY};
 use hc_core::correlate::correlate;
-use hc_core::decode::fast::{decode, Decoded};
+use hc_core::decode::fast::{decode, Decoded, Seg};
 use hc_core::decode::frame::{linktype, WireError};
 use hc_core::model::{LinkType, RawPacket, Segment};
 use hc_core::report::{CaptureSummary, Report};
@@ -238,6 +238,102 @@ impl Annotated {
     }
 }
 
+/// Segments handed to the tracker thread at a time.
+const BATCH: usize = 4096;
+
+/// Where the tracker runs: here, or on a thread of its own so that reading
+/// and decoding (this thread) and tracking use two cores. The thread is
+/// used only when nothing needs the tracker's answer for each segment
+/// (`-w` comments, `--conn` picking); batches through a bounded channel
+/// keep memory flat. `HC_TRACE_THREADS=1` keeps everything on one thread.
+enum Track {
+    Here(Tracker),
+    Thread {
+        batch: Vec<Seg>,
+        tx: std::sync::mpsc::SyncSender<Vec<Seg>>,
+        stories: std::sync::mpsc::Receiver<Story>,
+        handle: std::thread::JoinHandle<()>,
+    },
+}
+
+impl Track {
+    fn new(threaded: bool) -> Track {
+        if !threaded {
+            return Track::Here(Tracker::new());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Seg>>(8);
+        let (story_tx, stories) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("analyze-tracker".into())
+            .spawn(move || {
+                let mut t = Tracker::new();
+                let mut send = |s: Story| {
+                    let _ = story_tx.send(s);
+                };
+                for batch in rx {
+                    for seg in &batch {
+                        t.push(seg, &mut send);
+                    }
+                }
+                t.finish(&mut send);
+            });
+        match spawned {
+            Ok(handle) => Track::Thread {
+                batch: Vec::with_capacity(BATCH),
+                tx,
+                stories,
+                handle,
+            },
+            // No thread to be had: the same work on this one.
+            Err(_) => Track::Here(Tracker::new()),
+        }
+    }
+
+    /// Tracks one segment; the answer is there only when tracking here.
+    fn push(&mut self, seg: &Seg, emit: &mut impl FnMut(Story)) -> Option<Pushed> {
+        match self {
+            Track::Here(t) => Some(t.push(seg, emit)),
+            Track::Thread {
+                batch, tx, stories, ..
+            } => {
+                batch.push(*seg);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+                    // The thread ends only when this side hangs up.
+                    let _ = tx.send(full);
+                    for s in stories.try_iter() {
+                        emit(s);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn finish(self, emit: &mut impl FnMut(Story)) {
+        match self {
+            Track::Here(t) => t.finish(emit),
+            Track::Thread {
+                batch,
+                tx,
+                stories,
+                handle,
+            } => {
+                let _ = tx.send(batch);
+                drop(tx);
+                // Every story, in the tracker's order, until it hangs up.
+                for s in stories.iter() {
+                    emit(s);
+                }
+                // A panic over there is one here, as it would be on one thread.
+                if let Err(panic) = handle.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
+    }
+}
+
 /// `hc-trace analyze`: the stories go to standard output, warnings and
 /// errors to standard error.
 pub fn run(a: AnalyzeArgs, color: bool) -> Result<ExitCode, AppError> {
@@ -317,7 +413,11 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
         }
     }
     let mut merge = Merge::new(readers);
-    let mut tracker = Tracker::new();
+    let threaded = opts.write.is_none()
+        && opts.conn.is_none()
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+        && std::env::var_os("HC_TRACE_THREADS").is_none_or(|v| v != "1");
+    let mut tracker = Track::new(threaded);
     let mut counts = Counts::default();
     let mut annotated = opts.write.clone().map(|path| Annotated {
         path,
@@ -345,22 +445,24 @@ pub fn analyze(opts: &AnalyzeOptions, out: impl Write) -> Outcome {
                         if seg.cut != 0 {
                             counts.cut_kept += 1;
                         }
-                        let p = tracker.push(&seg, &mut |s| em.emit(s));
-                        if opts.conn == Some(p.conn) {
-                            if let Ok(Some(s)) = hc_core::decode::frame::parse_bytes(
-                                rec.linktype,
-                                frame as usize,
-                                rec.ts,
-                                rec.orig_len,
-                                rec.data,
-                            ) {
-                                picked_segs.push(s);
-                                picked_snaplen.get_or_insert(
-                                    snaplens.get(&(file, rec.iface)).copied().unwrap_or(0),
-                                );
+                        // Tracked on the other thread: no answer needed here.
+                        if let Some(p) = tracker.push(&seg, &mut |s| em.emit(s)) {
+                            if opts.conn == Some(p.conn) {
+                                if let Ok(Some(s)) = hc_core::decode::frame::parse_bytes(
+                                    rec.linktype,
+                                    frame as usize,
+                                    rec.ts,
+                                    rec.orig_len,
+                                    rec.data,
+                                ) {
+                                    picked_segs.push(s);
+                                    picked_snaplen.get_or_insert(
+                                        snaplens.get(&(file, rec.iface)).copied().unwrap_or(0),
+                                    );
+                                }
                             }
+                            note = p.note;
                         }
-                        note = p.note;
                     }
                     Ok(Decoded::Other) => {}
                     Err(WireError::UnsupportedLinkType(lt)) => {

@@ -461,9 +461,11 @@ fn a_refused_syn_retried_and_answered_is_no_forgery() {
 /// once, never more than the span, and keeps few gaps.
 #[test]
 fn gaps_split_and_any_order_of_segments_is_safe() {
-    let mut d = Dir::default();
-    d.data_end = 1000;
-    d.holes = vec![(100, 200), (300, 400)];
+    let mut d = Dir {
+        data_end: 1000,
+        holes: vec![(100, 200), (300, 400)],
+        ..Dir::default()
+    };
     assert_eq!(d.fill(150, 160), 10);
     assert_eq!(d.holes, vec![(100, 150), (160, 200), (300, 400)]);
     assert_eq!(d.fill(90, 350), 50 + 40 + 50);
