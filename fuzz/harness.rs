@@ -13,9 +13,10 @@ use hc_core::decode::frame::{self as wire, linktype};
 use hc_core::model::{LinkType, RawPacket};
 use std::path::Path;
 
-/// The link types the first byte of a `frame` input picks from; the last
-/// entry is one the parser does not support, to exercise that error too.
-pub const LINKTYPES: [LinkType; 11] = [
+/// The link types the first byte of a `frame` input picks from; entry 10
+/// is one the parser does not support, to exercise that error too. (The
+/// first eleven keep the places the committed seeds were made for.)
+pub const LINKTYPES: [LinkType; 21] = [
     linktype::NULL,
     linktype::ETHERNET,
     linktype::RAW_BSD,
@@ -27,6 +28,16 @@ pub const LINKTYPES: [LinkType; 11] = [
     linktype::IPV6,
     linktype::LINUX_SLL2,
     147, // LINKTYPE_USER0: unsupported
+    linktype::NFLOG,
+    linktype::PPP,
+    linktype::PPP_HDLC,
+    linktype::PPP_ETHER,
+    linktype::C_HDLC,
+    linktype::PFLOG,
+    linktype::IPNET,
+    linktype::IEEE802_11,
+    linktype::IEEE802_11_RADIOTAP,
+    linktype::PPI,
 ];
 
 /// `frame` input layout: byte 0 picks the link type (modulo the table),
@@ -69,13 +80,21 @@ fn check_frame(lt: LinkType, orig_len: u32, data: &[u8]) {
 }
 
 /// Reads the input as a pcap or pcapng file with the analyze reader, and
-/// parses every packet it yields as `analyze` does.
+/// parses every packet it yields as `analyze` does, its segments through
+/// analyze's connection tracker.
 pub fn capture_reader(input: &[u8]) {
     let name = Path::new("fuzz-input");
+    let mut tracker = hc_core::analyze::flows::Tracker::new();
+    let mut frame = 0usize;
     let r = for_each_in_bytes(input, name, |item| match item {
         Item::Packet(rec) => {
             assert!(rec.data.len() <= input.len(), "record larger than the file");
             check_frame(rec.linktype, rec.orig_len, rec.data);
+            frame += 1;
+            if let Ok(Decoded::Tcp(s)) = decode(rec.linktype, frame, rec.ts, rec.orig_len, rec.data)
+            {
+                tracker.push(&s, &mut |_| {});
+            }
         }
         Item::Section { .. } | Item::Interface { .. } => {}
         Item::Damaged { error, .. } => {
@@ -85,6 +104,7 @@ pub fn capture_reader(input: &[u8]) {
     if let Err(e) = r {
         let _ = e.to_string();
     }
+    tracker.finish(&mut |_| {});
 }
 
 /// Parses the input as a scenario file (lossily decoded: the CLI reads

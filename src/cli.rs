@@ -341,14 +341,17 @@ pub enum ColorChoice {
 
 pub const ANALYZE_EXIT_HELP: &str = "\
 Exit status:
-  0    every file was read completely
-  2    usage error, a file could not be opened or is not a capture, or a file
-       is damaged (truncated or corrupt: the error names the byte offset and
-       record; what could be read is still analysed and the skipped records
-       are counted in the summary)
+  0    every file was read completely (segments the snap length cut before
+       their TCP flags are counted in the summary, and do not change this)
+  2    usage error; a file could not be opened, decompressed or is not a
+       capture; a file is damaged (truncated or corrupt: the error names the
+       byte offset and record); or records of a link type analyze does not
+       decode (named, with their count). What could be read is still
+       analysed, and what was not is counted in the summary.
 
-RST reasons are INFERRED from the wire: a saved capture does not hold the
-kernel's own reasons.";
+Several files are merged by time (as mergecap does); gzip- and zstd-compressed
+captures are read as they are. RST reasons are INFERRED from the wire: a saved
+capture does not hold the kernel's own reasons.";
 
 pub const WATCH_EXIT_HELP: &str = "\
 Exit status:
@@ -357,7 +360,9 @@ Exit status:
 
 #[derive(Args, Debug, Clone)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng; Ethernet/VLAN, Linux cooked SLL/SLL2, raw IP, BSD loopback), read in order as one capture
+    /// Capture files (pcap or pcapng, gzip or zstd compressed or not; Ethernet with VLAN, LLC/SNAP,
+    /// PPPoE and MPLS, Linux cooked SLL/SLL2, NFLOG, raw IP, loopback, PPP, 802.11, and
+    /// tunnels), merged by time as one capture
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -368,7 +373,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "ID")]
     pub conn: Option<u64>,
 
-    /// Output format: text (summary table) or json (schema 1, see docs/json.md); mermaid and
+    /// Output format: text (summary table) or json (analyze schema 2, see docs/json.md); mermaid and
     /// svg draw the connection picked with --conn
     #[arg(long, value_enum, default_value_t = Format::Text,
           requires_if("mermaid", "conn"), requires_if("svg", "conn"))]
@@ -377,6 +382,10 @@ pub struct AnalyzeArgs {
     /// Write a pcapng copy of the input in which every FIN and RST carries its explanation as a packet comment
     #[arg(short = 'w', long = "write", value_name = "OUT.pcapng")]
     pub write: Option<PathBuf>,
+
+    /// With --conn: show every segment of long transfers instead of folding them into one line
+    #[arg(long)]
+    pub no_fold: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -42,7 +42,7 @@ fn analyze_json(file: &Path, extra: &[&str]) -> (i32, Value, String) {
             String::from_utf8_lossy(&out.stdout)
         )
     });
-    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["schema"], 2);
     (code, doc, stderr)
 }
 
@@ -589,6 +589,295 @@ fn unreadable_or_foreign_files_exit_2() {
     let _ = std::fs::remove_file(&p);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pcap or pcapng"));
+}
+
+// ------------------------------------------------------------ issue 14: inputs
+
+/// A classic pcap of `packets` with link type `link`.
+fn write_pcap(packets: &[hc_core::model::RawPacket], link: u32) -> PathBuf {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b23c4du32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&link.to_le_bytes());
+    for p in packets {
+        v.extend_from_slice(&((p.ts / 1_000_000_000) as u32).to_le_bytes());
+        v.extend_from_slice(&((p.ts % 1_000_000_000) as u32).to_le_bytes());
+        v.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&p.orig_len.to_le_bytes());
+        v.extend_from_slice(&p.data);
+    }
+    let path = temp_path("pcap");
+    std::fs::write(&path, v).unwrap();
+    path
+}
+
+fn packets_of(name: &str) -> Vec<hc_core::model::RawPacket> {
+    read_capture(&reference(name))
+        .packets
+        .into_iter()
+        .map(|p| p.packet)
+        .collect()
+}
+
+/// The facts of each connection, without times and frames (which differ
+/// between equivalent inputs).
+fn facts(doc: &Value) -> Vec<String> {
+    doc["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}>{} {} closer={} fins={:?} rsts={:?} half={} bytes={}/{}",
+                c["a"],
+                c["b"],
+                c["segments"],
+                c["active_closer"],
+                from_list(c, "fins"),
+                rst_kinds(c),
+                c["half_close"]["bytes_after_first_fin"],
+                c["bytes_a_to_b"],
+                c["bytes_b_to_a"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gzip_and_zstd_captures_are_read_as_they_are() {
+    use std::io::Write;
+    let plain = reference("close-early");
+    let bytes = std::fs::read(&plain).unwrap();
+    let (_, want, _) = analyze_json(&plain, &[]);
+    let gz = temp_path("pcapng.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&bytes).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let zst = temp_path("pcapng.zst");
+    std::fs::write(
+        &zst,
+        ruzstd::encoding::compress_to_vec(&bytes[..], ruzstd::encoding::CompressionLevel::Fastest),
+    )
+    .unwrap();
+    for (path, kind) in [(&gz, "gzip"), (&zst, "zstd")] {
+        let (code, doc, stderr) = analyze_json(path, &[]);
+        assert_eq!(code, 0, "{kind}: {stderr}");
+        assert_eq!(facts(&doc), facts(&want), "{kind}");
+        assert_eq!(doc["inputs"][0]["compression"], kind);
+        assert_eq!(doc["inputs"][0]["bytes"], bytes.len());
+    }
+    // Cut short: named as a compressed file that cannot be read, exit 2.
+    let data = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &data[..data.len() / 2]).unwrap();
+    let out = analyze(&[gz.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot decompress (gzip)"), "{stderr}");
+    for p in [gz, zst] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn files_are_merged_by_time_with_a_note_when_out_of_order_or_overlapping() {
+    let pkts = packets_of("shut-wr");
+    let (_, whole, _) = analyze_json(&reference("shut-wr"), &[]);
+    let (early, late) = pkts.split_at(pkts.len() / 2);
+    let (a, b) = (write_pcap(early, 1), write_pcap(late, 1));
+    // In order: one connection, no note.
+    let (code, doc, _) = analyze_json(&a, &[b.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(facts(&doc), facts(&whole));
+    assert_eq!(doc["notes"], serde_json::json!([]));
+    // Backwards: still one connection (not two halves), and said so.
+    let (code, doc, stderr) = analyze_json(&b, &[a.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(facts(&doc), facts(&whole), "{stderr}");
+    let notes = doc["notes"].to_string();
+    assert!(notes.contains("not given in time order"), "{notes}");
+    assert!(stderr.contains("not given in time order"), "{stderr}");
+    // Frames are numbered in the merged order, as mergecap writes them.
+    assert_eq!(doc["connections"][0]["first_frame"], 1);
+    // Interleaved (every other packet): overlapping files, one story.
+    let odd: Vec<_> = pkts.iter().step_by(2).cloned().collect();
+    let even: Vec<_> = pkts.iter().skip(1).step_by(2).cloned().collect();
+    let (o, e) = (write_pcap(&odd, 1), write_pcap(&even, 1));
+    let (code, doc, _) = analyze_json(&e, &[o.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(facts(&doc), facts(&whole));
+    assert!(
+        doc["notes"].to_string().contains("overlap in time"),
+        "{}",
+        doc["notes"]
+    );
+    for p in [a, b, o, e] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn the_annotated_copy_keeps_every_interface_and_link_type() {
+    // Ethernet (pcapng) and raw IP (classic pcap): two link types.
+    let raw = to_classic(&reference("shut-wr"), 101, false, false);
+    let out_path = temp_path("pcapng");
+    let out = analyze(&[
+        reference("close-early").to_str().unwrap(),
+        raw.to_str().unwrap(),
+        "-w",
+        out_path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(2 interfaces)"), "{stderr}");
+    let back = read_capture(&out_path);
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&raw);
+    assert_eq!(back.linktypes, vec![1, 101]);
+    let orig = packets_of("close-early").len() + packets_of("shut-wr").len();
+    assert_eq!(back.packets.len(), orig);
+    // Every FIN and RST of both inputs, on its own interface, has its comment.
+    let mut per_iface = [0, 0];
+    for (i, p) in back.packets.iter().enumerate() {
+        let lt = back.linktypes[p.iface as usize];
+        assert_eq!(lt, p.linktype);
+        let seg = hc_core::decode::frame::parse_frame(lt, i, &p.packet)
+            .unwrap()
+            .unwrap();
+        if seg.flags.fin() || seg.flags.rst() {
+            assert_eq!(p.comments.len(), 1, "frame {i}");
+            per_iface[p.iface as usize] += 1;
+        }
+    }
+    // close-early: a FIN and an RST; shut-wr: two FINs.
+    assert_eq!(per_iface, [2, 2]);
+}
+
+#[test]
+fn records_of_a_link_type_not_decoded_are_named_once_and_exit_2() {
+    let pkts = packets_of("shut-wr");
+    // LINKTYPE_USB_LINUX: a link type analyze does not read.
+    let usb = write_pcap(&pkts, 189);
+    let out = analyze(&[usb.to_str().unwrap()]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let want = format!(
+        "{} records of link type 189 (LINKTYPE_USB_LINUX) not decoded",
+        pkts.len()
+    );
+    assert_eq!(stdout.matches(&want).count(), 1, "{stdout}");
+    assert!(
+        !stderr.contains("warning"),
+        "no warning per record: {stderr}"
+    );
+    let (code, doc, _) = analyze_json(&usb, &[]);
+    let _ = std::fs::remove_file(&usb);
+    assert_eq!(code, 2);
+    assert_eq!(
+        doc["undecoded"],
+        serde_json::json!([{"linktype": 189, "name": "LINKTYPE_USB_LINUX", "records": pkts.len()}])
+    );
+}
+
+#[test]
+fn segments_cut_by_the_snap_length_keep_their_story() {
+    // Every frame cut to 68 bytes, as tcpdump -s 68 writes it: the SYNs'
+    // options are cut, everything up to the window is there.
+    let mut pkts = packets_of("close-early");
+    for p in &mut pkts {
+        p.data.truncate(68);
+    }
+    let cut = write_pcap(&pkts, 1);
+    let (_, whole, _) = analyze_json(&reference("close-early"), &[]);
+    let (code, doc, stderr) = analyze_json(&cut, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(facts(&doc), facts(&whole));
+    assert_eq!(doc["connections"][0]["syn_captured"], true);
+    let kept = doc["snap_cut"]["kept"].as_u64().unwrap();
+    assert!(
+        kept >= 2,
+        "the SYN and SYN-ACK had options cut: {}",
+        doc["snap_cut"]
+    );
+    assert_eq!(doc["snap_cut"]["unreadable"], 0);
+    // Cut at 40 (inside the IP header... of Ethernet + IPv4 + 6 bytes of
+    // TCP): nothing readable, counted, and still exit 0 (not damage).
+    for p in &mut pkts {
+        p.data.truncate(40);
+    }
+    let short = write_pcap(&pkts, 1);
+    let (code, doc, _) = analyze_json(&short, &[]);
+    let _ = std::fs::remove_file(&cut);
+    let _ = std::fs::remove_file(&short);
+    assert_eq!(code, 0);
+    assert_eq!(doc["snap_cut"]["unreadable"], pkts.len());
+    assert_eq!(doc["connections"], serde_json::json!([]));
+}
+
+#[test]
+fn a_directory_or_a_bad_file_among_good_ones_exits_2() {
+    let dir = temp_path("dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = analyze(&[dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let bad = temp_path("pcap");
+    std::fs::write(&bad, b"no capture").unwrap();
+    let out = analyze(&[
+        reference("shut-wr").to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    // The readable file is still analysed.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 connections"));
+}
+
+#[test]
+fn tracking_on_a_second_thread_tells_the_same_stories() {
+    // 600 copies of shut-wr on 600 client ports, one after the other:
+    // 6,600 segments, more than one batch for the tracker thread.
+    let base = packets_of("shut-wr");
+    let mut pkts = Vec::new();
+    for i in 0..600u16 {
+        for p in &base {
+            let mut p = p.clone();
+            p.ts += i64::from(i) * 1_000_000_000;
+            let port = 20000 + i;
+            // Ethernet + IPv4 (20 bytes): the client's port is the source
+            // or the destination, whichever is not the server's 5555.
+            for off in [34, 36] {
+                if u16::from_be_bytes([p.data[off], p.data[off + 1]]) != 5555 {
+                    p.data[off..off + 2].copy_from_slice(&port.to_be_bytes());
+                }
+            }
+            pkts.push(p);
+        }
+    }
+    let path = write_pcap(&pkts, 1);
+    let run = |threads: Option<&str>| {
+        let mut c = Command::new(bin());
+        c.args(["analyze", "--format", "json"]).arg(&path);
+        if let Some(t) = threads {
+            c.env("HC_TRACE_THREADS", t);
+        }
+        let out = c.output().expect("run analyze");
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let (two, one) = (run(None), run(Some("1")));
+    let _ = std::fs::remove_file(&path);
+    let doc: Value = serde_json::from_slice(&two).expect("JSON");
+    assert_eq!(doc["connections"].as_array().unwrap().len(), 600);
+    assert_eq!(doc["segments"], 6600);
+    assert!(two == one, "the two modes differ");
 }
 
 // ------------------------------------------------------------ watch (live)

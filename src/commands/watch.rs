@@ -72,8 +72,16 @@ pub fn run(a: &WatchArgs) -> Result<ExitCode, AppError> {
         filter: a.only.to_filter(),
         stories: Vec::new(),
     };
+    if !hc_core::decode::frame::is_supported(lt) {
+        eprintln!(
+            "warning: link type {} is not decoded: no connection will be seen on {}",
+            hc_core::decode::frame::linktype::describe(lt),
+            a.iface
+        );
+    }
     let mut tracker = Tracker::new();
-    let mut frame = 0usize;
+    // Numbered from 1, as Wireshark numbers the frames of a capture.
+    let mut frame = 1usize;
     let mut skipped = 0u64;
     let mut feed = |pkt: hc_core::model::RawPacket, tracker: &mut Tracker, p: &mut Printer| {
         match decode(lt, frame, pkt.ts, pkt.orig_len, &pkt.data) {
@@ -82,6 +90,8 @@ pub fn run(a: &WatchArgs) -> Result<ExitCode, AppError> {
                 tracker.take_closed(&mut |s| p.story(s));
             }
             Ok(Decoded::Other) => {}
+            // Said once above.
+            Err(hc_core::decode::frame::WireError::UnsupportedLinkType(_)) => skipped += 1,
             Err(e) => {
                 skipped += 1;
                 eprintln!("warning: frame {frame}: {e}; skipped");
@@ -124,7 +134,7 @@ pub fn run(a: &WatchArgs) -> Result<ExitCode, AppError> {
         }
         StreamFormat::Json => {
             let doc = serde_json::json!({
-                "schema": 1,
+                "schema": crate::commands::analyze::SCHEMA,
                 "note": KERNEL_NOTE,
                 "connections": shown,
                 "skipped_records": skipped,

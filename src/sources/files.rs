@@ -3,7 +3,6 @@
 //! reader never sees a half-written file and nothing is left behind.
 
 use hc_core::capfile::pcapng::{self, EncodeError, PcapngMeta};
-use hc_core::capfile::read::{for_each_with_progress, Item, ReadError};
 use hc_core::model::RawPacket;
 use hc_sys::mmap::Mapped;
 use hc_sys::owner::give_to_invoking_user;
@@ -15,46 +14,209 @@ use std::path::{Path, PathBuf};
 pub struct CaptureFile {
     path: PathBuf,
     map: Mapped,
+    compression: Compression,
+    /// Bytes on disk (the compressed size when it was compressed).
+    stored: u64,
+}
+
+/// How a capture file was stored, told by its first bytes (not its name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn sniff(magic: &[u8]) -> Compression {
+        match magic {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            Compression::Zstd => Some("zstd"),
+        }
+    }
 }
 
 /// Why a capture file could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open {}: {source}", path.display())]
+#[error("{action} {}: {source}", path.display())]
 pub struct OpenError {
     pub path: PathBuf,
+    /// "cannot open", "cannot decompress (gzip)", ...
+    pub action: String,
     #[source]
     pub source: io::Error,
 }
 
 impl CaptureFile {
+    /// Opens a capture for reading. A gzip- or zstd-compressed file is
+    /// decompressed as a stream into an unlinked temporary file under
+    /// `$TMPDIR` (or /tmp), which is mapped like any capture: memory stays
+    /// flat whatever the size, and nothing is left behind, even if the
+    /// process dies, as the file has no name once it is open.
     pub fn open(path: &Path) -> Result<CaptureFile, OpenError> {
-        let map = Mapped::open(path).map_err(|source| OpenError {
+        let err = |action: &str, source| OpenError {
             path: path.to_path_buf(),
+            action: action.to_string(),
             source,
-        })?;
+        };
+        let file = File::open(path).map_err(|e| err("cannot open", e))?;
+        let meta = file.metadata().map_err(|e| err("cannot open", e))?;
+        if meta.is_dir() {
+            return Err(err(
+                "cannot open",
+                io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+            ));
+        }
+        let mut magic = [0u8; 4];
+        let n = read_prefix(&file, &mut magic).map_err(|e| err("cannot read", e))?;
+        let compression = Compression::sniff(&magic[..n]);
+        let map = match compression {
+            Compression::None => Mapped::of_file(&file).map_err(|e| err("cannot open", e))?,
+            c => decompress(file, c).map_err(|e| {
+                err(
+                    &format!("cannot decompress ({})", c.name().unwrap_or("?")),
+                    e,
+                )
+            })?,
+        };
         Ok(CaptureFile {
             path: path.to_path_buf(),
             map,
+            compression,
+            stored: meta.len(),
         })
     }
 
+    /// Bytes of the capture (decompressed).
     pub fn len(&self) -> u64 {
         self.map.bytes().len() as u64
     }
 
-    /// Calls `f` for every record; stops early once `keep_going` says no
-    /// (asked every few MiB). Pages already read are given back as it goes,
-    /// so memory stays flat whatever the file's size.
-    pub fn for_each_until<'s>(
-        &'s self,
-        keep_going: &dyn Fn() -> bool,
-        f: impl FnMut(Item<'s>),
-    ) -> Result<(), ReadError> {
-        let mut progress = |pos: usize| {
-            self.map.release_before(pos);
-            keep_going()
-        };
-        for_each_with_progress(self.map.bytes(), &self.path, &mut progress, f)
+    /// Bytes on disk.
+    pub fn stored_len(&self) -> u64 {
+        self.stored
+    }
+
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The capture's bytes, for [`hc_core::capfile::read::Reader`].
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+
+    /// Gives the pages before `pos` back to the kernel (see [`Mapped::release_before`]).
+    pub fn release_before(&self, pos: usize) {
+        self.map.release_before(pos);
+    }
+}
+
+/// Reads up to `buf.len()` bytes from the start of `file` without moving
+/// its position for later readers (positional read).
+fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Decompresses `file` into a temporary file that is unlinked at once and
+/// maps it.
+fn decompress(file: File, c: Compression) -> io::Result<Mapped> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir();
+    let temp = dir.join(format!(
+        ".hc-trace-decompressed-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut out = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", temp.display())))?;
+    // Unlinked before anything is written: no name, nothing to clean up.
+    std::fs::remove_file(&temp)?;
+    let mut input = io::BufReader::with_capacity(1 << 16, file);
+    let mut sink = io::BufWriter::with_capacity(1 << 16, &mut out);
+    match c {
+        Compression::Gzip => {
+            // Concatenated members (gzip a b > c) are one stream, as gzip -d reads them.
+            let mut d = flate2::bufread::MultiGzDecoder::new(input);
+            io::copy(&mut d, &mut sink)?;
+        }
+        Compression::Zstd => zstd_frames(&mut input, &mut sink)?,
+        Compression::None => {
+            io::copy(&mut input, &mut sink)?;
+        }
+    }
+    sink.flush().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{} (in {}): {e}",
+                "writing the decompressed capture",
+                dir.display()
+            ),
+        )
+    })?;
+    drop(sink);
+    Mapped::of_file(&out)
+}
+
+/// Every zstd frame of the stream, one after the other (skippable frames
+/// skipped), as `zstd -d` reads them.
+fn zstd_frames<R: io::BufRead>(input: &mut R, out: &mut impl Write) -> io::Result<()> {
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
+    let mut frame = FrameDecoder::new();
+    loop {
+        if input.fill_buf()?.is_empty() {
+            return Ok(());
+        }
+        match StreamingDecoder::new_with_decoder(&mut *input, &mut frame) {
+            Ok(mut d) => {
+                io::copy(&mut d, out)?;
+            }
+            Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                length,
+                ..
+            })) => {
+                io::copy(
+                    &mut io::Read::take(&mut *input, u64::from(length)),
+                    &mut io::sink(),
+                )?;
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not zstd data that can be read: {e}"),
+                ))
+            }
+        }
     }
 }
 
@@ -552,6 +714,33 @@ impl PcapngSink {
             Ok(()) => Ok(()),
             Err(e) => Err(self.write_error(e)),
         }
+    }
+}
+
+/// A copy of captures that had several interfaces (`analyze -w`): the first
+/// interface comes with [`PcapngSink::create`], the others are added as the
+/// inputs describe them, numbered 1, 2, ... in that order.
+impl PcapngSink {
+    pub fn add_interface(
+        &mut self,
+        linktype: hc_core::model::LinkType,
+        snaplen: u32,
+        name: &str,
+        description: &str,
+    ) -> Result<(), SaveError> {
+        let block = pcapng::interface(linktype, snaplen, name, description);
+        self.write_block(&block)
+    }
+
+    /// [`PcapngSink::write_packet`] on interface `iface`.
+    pub fn write_packet_on(
+        &mut self,
+        iface: u32,
+        pkt: &RawPacket,
+        comment: Option<&str>,
+    ) -> Result<(), SaveError> {
+        let block = pcapng::packet_on(iface, pkt, comment)?;
+        self.write_block(&block)
     }
 }
 

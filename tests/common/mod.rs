@@ -50,7 +50,7 @@ fn where_to_get(name: &str) -> &'static str {
         "tshark" | "tcpdump" | "strace" | "bc" | "setpriv" | "script" | "cc" | "python3" => {
             "scripts/test installs it"
         }
-        "capinfos" => "it comes with tshark, which scripts/test installs",
+        "capinfos" | "editcap" => "it comes with tshark, which scripts/test installs",
         "chromium" | "npm" | "dpkg-shlibdeps" => "scripts/test installs it",
         _ => "install it",
     }

@@ -128,6 +128,8 @@ impl Script {
             win: 512,
             len,
             options: vec![],
+            ttl: 64,
+            cut: 0,
         });
         self.next[idx(side)] = seq.wrapping_add(len + u32::from(f.syn()) + u32::from(f.fin()));
         self

@@ -290,16 +290,25 @@ fn foldable(e: &Event, events: &[Event]) -> bool {
 /// segments server → client (67108864 B), 580 ACKs, … over 371.4 ms`.
 pub fn fold_text(first: usize, run: &[Event]) -> String {
     let last = first + run.len() - 1;
-    let (mut data, mut bytes, mut retrans, mut acks, mut reads, mut read_bytes) =
-        (0, 0u64, 0, 0, 0, 0i64);
-    let (mut data_from, mut reader) = (None, None);
+    // Per direction, in the order first seen: (sender, segments, bytes,
+    // retransmissions); each direction's data is credited to its sender.
+    let mut dirs: Vec<(Side, usize, u64, usize)> = Vec::new();
+    let (mut acks, mut reads, mut read_bytes) = (0, 0, 0i64);
+    let mut reader = None;
     for e in run {
         match e {
             Event::Segment(s) if s.seg.len > 0 => {
-                data += 1;
-                bytes += u64::from(s.seg.len);
-                retrans += usize::from(s.retransmission_of.is_some());
-                data_from = Some(s.from);
+                let i = match dirs.iter().position(|d| d.0 == s.from) {
+                    Some(i) => i,
+                    None => {
+                        dirs.push((s.from, 0, 0, 0));
+                        dirs.len() - 1
+                    }
+                };
+                let d = &mut dirs[i];
+                d.1 += 1;
+                d.2 += u64::from(s.seg.len);
+                d.3 += usize::from(s.retransmission_of.is_some());
             }
             Event::Segment(_) => acks += 1,
             Event::Call(c) => {
@@ -312,9 +321,8 @@ pub fn fold_text(first: usize, run: &[Event]) -> String {
     }
     let span = run.last().map_or(0, |e| e.ts()) - run[0].ts();
     let mut parts = Vec::new();
-    if data > 0 {
-        let dir = data_from.map_or(String::new(), |s| format!(" {s} → {}", s.other()));
-        let mut p = format!("{data} data segments{dir} ({bytes} B");
+    for (from, data, bytes, retrans) in dirs {
+        let mut p = format!("{data} data segments {from} → {} ({bytes} B", from.other());
         if retrans > 0 {
             let _ = write!(p, ", {retrans} of them retransmissions");
         }

@@ -425,13 +425,20 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
     if let Some(a) = s.rel_ack {
         let _ = write!(nums, " ack {a}");
     }
+    let cut = s.seg.cut != 0;
     match s.win_bytes {
+        _ if s.seg.cut & hc_core::decode::frame::cut::WINDOW != 0 => {
+            nums.push_str(" win ? (not captured)");
+        }
         Some(b) => {
             let _ = write!(nums, " win {b}");
         }
         None => {
             let _ = write!(nums, " win {} (unscaled)", s.seg.win);
         }
+    }
+    if s.seg.flags.syn() && cut && s.seg.options.is_empty() {
+        nums.push_str(" [options cut by the snap length]");
     }
     if s.seg.flags.syn() && !s.seg.options.is_empty() {
         // Timestamp values are noise to a reader of the timeline; the pcapng keeps them.
@@ -444,7 +451,12 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
                 o => o.to_string(),
             })
             .collect();
-        let _ = write!(nums, " [{}]", opts.join(", "));
+        let more = if cut {
+            ", … cut by the snap length"
+        } else {
+            ""
+        };
+        let _ = write!(nums, " [{}{more}]", opts.join(", "));
     }
     let mut line = format!(
         "{i:>4} {}  {}  {}  {}",

@@ -22,7 +22,12 @@ pub struct Mapped {
 
 impl Mapped {
     pub fn open(path: &Path) -> io::Result<Mapped> {
-        let file = File::open(path)?;
+        Mapped::of_file(&File::open(path)?)
+    }
+
+    /// Maps an open file (one that may have no name left, such as an
+    /// unlinked temporary file); the map stays valid after `file` is closed.
+    pub fn of_file(file: &File) -> io::Result<Mapped> {
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(io::Error::new(
@@ -36,7 +41,7 @@ impl Mapped {
             // SAFETY: the map is read-only and private; the file being cut
             // shorter by another process while we read it is the one risk
             // (SIGBUS), accepted and documented in the module comment.
-            let m = unsafe { Mmap::map(&file) }?;
+            let m = unsafe { Mmap::map(file) }?;
             let _ = m.advise(Advice::Sequential);
             Some(m)
         };

@@ -1,5 +1,5 @@
 //! A connection's close story as the user reads it: the JSON object
-//! (schema 1, see README) and the text row and sentence.
+//! (analyze's schema 2, see docs/json.md) and the text row and sentence.
 //!
 //! Everything said about an RST's reason is an inference from the wire, so
 //! its text starts with "INFERRED"; the kernel's own reason is not in any
@@ -67,6 +67,9 @@ pub enum RstKind {
     Repeat,
     /// Nothing of the connection was captured before it.
     Unknown,
+    /// The connection went on after it (the same end answered the SYN, sent
+    /// new data or acknowledged more): forged, or not accepted by the receiver.
+    Ignored,
 }
 
 impl RstKind {
@@ -79,6 +82,7 @@ impl RstKind {
             RstKind::NoSocket => "no-socket",
             RstKind::Repeat => "repeat",
             RstKind::Unknown => "unknown",
+            RstKind::Ignored => "ignored",
         }
     }
 }
@@ -89,10 +93,37 @@ pub struct Close {
     pub from: End,
     /// Nanoseconds since the Unix epoch, as the capture stamped it.
     pub t_ns: Nanos,
+    /// The frame's number, 1-based as Wireshark counts (several files:
+    /// in the order they were merged by time, as mergecap writes them).
+    pub frame: u64,
     pub why: String,
     /// For RSTs: the inferred reason as a short code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<RstKind>,
+    /// For RSTs: the data in flight that the reset threw away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<Discarded>,
+}
+
+/// Data an RST discarded: sent by one end, not acknowledged by the other
+/// (what the receiver got but its application had not read cannot be seen
+/// on the wire).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Discarded {
+    /// Sent by the resetting end, not acknowledged by its peer; `None` when
+    /// no acknowledgment from the peer was captured.
+    pub sent: Option<Unacked>,
+    /// Sent by the peer, not acknowledged by the resetting end; `None` when
+    /// that is unknown (the peer's direction was not captured, or the
+    /// resetting end never sent an acknowledgment).
+    pub received: Option<Unacked>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Unacked {
+    pub bytes: u64,
+    /// The last frame that carried such data (`None` when `bytes` is 0).
+    pub last_frame: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -111,6 +142,9 @@ pub struct Story {
     pub b: SocketAddr,
     pub first_ns: Nanos,
     pub last_ns: Nanos,
+    /// First and last frame of the connection (numbered as in [`Close::frame`]).
+    pub first_frame: u64,
+    pub last_frame: u64,
     pub syn_captured: bool,
     pub segments: u64,
     pub bytes_a_to_b: u64,
@@ -169,9 +203,18 @@ impl Filter {
 }
 
 impl Story {
-    /// FIN, FIN+FIN, RST, FIN+RST, refused, or open.
+    /// FIN, FIN+FIN, RST, FIN+RST, FIN+FIN+RST, refused, or open. RSTs the
+    /// connection went on after (`ignored`) do not count.
     pub fn how(&self) -> String {
-        if self.rsts.iter().any(|r| r.kind == Some(RstKind::Refused)) {
+        let counted: Vec<&Close> = self
+            .rsts
+            .iter()
+            .filter(|r| r.kind != Some(RstKind::Ignored))
+            .collect();
+        if self.fins.is_empty()
+            && !counted.is_empty()
+            && counted.iter().all(|r| r.kind == Some(RstKind::Refused))
+        {
             return "refused".into();
         }
         let mut parts = Vec::new();
@@ -180,7 +223,7 @@ impl Story {
             1 => parts.push("FIN"),
             _ => parts.push("FIN+FIN"),
         }
-        if !self.rsts.is_empty() {
+        if !counted.is_empty() {
             parts.push("RST");
         }
         if parts.is_empty() {

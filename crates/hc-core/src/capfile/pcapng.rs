@@ -80,21 +80,42 @@ pub fn header(meta: &PcapngMeta) -> Vec<u8> {
     opts.text(SHB_USERAPPL, &meta.application);
     let mut out = block(SHB, &body, opts);
 
-    let mut body = Vec::new();
-    body.extend_from_slice(&(meta.linktype as u16).to_le_bytes());
-    body.extend_from_slice(&0u16.to_le_bytes());
-    body.extend_from_slice(&meta.snaplen.to_le_bytes());
-    let mut opts = Options::default();
-    opts.text(IF_NAME, &meta.iface);
-    opts.text(IF_DESCRIPTION, &meta.iface_description);
-    opts.raw(IF_TSRESOL, &[TS_RESOL_NANOS]);
-    out.extend(block(IDB, &body, opts));
+    out.extend(interface(
+        meta.linktype,
+        meta.snaplen,
+        &meta.iface,
+        &meta.iface_description,
+    ));
     out
+}
+
+/// One more Interface Description Block (the first comes with [`header`]);
+/// interfaces are numbered in the order their blocks are written, from 0.
+/// Empty texts are left out.
+pub fn interface(linktype: LinkType, snaplen: u32, name: &str, description: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(linktype as u16).to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&snaplen.to_le_bytes());
+    let mut opts = Options::default();
+    opts.text(IF_NAME, name);
+    opts.text(IF_DESCRIPTION, description);
+    opts.raw(IF_TSRESOL, &[TS_RESOL_NANOS]);
+    block(IDB, &body, opts)
 }
 
 /// One Enhanced Packet Block, with its comment when it has one (an empty
 /// comment is not written: Wireshark would show an empty line).
 pub fn packet(pkt: &RawPacket, comment: Option<&str>) -> Result<Vec<u8>, EncodeError> {
+    packet_on(0, pkt, comment)
+}
+
+/// [`packet`] on interface `iface` (the number of its [`interface`] block).
+pub fn packet_on(
+    iface: u32,
+    pkt: &RawPacket,
+    comment: Option<&str>,
+) -> Result<Vec<u8>, EncodeError> {
     let ts = u64::try_from(pkt.ts).map_err(|_| EncodeError::NegativeTimestamp { ts: pkt.ts })?;
     if pkt.data.len() > pkt.orig_len as usize {
         return Err(EncodeError::CapturedMoreThanWire {
@@ -105,7 +126,7 @@ pub fn packet(pkt: &RawPacket, comment: Option<&str>) -> Result<Vec<u8>, EncodeE
     let caplen =
         u32::try_from(pkt.data.len()).map_err(|_| EncodeError::TooLarge(pkt.data.len()))?;
     let mut body = Vec::with_capacity(20 + pkt.data.len() + 4);
-    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(&iface.to_le_bytes());
     body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
     body.extend_from_slice(&(ts as u32).to_le_bytes());
     body.extend_from_slice(&caplen.to_le_bytes());
@@ -345,5 +366,33 @@ mod tests {
             assert!(parts.iter().all(|p| p.len() <= max.max(2)));
         }
         assert!(split_text("", 10).is_empty());
+    }
+
+    #[test]
+    fn several_interfaces_keep_their_link_types() {
+        let mut bytes = header(&PcapngMeta {
+            linktype: 1,
+            snaplen: 65535,
+            iface: "eth0".into(),
+            iface_description: String::new(),
+            section_comment: String::new(),
+            application: "test".into(),
+            os: None,
+        });
+        bytes.extend(interface(239, 96, "nflog", "second"));
+        let pkt = |ts| RawPacket {
+            ts,
+            orig_len: 4,
+            data: vec![1, 2, 3, 4],
+        };
+        bytes.extend(packet_on(1, &pkt(5), Some("on nflog")).expect("encode"));
+        bytes.extend(packet_on(0, &pkt(6), None).expect("encode"));
+        let back = read_bytes(&bytes).expect("reads back");
+        assert_eq!(back.linktypes, vec![1, 239]);
+        assert_eq!(back.interfaces[1].snaplen, 96);
+        assert_eq!(back.interfaces[1].name.as_deref(), Some("nflog"));
+        let got: Vec<(u32, u32)> = back.packets.iter().map(|p| (p.iface, p.linktype)).collect();
+        assert_eq!(got, vec![(1, 239), (0, 1)]);
+        assert_eq!(back.packets[0].comments, vec!["on nflog"]);
     }
 }

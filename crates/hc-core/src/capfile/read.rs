@@ -2,10 +2,12 @@
 //! read zero-copy from bytes in memory.
 //!
 //! The caller owns the bytes (the binary maps the file; tests and fuzz
-//! targets hand in a slice). Every [`RELEASE_EVERY`] bytes the reader tells
-//! the caller how far it got, so a map can give the pages behind back to the
-//! kernel (resident memory stays flat in the file size) and a long read can
-//! be interrupted.
+//! targets hand in a slice) and pulls items from a [`Reader`] one at a time,
+//! so several files can be read side by side and merged by time
+//! ([`super::merge`]). [`Reader::position`] says how far it got, so a map can
+//! give the pages behind back to the kernel (resident memory stays flat in
+//! the file size) and a long read can be interrupted; [`for_each_with_progress`]
+//! does that every [`RELEASE_EVERY`] bytes for callers that read one file.
 //!
 //! Every length in the file is hostile: a record that runs past the end is
 //! "truncated", one whose framing is inconsistent is "corrupt", and both
@@ -19,7 +21,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// How often (in bytes read) the reader reports its progress.
+/// How often (in bytes read) [`for_each_with_progress`] reports its progress.
 pub const RELEASE_EVERY: usize = 16 << 20;
 
 /// No real capture has larger packets (libpcap's maximum snap length is
@@ -69,6 +71,9 @@ pub struct Record<'a> {
     /// Byte offset of the record (its header) in the file.
     pub offset: u64,
     pub linktype: LinkType,
+    /// The interface it was captured on: the `id` of an [`Item::Interface`]
+    /// read before it (0 in a classic pcap file).
+    pub iface: u32,
     pub ts: Nanos,
     pub orig_len: u32,
     pub data: &'a [u8],
@@ -106,6 +111,20 @@ fn option_values(opts: &[u8], big: bool, code: u16) -> impl Iterator<Item = &[u8
     })
 }
 
+/// An interface a file describes (pcapng), or the one a classic pcap file has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Numbered from 0 in file order across every section of the file, so
+    /// it stays unique when a second section starts its own numbering.
+    pub id: u32,
+    pub linktype: LinkType,
+    /// The snap length (0: not given).
+    pub snaplen: u32,
+    /// `if_name` and `if_description` (pcapng).
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
 /// What the reader hands to its caller, in file order.
 pub enum Item<'a> {
     Packet(Record<'a>),
@@ -113,11 +132,9 @@ pub enum Item<'a> {
     Section {
         comments: Vec<String>,
     },
-    /// A pcapng interface was described.
-    Interface {
-        linktype: LinkType,
-        snaplen: u32,
-    },
+    /// An interface was described: every pcapng IDB, and once at the start
+    /// of a classic pcap file (its link type and snap length).
+    Interface(Interface),
     /// A record that could not be read; `resumed` says whether reading went on.
     Damaged {
         error: ReadError,
@@ -144,13 +161,19 @@ pub fn for_each_with_progress<'s>(
     progress: &mut dyn FnMut(usize) -> bool,
     mut f: impl FnMut(Item<'s>),
 ) -> Result<(), ReadError> {
-    Cursor {
-        data,
-        path: name,
-        progress,
-        reported: 0,
+    let mut r = Reader::new(data, name)?;
+    let mut reported = 0usize;
+    while let Some(item) = r.next_item() {
+        f(item);
+        let pos = r.position();
+        if pos >= reported + RELEASE_EVERY {
+            reported = pos;
+            if !progress(pos) {
+                break;
+            }
+        }
     }
-    .run(&mut f)
+    Ok(())
 }
 
 /// A packet read back whole, with its comments and link type.
@@ -158,6 +181,7 @@ pub fn for_each_with_progress<'s>(
 pub struct ReadPacket {
     pub packet: RawPacket,
     pub linktype: LinkType,
+    pub iface: u32,
     pub comments: Vec<String>,
 }
 
@@ -168,6 +192,8 @@ pub struct Contents {
     pub section_comments: Vec<String>,
     /// The link type of each interface described (pcapng), or the file's one.
     pub linktypes: Vec<LinkType>,
+    /// Every interface, in file order.
+    pub interfaces: Vec<Interface>,
     pub packets: Vec<ReadPacket>,
 }
 
@@ -178,9 +204,6 @@ pub fn read_bytes(data: &[u8]) -> Result<Contents, ReadError> {
     let mut damage = None;
     for_each_in_bytes(data, name, |item| match item {
         Item::Packet(r) => {
-            if !out.linktypes.contains(&r.linktype) && out.linktypes.is_empty() {
-                out.linktypes.push(r.linktype);
-            }
             out.packets.push(ReadPacket {
                 packet: RawPacket {
                     ts: r.ts,
@@ -188,11 +211,15 @@ pub fn read_bytes(data: &[u8]) -> Result<Contents, ReadError> {
                     data: r.data.to_vec(),
                 },
                 linktype: r.linktype,
+                iface: r.iface,
                 comments: r.comments().into_iter().map(Cow::into_owned).collect(),
             });
         }
         Item::Section { comments } => out.section_comments.extend(comments),
-        Item::Interface { linktype, .. } => out.linktypes.push(linktype),
+        Item::Interface(i) => {
+            out.linktypes.push(i.linktype);
+            out.interfaces.push(i);
+        }
         Item::Damaged { error, .. } => {
             damage.get_or_insert(error);
         }
@@ -203,31 +230,90 @@ pub fn read_bytes(data: &[u8]) -> Result<Contents, ReadError> {
     }
 }
 
-impl<'a> Cursor<'a, '_> {
-    fn run(&mut self, f: &mut impl FnMut(Item<'a>)) -> Result<(), ReadError> {
-        let (data, r) = (self.data, self);
-        match data.get(..4) {
-            Some(m) if PcapHeader::magic(m).is_some() => r.pcap(f),
-            Some([0x0a, 0x0d, 0x0d, 0x0a]) => r.pcapng(f),
-            _ => Err(ReadError::NotACapture {
-                path: r.path.to_path_buf(),
-                magic: data
-                    .iter()
-                    .take(4)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            }),
-        }
-    }
-}
-
-struct Cursor<'a, 'p> {
+/// Reads the records of one capture in file order, one item per call.
+pub struct Reader<'a> {
     data: &'a [u8],
     path: &'a Path,
-    progress: &'p mut dyn FnMut(usize) -> bool,
-    /// Offset of the last progress report.
-    reported: usize,
+    pos: usize,
+    /// 0-based number of the next record (packet block or pcap record).
+    index: u64,
+    state: State,
+}
+
+enum State {
+    PcapStart(PcapHeader),
+    Pcap {
+        h: PcapHeader,
+        linktype: LinkType,
+        limit: u32,
+        last_sec: Option<u32>,
+    },
+    Pcapng {
+        big: bool,
+        /// The current section's interfaces.
+        ifaces: Vec<Iface>,
+        /// Interfaces of earlier sections (their ids come first).
+        base: u32,
+    },
+    Done,
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the magic number; `Err` when the bytes are not a capture.
+    pub fn new(data: &'a [u8], path: &'a Path) -> Result<Reader<'a>, ReadError> {
+        let state = match data.get(..4) {
+            Some(m) if PcapHeader::magic(m).is_some() => {
+                State::PcapStart(PcapHeader::magic(m).unwrap_or(PcapHeader {
+                    big: false,
+                    nanos: false,
+                }))
+            }
+            Some([0x0a, 0x0d, 0x0d, 0x0a]) => State::Pcapng {
+                big: false,
+                ifaces: Vec::new(),
+                base: 0,
+            },
+            _ => {
+                return Err(ReadError::NotACapture {
+                    path: path.to_path_buf(),
+                    magic: data
+                        .iter()
+                        .take(4)
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                })
+            }
+        };
+        Ok(Reader {
+            data,
+            path,
+            pos: 0,
+            index: 0,
+            state,
+        })
+    }
+
+    /// How far reading got (a byte offset in the file).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The next item, or `None` at the end (or after damage it cannot
+    /// read past).
+    pub fn next_item(&mut self) -> Option<Item<'a>> {
+        match self.state {
+            State::PcapStart(h) => self.pcap_start(h),
+            State::Pcap { .. } => self.pcap_next(),
+            State::Pcapng { .. } => self.pcapng_next(),
+            State::Done => None,
+        }
+    }
+
+    fn stop(&mut self, item: Item<'a>) -> Option<Item<'a>> {
+        self.state = State::Done;
+        Some(item)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -279,17 +365,7 @@ fn u16_at(d: &[u8], off: usize, big: bool) -> u16 {
     }
 }
 
-impl<'a> Cursor<'a, '_> {
-    /// Reports progress every [`RELEASE_EVERY`] bytes; false when the
-    /// caller asked to stop.
-    fn release_behind(&mut self, pos: usize) -> bool {
-        if pos < self.reported + RELEASE_EVERY {
-            return true;
-        }
-        self.reported = pos;
-        (self.progress)(pos)
-    }
-
+impl<'a> Reader<'a> {
     fn truncated(
         &self,
         what: &'static str,
@@ -331,105 +407,131 @@ impl<'a> Cursor<'a, '_> {
 
     // ------------------------------------------------------------ classic pcap
 
-    fn pcap(&mut self, f: &mut impl FnMut(Item<'a>)) -> Result<(), ReadError> {
+    fn pcap_start(&mut self, h: PcapHeader) -> Option<Item<'a>> {
         let d = self.data;
         if d.len() < 24 {
-            f(self.truncated(
+            let item = self.truncated(
                 "pcap file header",
                 0,
                 0,
                 format!("needs 24 bytes, the file has {}", d.len()),
-            ));
-            return Ok(());
+            );
+            return self.stop(item);
         }
-        let Some(h) = PcapHeader::magic(&d[..4]) else {
-            return Ok(());
-        };
         let snaplen = u32_at(d, 16, h.big);
         // The upper bits hold FCS information, not the link type.
         let linktype = u32_at(d, 20, h.big) & 0x0fff_ffff;
-        let limit = snaplen.clamp(262_144, MAX_PACKET);
-        let mut pos = 24usize;
-        let mut index = 0u64;
-        let mut last_sec: Option<u32> = None;
-        while pos < d.len() {
-            if !self.release_behind(pos) {
-                return Ok(());
-            }
-            let record = index + 1;
-            if d.len() - pos < 16 {
-                f(self.truncated(
-                    "pcap record header",
-                    pos,
-                    record,
-                    format!("needs 16 bytes, {} left in the file", d.len() - pos),
-                ));
-                return Ok(());
-            }
-            let sec = u32_at(d, pos, h.big);
-            let frac = u32_at(d, pos + 4, h.big);
-            let caplen = u32_at(d, pos + 8, h.big);
-            let orig = u32_at(d, pos + 12, h.big);
-            if caplen > limit {
-                let next = self.pcap_resync(pos + 1, h, limit, last_sec);
-                f(self.corrupt(
-                    "pcap record header",
-                    pos,
-                    record,
-                    format!(
-                        "captured length {caplen} is larger than any packet ({limit}); {}",
-                        match next {
-                            Some(n) => format!("resumed at byte offset {n}"),
-                            None => "no plausible record follows".into(),
-                        }
-                    ),
-                    next.is_some(),
-                ));
-                match next {
-                    Some(n) => {
-                        pos = n;
-                        index += 1;
-                        continue;
-                    }
-                    None => return Ok(()),
-                }
-            }
-            let body = pos + 16;
-            let end = body + caplen as usize;
-            if end > d.len() {
-                f(self.truncated(
-                    "pcap record",
-                    pos,
-                    record,
-                    format!(
-                        "the header says {caplen} captured bytes, {} left in the file",
-                        d.len() - body
-                    ),
-                ));
-                return Ok(());
-            }
-            let ns = if h.nanos {
-                i64::from(frac)
-            } else {
-                i64::from(frac) * 1_000
-            };
-            f(Item::Packet(Record {
-                index,
-                offset: pos as u64,
-                linktype,
-                ts: i64::from(sec) * 1_000_000_000 + ns,
-                // Some writers store 0 or less than captured; the captured
-                // length is then the best lower bound.
-                orig_len: orig.max(caplen),
-                data: &d[body..end],
-                options: &[],
-                big: h.big,
-            }));
-            last_sec = Some(sec);
-            index += 1;
-            pos = end;
+        self.pos = 24;
+        self.state = State::Pcap {
+            h,
+            linktype,
+            limit: snaplen.clamp(262_144, MAX_PACKET),
+            last_sec: None,
+        };
+        Some(Item::Interface(Interface {
+            id: 0,
+            linktype,
+            snaplen,
+            name: None,
+            description: None,
+        }))
+    }
+
+    fn pcap_next(&mut self) -> Option<Item<'a>> {
+        let State::Pcap {
+            h,
+            linktype,
+            limit,
+            last_sec,
+        } = self.state
+        else {
+            return None;
+        };
+        let d = self.data;
+        let pos = self.pos;
+        if pos >= d.len() {
+            self.state = State::Done;
+            return None;
         }
-        Ok(())
+        let record = self.index + 1;
+        if d.len() - pos < 16 {
+            let item = self.truncated(
+                "pcap record header",
+                pos,
+                record,
+                format!("needs 16 bytes, {} left in the file", d.len() - pos),
+            );
+            return self.stop(item);
+        }
+        let sec = u32_at(d, pos, h.big);
+        let frac = u32_at(d, pos + 4, h.big);
+        let caplen = u32_at(d, pos + 8, h.big);
+        let orig = u32_at(d, pos + 12, h.big);
+        if caplen > limit {
+            let next = self.pcap_resync(pos + 1, h, limit, last_sec);
+            let item = self.corrupt(
+                "pcap record header",
+                pos,
+                record,
+                format!(
+                    "captured length {caplen} is larger than any packet ({limit}); {}",
+                    match next {
+                        Some(n) => format!("resumed at byte offset {n}"),
+                        None => "no plausible record follows".into(),
+                    }
+                ),
+                next.is_some(),
+            );
+            return match next {
+                Some(n) => {
+                    self.pos = n;
+                    self.index += 1;
+                    Some(item)
+                }
+                None => self.stop(item),
+            };
+        }
+        let body = pos + 16;
+        let end = body + caplen as usize;
+        if end > d.len() {
+            let item = self.truncated(
+                "pcap record",
+                pos,
+                record,
+                format!(
+                    "the header says {caplen} captured bytes, {} left in the file",
+                    d.len() - body
+                ),
+            );
+            return self.stop(item);
+        }
+        let ns = if h.nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1_000
+        };
+        let rec = Record {
+            index: self.index,
+            offset: pos as u64,
+            linktype,
+            iface: 0,
+            ts: i64::from(sec) * 1_000_000_000 + ns,
+            // Some writers store 0 or less than captured; the captured
+            // length is then the best lower bound.
+            orig_len: orig.max(caplen),
+            data: &d[body..end],
+            options: &[],
+            big: h.big,
+        };
+        self.state = State::Pcap {
+            h,
+            linktype,
+            limit,
+            last_sec: Some(sec),
+        };
+        self.index += 1;
+        self.pos = end;
+        Some(Item::Packet(rec))
     }
 
     /// Finds the next offset at which two consecutive record headers look
@@ -472,51 +574,60 @@ impl<'a> Cursor<'a, '_> {
 
     // ------------------------------------------------------------ pcapng
 
-    fn pcapng(&mut self, f: &mut impl FnMut(Item<'a>)) -> Result<(), ReadError> {
-        let d = self.data;
-        let mut pos = 0usize;
-        let mut big = false;
-        let mut ifaces: Vec<Iface> = Vec::new();
-        let mut index = 0u64;
-        while pos < d.len() {
-            if !self.release_behind(pos) {
-                return Ok(());
+    /// Reads blocks until one yields an item.
+    fn pcapng_next(&mut self) -> Option<Item<'a>> {
+        loop {
+            let State::Pcapng {
+                ref mut big,
+                ref mut ifaces,
+                ref mut base,
+            } = self.state
+            else {
+                return None;
+            };
+            let d = self.data;
+            let pos = self.pos;
+            if pos >= d.len() {
+                self.state = State::Done;
+                return None;
             }
-            let record = index + 1;
+            let record = self.index + 1;
             if d.len() - pos < 12 {
-                f(self.truncated(
+                let item = self.truncated(
                     "pcapng block header",
                     pos,
                     record,
                     format!("needs 12 bytes, {} left in the file", d.len() - pos),
-                ));
-                return Ok(());
+                );
+                return self.stop(item);
             }
             let raw_type = u32::from_le_bytes([d[pos], d[pos + 1], d[pos + 2], d[pos + 3]]);
             if raw_type == 0x0a0d_0d0a {
                 // Section header: the byte-order magic decides how to read the rest.
                 let bom = &d[pos + 8..pos + 12];
-                big = match bom {
+                *big = match bom {
                     [0x1a, 0x2b, 0x3c, 0x4d] => true,
                     [0x4d, 0x3c, 0x2b, 0x1a] => false,
                     _ => {
-                        f(self.corrupt(
+                        let item = self.corrupt(
                             "pcapng section header",
                             pos,
                             record,
                             "byte-order magic is neither 1A2B3C4D nor 4D3C2B1A".into(),
                             false,
-                        ));
-                        return Ok(());
+                        );
+                        return self.stop(item);
                     }
                 };
+                *base += ifaces.len() as u32;
                 ifaces.clear();
             }
+            let big = *big;
             let btype = u32_at(d, pos, big);
             let blen = u32_at(d, pos + 4, big) as usize;
             if blen < 12 || blen % 4 != 0 {
                 let next = self.pcapng_resync(pos + 4, big);
-                f(self.corrupt(
+                let item = self.corrupt(
                     "pcapng block",
                     pos,
                     record,
@@ -525,18 +636,18 @@ impl<'a> Cursor<'a, '_> {
                         resumed_text(next)
                     ),
                     next.is_some(),
-                ));
-                match next {
+                );
+                return match next {
                     Some(n) => {
-                        pos = n;
-                        index += 1;
-                        continue;
+                        self.pos = n;
+                        self.index += 1;
+                        Some(item)
                     }
-                    None => return Ok(()),
-                }
+                    None => self.stop(item),
+                };
             }
             if blen > d.len() - pos {
-                f(self.truncated(
+                let item = self.truncated(
                     "pcapng block",
                     pos,
                     record,
@@ -544,13 +655,13 @@ impl<'a> Cursor<'a, '_> {
                         "block type {btype:#x} says {blen} bytes, {} left in the file",
                         d.len() - pos
                     ),
-                ));
-                return Ok(());
+                );
+                return self.stop(item);
             }
             let trailer = u32_at(d, pos + blen - 4, big) as usize;
             if trailer != blen {
                 let next = self.pcapng_resync(pos + 4, big);
-                f(self.corrupt(
+                let item = self.corrupt(
                     "pcapng block",
                     pos,
                     record,
@@ -559,17 +670,18 @@ impl<'a> Cursor<'a, '_> {
                         resumed_text(next)
                     ),
                     next.is_some(),
-                ));
-                match next {
+                );
+                return match next {
                     Some(n) => {
-                        pos = n;
-                        index += 1;
-                        continue;
+                        self.pos = n;
+                        self.index += 1;
+                        Some(item)
                     }
-                    None => return Ok(()),
-                }
+                    None => self.stop(item),
+                };
             }
             let body = &d[pos + 8..pos + blen - 4];
+            self.pos = pos + blen;
             match btype {
                 0x0a0d_0d0a => {
                     let comments = body
@@ -580,117 +692,68 @@ impl<'a> Cursor<'a, '_> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    f(Item::Section { comments });
+                    return Some(Item::Section { comments });
                 }
                 1 => {
                     let i = Iface::parse(body, big);
-                    f(Item::Interface {
+                    let State::Pcapng { ifaces, base, .. } = &mut self.state else {
+                        return None;
+                    };
+                    let id = *base + ifaces.len() as u32;
+                    let item = Item::Interface(Interface {
+                        id,
                         linktype: i.linktype,
                         snaplen: i.snaplen,
+                        name: i.name.clone(),
+                        description: i.description.clone(),
                     });
                     ifaces.push(i);
+                    return Some(item);
                 }
                 6 | 2 | 3 => {
-                    match self.packet_block(btype, body, big, &ifaces) {
-                        Ok((iface, ts, caplen, orig, off)) => {
-                            let Some(ifc) = ifaces.get(iface as usize) else {
-                                f(self.corrupt(
-                                    "pcapng packet block",
-                                    pos,
-                                    record,
-                                    format!("refers to interface {iface}, which the section never described"),
-                                    true,
-                                ));
-                                index += 1;
-                                pos += blen;
-                                continue;
-                            };
-                            let start = pos + 8 + off;
-                            // Options follow the data, padded to 4 bytes (none in a simple packet block).
-                            let opt_at = (off + (caplen as usize).div_ceil(4) * 4).min(body.len());
-                            let options = if btype == 3 { &[][..] } else { &body[opt_at..] };
-                            f(Item::Packet(Record {
-                                index,
-                                offset: pos as u64,
-                                linktype: ifc.linktype,
-                                ts: ifc.to_ns(ts),
-                                orig_len: orig.max(caplen),
-                                data: &d[start..start + caplen as usize],
-                                options,
-                                big,
-                            }));
-                        }
+                    let State::Pcapng { ifaces, base, .. } = &self.state else {
+                        return None;
+                    };
+                    let item = match packet_block(btype, body, big, ifaces) {
+                        Ok((iface, ts, caplen, orig, off)) => match ifaces.get(iface as usize) {
+                            None => self.corrupt(
+                                "pcapng packet block",
+                                pos,
+                                record,
+                                format!(
+                                    "refers to interface {iface}, which the section never described"
+                                ),
+                                true,
+                            ),
+                            Some(ifc) => {
+                                let start = pos + 8 + off;
+                                // Options follow the data, padded to 4 bytes (none in a simple packet block).
+                                let opt_at =
+                                    (off + (caplen as usize).div_ceil(4) * 4).min(body.len());
+                                let options = if btype == 3 { &[][..] } else { &body[opt_at..] };
+                                Item::Packet(Record {
+                                    index: self.index,
+                                    offset: pos as u64,
+                                    linktype: ifc.linktype,
+                                    iface: *base + iface,
+                                    ts: ifc.to_ns(ts),
+                                    orig_len: orig.max(caplen),
+                                    data: &d[start..start + caplen as usize],
+                                    options,
+                                    big,
+                                })
+                            }
+                        },
                         Err(detail) => {
-                            f(self.corrupt("pcapng packet block", pos, record, detail, true))
+                            self.corrupt("pcapng packet block", pos, record, detail, true)
                         }
-                    }
-                    index += 1;
+                    };
+                    self.index += 1;
+                    return Some(item);
                 }
                 _ => {}
             }
-            pos += blen;
         }
-        Ok(())
-    }
-
-    /// Reads a packet block's header: (interface, ticks, captured, original,
-    /// offset of the data within the block body).
-    fn packet_block(
-        &self,
-        btype: u32,
-        body: &[u8],
-        big: bool,
-        ifaces: &[Iface],
-    ) -> Result<(u32, u64, u32, u32, usize), String> {
-        let need = |n: usize| {
-            if body.len() < n {
-                Err(format!("body has {} bytes, needs {n}", body.len()))
-            } else {
-                Ok(())
-            }
-        };
-        let (iface, ticks, caplen, orig, off) = match btype {
-            6 => {
-                need(20)?;
-                let ticks =
-                    (u64::from(u32_at(body, 4, big)) << 32) | u64::from(u32_at(body, 8, big));
-                (
-                    u32_at(body, 0, big),
-                    ticks,
-                    u32_at(body, 12, big),
-                    u32_at(body, 16, big),
-                    20usize,
-                )
-            }
-            2 => {
-                need(20)?;
-                let ticks =
-                    (u64::from(u32_at(body, 4, big)) << 32) | u64::from(u32_at(body, 8, big));
-                (
-                    u32::from(u16_at(body, 0, big)),
-                    ticks,
-                    u32_at(body, 12, big),
-                    u32_at(body, 16, big),
-                    20usize,
-                )
-            }
-            _ => {
-                // Simple packet block: no interface number (always the first),
-                // no timestamp, captured length implied by the block length.
-                need(4)?;
-                let orig = u32_at(body, 0, big);
-                let snap = ifaces.first().map_or(u32::MAX, |i| i.snaplen).max(1);
-                let room = u32::try_from(body.len() - 4).unwrap_or(u32::MAX);
-                (0, 0, orig.min(snap).min(room), orig, 4usize)
-            }
-        };
-        if caplen as usize > body.len() - off {
-            return Err(format!(
-                "captured length {caplen} is larger than the block ({} bytes of data room)",
-                body.len() - off
-            ));
-        }
-        Ok((iface, ticks, caplen, orig, off))
     }
 
     /// The next 4-aligned offset holding a block whose two length fields agree.
@@ -713,6 +776,63 @@ impl<'a> Cursor<'a, '_> {
     }
 }
 
+/// Reads a packet block's header: (interface, ticks, captured, original,
+/// offset of the data within the block body).
+fn packet_block(
+    btype: u32,
+    body: &[u8],
+    big: bool,
+    ifaces: &[Iface],
+) -> Result<(u32, u64, u32, u32, usize), String> {
+    let need = |n: usize| {
+        if body.len() < n {
+            Err(format!("body has {} bytes, needs {n}", body.len()))
+        } else {
+            Ok(())
+        }
+    };
+    let (iface, ticks, caplen, orig, off) = match btype {
+        6 => {
+            need(20)?;
+            let ticks = (u64::from(u32_at(body, 4, big)) << 32) | u64::from(u32_at(body, 8, big));
+            (
+                u32_at(body, 0, big),
+                ticks,
+                u32_at(body, 12, big),
+                u32_at(body, 16, big),
+                20usize,
+            )
+        }
+        2 => {
+            need(20)?;
+            let ticks = (u64::from(u32_at(body, 4, big)) << 32) | u64::from(u32_at(body, 8, big));
+            (
+                u32::from(u16_at(body, 0, big)),
+                ticks,
+                u32_at(body, 12, big),
+                u32_at(body, 16, big),
+                20usize,
+            )
+        }
+        _ => {
+            // Simple packet block: no interface number (always the first),
+            // no timestamp, captured length implied by the block length.
+            need(4)?;
+            let orig = u32_at(body, 0, big);
+            let snap = ifaces.first().map_or(u32::MAX, |i| i.snaplen).max(1);
+            let room = u32::try_from(body.len() - 4).unwrap_or(u32::MAX);
+            (0, 0, orig.min(snap).min(room), orig, 4usize)
+        }
+    };
+    if caplen as usize > body.len() - off {
+        return Err(format!(
+            "captured length {caplen} is larger than the block ({} bytes of data room)",
+            body.len() - off
+        ));
+    }
+    Ok((iface, ticks, caplen, orig, off))
+}
+
 fn resumed_text(next: Option<usize>) -> String {
     match next {
         Some(n) => format!("resumed at the next block, byte offset {n}"),
@@ -728,6 +848,8 @@ struct Iface {
     tsresol: u8,
     /// if_tsoffset in seconds.
     offset_s: i64,
+    name: Option<String>,
+    description: Option<String>,
 }
 
 impl Iface {
@@ -737,6 +859,8 @@ impl Iface {
             snaplen: 0,
             tsresol: 6,
             offset_s: 0,
+            name: None,
+            description: None,
         };
         if body.len() < 8 {
             return i;
@@ -751,7 +875,10 @@ impl Iface {
             if code == 0 || v + len > body.len() {
                 break;
             }
+            let text = || Some(String::from_utf8_lossy(&body[v..v + len]).into_owned());
             match (code, len) {
+                (2, _) => i.name = text(),
+                (3, _) => i.description = text(),
                 (9, 1) => i.tsresol = body[v],
                 (14, 8) => {
                     let hi = u64::from(u32_at(body, v, big));
@@ -817,7 +944,7 @@ mod tests {
         let r = for_each_in_bytes(bytes, Path::new("test.pcap"), |it| match it {
             Item::Packet(p) => pkts.push((p.index, p.data.len())),
             Item::Damaged { error, .. } => errs.push(error.to_string()),
-            Item::Section { .. } | Item::Interface { .. } => {}
+            Item::Section { .. } | Item::Interface(_) => {}
         });
         if let Err(e) = r {
             errs.push(e.to_string());

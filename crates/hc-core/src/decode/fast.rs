@@ -13,8 +13,8 @@
 //! TCP options are not read: a malformed option does not change who closed
 //! a connection, so it is not a reason to skip a segment.
 
-use crate::decode::frame::{self as wire, linktype, WireError};
-use crate::model::{Nanos, RawPacket, Segment};
+use crate::decode::frame::{self as wire, cut, linktype, WireError};
+use crate::model::{Nanos, Segment};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// What the close story needs of one segment.
@@ -26,9 +26,16 @@ pub struct Seg {
     pub flags: u8,
     pub seq: u32,
     pub ack: u32,
+    /// 0 when the snap length cut it (`cut` has [`cut::WINDOW`]).
     pub win: u16,
     /// Payload length from the IP header (snap length does not cut it).
     pub len: u32,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// What the snap length cut from the TCP header ([`cut`] bits).
+    pub cut: u8,
+    /// The frame's number as the caller counts (analyze: 1-based, as Wireshark numbers frames).
+    pub frame: u64,
 }
 
 impl Seg {
@@ -42,7 +49,15 @@ impl Seg {
             ack: s.ack,
             win: s.win,
             len: s.len,
+            ttl: s.ttl,
+            cut: s.cut,
+            frame: s.frame as u64,
         }
+    }
+
+    /// True when the window field was captured.
+    pub fn has_window(&self) -> bool {
+        self.cut & cut::WINDOW == 0
     }
 }
 
@@ -53,7 +68,8 @@ pub enum Decoded {
     Other,
 }
 
-/// Decodes a frame: the fast path when it can, the reference parser otherwise.
+/// Decodes a frame: the fast path when it can, the reference parser
+/// otherwise. `frame` is stored in the segment and named in errors.
 pub fn decode(
     lt: u32,
     frame: usize,
@@ -61,19 +77,16 @@ pub fn decode(
     orig_len: u32,
     data: &[u8],
 ) -> Result<Decoded, WireError> {
-    match fast(lt, ts, data) {
-        Some(d) => Ok(d),
-        None => {
-            let pkt = RawPacket {
-                ts,
-                orig_len,
-                data: data.to_vec(),
-            };
-            Ok(match wire::parse_frame(lt, frame, &pkt)? {
-                Some(s) => Decoded::Tcp(Seg::from_segment(&s)),
-                None => Decoded::Other,
-            })
+    match fast(lt, ts, orig_len, data) {
+        Some(Decoded::Tcp(mut s)) => {
+            s.frame = frame as u64;
+            Ok(Decoded::Tcp(s))
         }
+        Some(d) => Ok(d),
+        None => Ok(match wire::parse_bytes(lt, frame, ts, orig_len, data)? {
+            Some(s) => Decoded::Tcp(Seg::from_segment(&s)),
+            None => Decoded::Other,
+        }),
     }
 }
 
@@ -89,7 +102,7 @@ fn be32(d: &[u8], o: usize) -> u32 {
 
 /// `None`: not sure, ask the reference parser.
 #[inline]
-fn fast(lt: u32, ts: Nanos, d: &[u8]) -> Option<Decoded> {
+fn fast(lt: u32, ts: Nanos, orig_len: u32, d: &[u8]) -> Option<Decoded> {
     let (mut ethertype, mut off) = match lt {
         linktype::ETHERNET => (be16(d.get(..14)?, 12), 14),
         linktype::LINUX_SLL => (be16(d.get(..16)?, 14), 16),
@@ -101,7 +114,7 @@ fn fast(lt: u32, ts: Nanos, d: &[u8]) -> Option<Decoded> {
         },
         linktype::IPV4 => (0x0800, 0),
         linktype::IPV6 => (0x86dd, 0),
-        // Loopback headers are rare and cheap to hand over.
+        // Other link layers are rare and cheap to hand over.
         _ => return None,
     };
     while matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
@@ -110,14 +123,28 @@ fn fast(lt: u32, ts: Nanos, d: &[u8]) -> Option<Decoded> {
         off += 4;
     }
     match ethertype {
-        0x0800 => v4(d, off, ts),
-        0x86dd => v6(d, off, ts),
+        0x0800 => v4(d, off, ts, orig_len),
+        0x86dd => v6(d, off, ts, orig_len),
+        // 802.3 lengths (LLC follows), PPPoE, MPLS, PBB, bridged Ethernet:
+        // the reference parser follows them.
+        0..=1500 | 0x8864 | 0x8847 | 0x8848 | 0x88e7 | 0x6558 => None,
         _ => Some(Decoded::Other),
     }
 }
 
+/// UDP ports that carry tunnels the reference parser follows.
 #[inline]
-fn v4(d: &[u8], off: usize, ts: Nanos) -> Option<Decoded> {
+fn udp_tunnel(d: &[u8], off: usize) -> bool {
+    match d.get(off..off + 4) {
+        Some(u) => [be16(u, 0), be16(u, 2)]
+            .iter()
+            .any(|p| matches!(p, 4789 | 6081 | 2152)),
+        None => false,
+    }
+}
+
+#[inline]
+fn v4(d: &[u8], off: usize, ts: Nanos, orig_len: u32) -> Option<Decoded> {
     let h = d.get(off..off + 20)?;
     if h[0] >> 4 != 4 {
         return None;
@@ -129,9 +156,16 @@ fn v4(d: &[u8], off: usize, ts: Nanos) -> Option<Decoded> {
     }
     d.get(off..off + ihl)?;
     // Later fragments and other protocols carry no TCP header, as the
-    // reference parser decides once the IP header is whole and consistent.
-    if be16(h, 6) & 0x1fff != 0 || h[9] != 6 {
+    // reference parser decides once the IP header is whole and consistent;
+    // tunnels are left to it.
+    if be16(h, 6) & 0x1fff != 0 {
         return Some(Decoded::Other);
+    }
+    match h[9] {
+        6 => {}
+        4 | 41 | 47 => return None,
+        17 if udp_tunnel(d, off + ihl) => return None,
+        _ => return Some(Decoded::Other),
     }
     let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
     let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
@@ -141,18 +175,21 @@ fn v4(d: &[u8], off: usize, ts: Nanos) -> Option<Decoded> {
         total - ihl,
         IpAddr::V4(src),
         IpAddr::V4(dst),
+        h[8],
         ts,
+        orig_len,
     )
 }
 
 #[inline]
-fn v6(d: &[u8], off: usize, ts: Nanos) -> Option<Decoded> {
+fn v6(d: &[u8], off: usize, ts: Nanos, orig_len: u32) -> Option<Decoded> {
     let h = d.get(off..off + 40)?;
     if h[0] >> 4 != 6 {
         return None;
     }
     match h[6] {
         6 => {}
+        17 if udp_tunnel(d, off + 40) => return None,
         // UDP, ICMPv6: no TCP and no extension header to walk.
         17 | 58 => return Some(Decoded::Other),
         _ => return None,
@@ -171,10 +208,13 @@ fn v6(d: &[u8], off: usize, ts: Nanos) -> Option<Decoded> {
         payload,
         IpAddr::V6(Ipv6Addr::from(s)),
         IpAddr::V6(Ipv6Addr::from(t)),
+        h[7],
         ts,
+        orig_len,
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 #[inline]
 fn tcp(
     d: &[u8],
@@ -182,15 +222,24 @@ fn tcp(
     tcp_len: usize,
     src: IpAddr,
     dst: IpAddr,
+    ttl: u8,
     ts: Nanos,
+    orig_len: u32,
 ) -> Option<Decoded> {
     let h = d.get(off..off + 20)?;
     let doff = usize::from(h[12] >> 4) * 4;
     if doff < 20 || tcp_len < doff {
         return None;
     }
-    // The whole header must be captured, as the reference parser demands.
-    d.get(off..off + doff)?;
+    // Options the snap length cut are kept out, as the reference parser
+    // does; any other short header is its to judge.
+    let cut = if d.len() >= off + doff {
+        0
+    } else if d.len() < orig_len as usize {
+        cut::OPTIONS
+    } else {
+        return None;
+    };
     Some(Decoded::Tcp(Seg {
         ts,
         src: SocketAddr::new(src, be16(h, 0)),
@@ -200,12 +249,16 @@ fn tcp(
         ack: be32(h, 8),
         win: be16(h, 14),
         len: u32::try_from(tcp_len - doff).ok()?,
+        ttl,
+        cut,
+        frame: 0,
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::RawPacket;
     use etherparse::PacketBuilder;
 
     fn frames() -> Vec<(u32, Vec<u8>)> {
@@ -246,14 +299,14 @@ mod tests {
                 data: f.clone(),
             };
             let want = wire::parse_frame(lt, 0, &pkt).unwrap().unwrap();
-            let Some(Decoded::Tcp(got)) = fast(lt, 5, &f) else {
+            let Some(Decoded::Tcp(got)) = fast(lt, 5, f.len() as u32, &f) else {
                 panic!("fast path declined a plain frame")
             };
             assert_eq!(got, Seg::from_segment(&want));
             // Every prefix: either both succeed with the same result or the
             // fast path declines (and the reference decides).
             for cut in 0..f.len() {
-                if let Some(Decoded::Tcp(g)) = fast(lt, 5, &f[..cut]) {
+                if let Some(Decoded::Tcp(g)) = fast(lt, 5, f.len() as u32, &f[..cut]) {
                     let p = RawPacket {
                         ts: 5,
                         orig_len: f.len() as u32,

@@ -175,7 +175,13 @@ pub struct Segment {
     pub win: u16,
     /// Payload bytes according to the IP length, even when the snap length cut them.
     pub len: u32,
+    /// The options captured (all of them unless `cut` says otherwise).
     pub options: Vec<TcpOpt>,
+    /// IPv4 time to live or IPv6 hop limit, as captured.
+    pub ttl: u8,
+    /// What the snap length cut from the TCP header (`decode::frame::cut`
+    /// bits; 0 when the header was captured whole).
+    pub cut: u8,
 }
 
 impl Segment {
