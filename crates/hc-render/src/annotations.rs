@@ -13,6 +13,17 @@ use std::fmt::Write;
 /// listed in the comment of the next one, so Wireshark shows them in order.
 pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
     let mut out = vec![None; frames];
+    for (frame, text) in frame_comment_list(r) {
+        if let Some(slot) = out.get_mut(frame) {
+            *slot = Some(text);
+        }
+    }
+    out
+}
+
+/// The comments of the frames in the timeline, as (frame, comment).
+pub fn frame_comment_list(r: &Report) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     for (i, e) in r.timeline.events.iter().enumerate() {
         match e {
@@ -58,9 +69,7 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
                     let _ = write!(text, "\nbefore this packet: {}", pending.join(" | "));
                     pending.clear();
                 }
-                if let Some(slot) = out.get_mut(s.seg.frame) {
-                    *slot = Some(text);
-                }
+                out.push((s.seg.frame, text));
             }
         }
     }
@@ -138,38 +147,88 @@ pub fn section_comment(r: &Report) -> String {
     s
 }
 
-/// The pcapng's section comment: the command, then each connection's calls.
+/// The section header comment of an exec run: what ran and, connection
+/// by connection, every call in order (the first [`SUMMARY_CONNECTIONS`]
+/// connections; each packet's own comment covers the rest).
 pub fn exec_section_comment(run: &ExecRun) -> String {
-    let mut s = format!(
-        "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
-        env!("CARGO_PKG_VERSION"),
-        run.command.join(" "),
-        crate::exec::outcome_line(run)
-    );
-    for (n, r) in run.sections.iter().enumerate() {
-        let _ = writeln!(s, "Connection {}: {}", n + 1, r.teaches);
-        for (i, _) in r.timeline.calls() {
-            let _ = writeln!(s, "  #{i} {}", call_summary(r, i));
-        }
+    let mut c = ExecComments::new(run.kept, run.sections.len() > 1);
+    for r in &run.sections {
+        c.add(r);
     }
-    s
+    c.finish(run).0
 }
 
 /// One comment per captured frame of an exec run: each connection's
 /// comments, prefixed with its number when there are several.
 pub fn exec_frame_comments(run: &ExecRun, frames: usize) -> Vec<Option<String>> {
-    let mut comments = vec![None; frames];
-    let several = run.sections.len() > 1;
-    for (n, r) in run.sections.iter().enumerate() {
-        for (i, c) in frame_comments(r, frames).into_iter().enumerate() {
-            if let Some(c) = c {
-                comments[i] = Some(if several {
-                    format!("[connection {}] {c}", n + 1)
+    let mut c = ExecComments::new(frames, run.sections.len() > 1);
+    for r in &run.sections {
+        c.add(r);
+    }
+    c.finish(run).1
+}
+
+/// How many connections the exec section comment lists call by call.
+pub const SUMMARY_CONNECTIONS: usize = 1000;
+
+/// An exec run's pcapng comments, gathered as its sections are built one
+/// at a time: only the comments themselves are kept, not the sections.
+pub struct ExecComments {
+    frames: Vec<Option<String>>,
+    calls: String,
+    n: usize,
+    several: bool,
+}
+
+impl ExecComments {
+    /// For a capture of `frames` frames; `several`: the run has more than
+    /// one connection, so each comment names its connection.
+    pub fn new(frames: usize, several: bool) -> ExecComments {
+        ExecComments {
+            frames: vec![None; frames],
+            calls: String::new(),
+            n: 0,
+            several,
+        }
+    }
+
+    /// The next connection's comments.
+    pub fn add(&mut self, r: &Report) {
+        self.n += 1;
+        let n = self.n;
+        if n <= SUMMARY_CONNECTIONS {
+            let _ = writeln!(self.calls, "Connection {n}: {}", r.teaches);
+            for (i, _) in r.timeline.calls() {
+                let _ = writeln!(self.calls, "  #{i} {}", call_summary(r, i));
+            }
+        }
+        for (frame, c) in frame_comment_list(r) {
+            if let Some(slot) = self.frames.get_mut(frame) {
+                *slot = Some(if self.several {
+                    format!("[connection {n}] {c}")
                 } else {
                     c
                 });
             }
         }
     }
-    comments
+
+    /// The section comment and the frame comments.
+    pub fn finish(self, run: &ExecRun) -> (String, Vec<Option<String>>) {
+        let mut s = format!(
+            "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
+            env!("CARGO_PKG_VERSION"),
+            run.command.join(" "),
+            crate::exec::outcome_line(run)
+        );
+        s.push_str(&self.calls);
+        if self.n > SUMMARY_CONNECTIONS {
+            let _ = writeln!(
+                s,
+                "… and {} more connections: each packet's comment names its connection and cause.",
+                self.n - SUMMARY_CONNECTIONS
+            );
+        }
+        (s, self.frames)
+    }
 }
