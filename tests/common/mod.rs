@@ -49,6 +49,9 @@ fn where_to_get(name: &str) -> &'static str {
         "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
             "scripts/setup installs it"
         }
+        "nginx" | "node" | "go" | "curl" => {
+            "scripts/test installs it (the real programs tests/exec_real.rs traces)"
+        }
         "capinfos" => "it comes with tshark, which scripts/setup installs",
         "script" => "it comes with util-linux (Debian: bsdutils)",
         "cc" => "install a C compiler (Debian: apt-get install gcc)",

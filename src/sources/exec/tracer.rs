@@ -513,12 +513,7 @@ impl Tracer {
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.table = table;
         }
-        let open: HashSet<i32> = std::fs::read_dir(format!("/proc/{tid}/fd"))
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let open = open_fds(tid).unwrap_or_default();
         for fd in self.fds.fds(table) {
             if !open.contains(&fd) {
                 // Another process still holding the socket: nothing was sent.
@@ -587,7 +582,18 @@ impl Tracer {
             t.table = usize::MAX;
         }
         let now = now_ns();
-        for (fd, s) in self.fds.release(table) {
+        let released = self.fds.release(table);
+        // A descriptor the program closed by a path no call shows (an
+        // io_uring close) is not open any more: its exit closes nothing.
+        let open = (!released.is_empty()).then(|| open_fds(tid));
+        for (fd, s) in released {
+            if open
+                .as_ref()
+                .is_some_and(|o| o.as_ref().is_some_and(|o| !o.contains(&fd)))
+            {
+                self.copies.remove(&s);
+                continue;
+            }
             let text = format!("process exit ({why})");
             self.synthetic_close(tgid, fd, s, &text, (now, now), "exit");
         }
@@ -1453,6 +1459,15 @@ fn kind_of(s: Sys) -> CallKind {
         s if s.is_write() => CallKind::Write,
         _ => CallKind::Read,
     }
+}
+
+/// The descriptors task `tid` has open (/proc/TID/fd); None when unreadable.
+fn open_fds(tid: i32) -> Option<HashSet<i32>> {
+    let d = std::fs::read_dir(format!("/proc/{tid}/fd")).ok()?;
+    Some(
+        d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
 }
 
 fn proc_status_field(tid: i32, key: &str) -> Option<i32> {
