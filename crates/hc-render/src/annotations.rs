@@ -151,21 +151,21 @@ pub fn section_comment(r: &Report) -> String {
 /// by connection, every call in order (the first [`SUMMARY_CONNECTIONS`]
 /// connections; each packet's own comment covers the rest).
 pub fn exec_section_comment(run: &ExecRun) -> String {
-    let mut c = ExecComments::new(run.kept, run.sections.len() > 1);
+    let mut c = ExecComments::new(run.kept);
     for r in &run.sections {
         c.add(r);
     }
-    c.finish(run).0
+    c.finish(run, run.kept).0
 }
 
 /// One comment per captured frame of an exec run: each connection's
 /// comments, prefixed with its number when there are several.
 pub fn exec_frame_comments(run: &ExecRun, frames: usize) -> Vec<Option<String>> {
-    let mut c = ExecComments::new(frames, run.sections.len() > 1);
+    let mut c = ExecComments::new(frames);
     for r in &run.sections {
         c.add(r);
     }
-    c.finish(run).1
+    c.finish(run, frames).1
 }
 
 /// How many connections the exec section comment lists call by call.
@@ -174,21 +174,19 @@ pub const SUMMARY_CONNECTIONS: usize = 1000;
 /// An exec run's pcapng comments, gathered as its sections are built one
 /// at a time: only the comments themselves are kept, not the sections.
 pub struct ExecComments {
-    frames: Vec<Option<String>>,
+    /// Each frame's connection number and comment.
+    frames: Vec<Option<(usize, String)>>,
     calls: String,
     n: usize,
-    several: bool,
 }
 
 impl ExecComments {
-    /// For a capture of `frames` frames; `several`: the run has more than
-    /// one connection, so each comment names its connection.
-    pub fn new(frames: usize, several: bool) -> ExecComments {
+    /// For a capture of (at least) `frames` frames.
+    pub fn new(frames: usize) -> ExecComments {
         ExecComments {
             frames: vec![None; frames],
             calls: String::new(),
             n: 0,
-            several,
         }
     }
 
@@ -203,18 +201,16 @@ impl ExecComments {
             }
         }
         for (frame, c) in frame_comment_list(r) {
-            if let Some(slot) = self.frames.get_mut(frame) {
-                *slot = Some(if self.several {
-                    format!("[connection {n}] {c}")
-                } else {
-                    c
-                });
+            if self.frames.len() <= frame {
+                self.frames.resize(frame + 1, None);
             }
+            self.frames[frame] = Some((n, c));
         }
     }
 
-    /// The section comment and the frame comments.
-    pub fn finish(self, run: &ExecRun) -> (String, Vec<Option<String>>) {
+    /// The section comment and one comment per frame (of `frames`), each
+    /// led by its connection's number when the run had more than one.
+    pub fn finish(self, run: &ExecRun, frames: usize) -> (String, Vec<Option<String>>) {
         let mut s = format!(
             "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
             env!("CARGO_PKG_VERSION"),
@@ -229,6 +225,21 @@ impl ExecComments {
                 self.n - SUMMARY_CONNECTIONS
             );
         }
-        (s, self.frames)
+        let several = self.n > 1;
+        let mut out: Vec<Option<String>> = self
+            .frames
+            .into_iter()
+            .map(|f| {
+                f.map(|(n, c)| {
+                    if several {
+                        format!("[connection {n}] {c}")
+                    } else {
+                        c
+                    }
+                })
+            })
+            .collect();
+        out.resize(frames, None);
+        (s, out)
     }
 }

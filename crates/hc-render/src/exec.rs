@@ -269,22 +269,22 @@ pub fn capture_doc(run: &ExecRun) -> ExecCaptureDoc {
 }
 
 /// The exec document written as it goes, one connection at a time, so a
-/// run of thousands of connections is never held whole in memory: the
-/// program and the calls on no connection first, then each connection as
-/// it is built, then the capture (whose file is known last). The same
-/// document as [`document`], its keys in another order.
+/// run of thousands of connections is never held whole in memory: each
+/// connection as it is built, then the program (how it ended is known
+/// last), the calls on no connection and the capture. The same document as
+/// [`document`], its keys in another order.
 pub struct JsonStream<W: io::Write> {
     w: W,
     first: bool,
 }
 
 impl<W: io::Write> JsonStream<W> {
-    pub fn start(mut w: W, run: &ExecRun) -> io::Result<Self> {
-        write!(w, "{{\n  \"schema\": {},\n  \"exec\": ", json::SCHEMA)?;
-        indented(&mut w, &exec_doc(run))?;
-        w.write_all(b",\n  \"unattached\": ")?;
-        indented(&mut w, &run.unattached.as_ref().map(json::typed))?;
-        w.write_all(b",\n  \"connections\": [")?;
+    pub fn start(mut w: W) -> io::Result<Self> {
+        write!(
+            w,
+            "{{\n  \"schema\": {},\n  \"connections\": [",
+            json::SCHEMA
+        )?;
         Ok(JsonStream { w, first: true })
     }
 
@@ -297,10 +297,15 @@ impl<W: io::Write> JsonStream<W> {
         self.w.write_all(doc.replace('\n', "\n    ").as_bytes())
     }
 
-    /// The capture, and the end of the document.
+    /// The program, the calls on no connection, the capture, and the end of
+    /// the document.
     pub fn finish(mut self, run: &ExecRun) -> io::Result<W> {
         let close: &[u8] = if self.first { b"]" } else { b"\n  ]" };
         self.w.write_all(close)?;
+        self.w.write_all(b",\n  \"exec\": ")?;
+        indented(&mut self.w, &exec_doc(run))?;
+        self.w.write_all(b",\n  \"unattached\": ")?;
+        indented(&mut self.w, &run.unattached.as_ref().map(json::typed))?;
         self.w.write_all(b",\n  \"capture\": ")?;
         indented(&mut self.w, &capture_doc(run))?;
         self.w.write_all(b"\n}\n")?;

@@ -85,3 +85,13 @@ pub fn wait_readable(fd: std::os::fd::RawFd, ms: i32) {
     // SAFETY: one valid pollfd, owned here, for the duration of the call.
     unsafe { libc::poll(&mut pfd, 1, ms) };
 }
+
+/// Opens `path` for reading without blocking (O_NONBLOCK): a read of an
+/// empty pipe (a tracefs `trace_pipe`) returns WouldBlock instead of waiting.
+pub fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}

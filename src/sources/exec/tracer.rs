@@ -34,6 +34,7 @@
 
 use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
 use crate::sources::sockstate::{self, Diag};
+use hc_core::exec::live::Obs;
 use hc_core::exec::KILL_GRACE;
 use hc_core::model::exec::{Stopped, Untraced};
 use hc_core::model::{Call, CallKind, Nanos, Side, StateObs, TcpState};
@@ -73,6 +74,11 @@ pub struct TraceConfig {
     /// The program and its arguments, argv[0] first.
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
+    /// Where observations go as they are made: each call with its socket,
+    /// each socket's last close, each untraced path.
+    pub sink: super::Feed,
+    /// The program's thread ids, kept up to date for the kernel trace's reader.
+    pub tids: Arc<Mutex<HashSet<i32>>>,
 }
 
 pub use hc_core::model::exec::{ExitStatus, Traced};
@@ -81,8 +87,6 @@ pub use hc_core::model::exec::{ExitStatus, Traced};
 #[derive(Debug)]
 pub struct TraceOutcome {
     pub pid: u32,
-    pub calls: Vec<Traced>,
-    pub socks: Vec<super::fdmap::Sock>,
     pub status: ExitStatus,
     /// Why hc-trace stopped the program, when it did.
     pub stopped: Option<Stopped>,
@@ -225,7 +229,6 @@ struct Tracer {
     /// close() runs, so it never keeps a socket open (and its FIN back);
     /// none is kept once the program uses io_uring ([`Self::uring`]).
     copies: HashMap<SockId, OwnedFd>,
-    calls: Vec<Traced>,
     diag: Diag,
     shared: Arc<Shared>,
     timeout: Option<Duration>,
@@ -238,6 +241,9 @@ struct Tracer {
     /// Each process's last execve entry (time, path): close-on-exec
     /// descriptors close during it.
     exec_entry: HashMap<i32, (Nanos, String)>,
+    sink: super::Feed,
+    /// The same thread ids as `tids`, shared with the kernel trace's reader.
+    shared_tids: Arc<Mutex<HashSet<i32>>>,
 }
 
 /// Runs the program to its end under ptrace and returns what it did.
@@ -260,7 +266,6 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         tasks: HashMap::new(),
         pidfds: HashMap::new(),
         copies: HashMap::new(),
-        calls: Vec::new(),
         diag: Diag::open(),
         shared,
         timeout: cfg.timeout,
@@ -269,7 +274,13 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         uring: false,
         untraced: Vec::new(),
         exec_entry: HashMap::new(),
+        sink: cfg.sink.clone(),
+        shared_tids: cfg.tids.clone(),
     };
+    tr.shared_tids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(pid);
     let table = tr.fds.new_table();
     tr.tasks.insert(
         pid,
@@ -290,10 +301,9 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
             tr.record_unfinished(t.tgid, p, note);
         }
     }
+    tr.flush_dead();
     Ok(TraceOutcome {
         pid: pid as u32,
-        calls: tr.calls,
-        socks: tr.fds.socks,
         status,
         stopped: tr.shared.stopped(),
         stops: tr.stops,
@@ -360,6 +370,27 @@ fn status_of(st: i32) -> ExitStatus {
 }
 
 impl Tracer {
+    /// A call recorded: kept, or sent on with its socket as it is now, and
+    /// every socket that lost its last descriptor meanwhile.
+    fn emit(&mut self, t: Traced) {
+        if let Some(s) = t.sock.and_then(|s| self.fds.socks.get(s).map(|k| (s, k))) {
+            self.sink.send(Obs::Sock(s.0, s.1.clone()));
+        }
+        self.sink.send(Obs::Call(t));
+        self.flush_dead();
+        self.sink.wait_below(crate::commands::exec::MAX_QUEUED);
+    }
+
+    /// Sends on the sockets that lost their last descriptor.
+    fn flush_dead(&mut self) {
+        for s in self.fds.take_dead() {
+            if let Some(k) = self.fds.socks.get(s) {
+                self.sink.send(Obs::Sock(s, k.clone()));
+            }
+            self.sink.send(Obs::Closed(s));
+        }
+    }
+
     fn run(&mut self, main: i32) -> ExitStatus {
         let mut status = ExitStatus::Code(0);
         loop {
@@ -371,6 +402,7 @@ impl Tracer {
                         status = status_of(st);
                     }
                     self.gone(tid);
+                    self.flush_dead();
                     continue;
                 }
                 Wait::Stopped {
@@ -471,6 +503,10 @@ impl Tracer {
             },
         );
         self.tids.insert(tid);
+        self.shared_tids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tid);
         self.shared
             .alive
             .lock()
@@ -642,7 +678,7 @@ impl Tracer {
         };
         // The kernel closes (or closed) the descriptors around this stop:
         // any state read now would be from before or after, not of the close.
-        self.calls.push(Traced {
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
                 kind: CallKind::Close,
@@ -801,11 +837,13 @@ impl Tracer {
         self.uring = true;
         self.copies.clear();
         if !self.untraced.iter().any(|u| u.pid == tgid as u32) {
-            self.untraced.push(Untraced {
+            let u = Untraced {
                 pid: tgid as u32,
                 what: "io_uring".into(),
                 ts: now_ns(),
-            });
+            };
+            self.sink.send(Obs::Untraced(u.clone()));
+            self.untraced.push(u);
         }
     }
 
@@ -1026,7 +1064,7 @@ impl Tracer {
         let sock = p.sock;
         let (local, peer) = self.addrs(sock);
         let kind = p.kind();
-        self.calls.push(Traced {
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
                 kind,
@@ -1364,7 +1402,7 @@ impl Tracer {
         };
         let (text, args) = self.describe(&p, Some(ret));
         let (local, peer) = self.addrs(sock);
-        self.calls.push(Traced {
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
                 kind,
@@ -1407,7 +1445,7 @@ impl Tracer {
                 Some(l) if !shared => self.diag.lookup(l, peer),
                 _ => StateObs::Unknown,
             };
-            self.calls.push(Traced {
+            self.emit(Traced {
                 call: Call {
                     side: Side::Client,
                     kind: CallKind::Close,

@@ -1,6 +1,7 @@
 //! A traced program's run: its calls and the capture cut into one story
 //! per connection ([`sections`]), ready to render.
 
+pub mod live;
 pub mod sections;
 
 use crate::model::exec::{ExitStatus, Sock, Stopped, Traced, Untraced};
@@ -92,7 +93,7 @@ pub fn prepare(rec: ExecRecording) -> (ExecRun, sections::Prepared) {
         command: rec.command.join(" "),
         namespace: rec.namespace.clone(),
         iface: rec.iface.clone(),
-        counters: rec.counters,
+        counters: Some(rec.counters),
         snaplen: rec.snaplen,
         interrupted: stopped.as_ref().map(|s| stop_words(s, rec.timeout)),
         keep_all: rec.keep_all,

@@ -17,7 +17,7 @@
 //! carries them ([`on_the_wire`]: a dual-stack socket's IPv4-mapped
 //! addresses are the IPv4 ones); the program's own view is still shown.
 
-use crate::correlate::{correlate, correlate_with, Extra};
+use crate::correlate::{correlate, correlate_with, Event, Extra};
 use crate::decode::frame as wire;
 use crate::model::exec::{Role, Sock, Traced, Untraced};
 use crate::model::kernel::KernelEvent;
@@ -35,7 +35,9 @@ pub struct Context {
     pub command: String,
     pub namespace: String,
     pub iface: String,
-    pub counters: PcapCounters,
+    /// libpcap's counters, when known (a live run's sections are written
+    /// before the capture ends: its counters are only in the run's end).
+    pub counters: Option<PcapCounters>,
     /// Bytes kept of each packet.
     pub snaplen: u32,
     /// Why hc-trace stopped the program early, in words, if it did.
@@ -73,6 +75,13 @@ pub struct Sections {
     units: std::vec::IntoIter<Unit>,
     next: usize,
     n: usize,
+    /// The number of the first section (a live run numbers across batches).
+    first: usize,
+    /// "connection i of n" when the whole run is known; live: "connection i".
+    of_total: bool,
+    /// Frame numbers in the whole capture of the packets given, by position
+    /// (a live run hands over one connection's packets at a time).
+    frames: Option<Vec<usize>>,
     kernel_of: Option<Vec<Vec<KernelEvent>>>,
     kernel_off: Option<String>,
     /// Every socket as the program saw it (final states are shown so).
@@ -144,6 +153,24 @@ pub fn build(obs: Observed, kernel: impl FnOnce() -> Kernel, ctx: &Context) -> B
 /// The trace cut into connections; each connection's report is built
 /// when [`Sections`] yields it.
 pub fn prepare(obs: Observed, kernel: impl FnOnce() -> Kernel, ctx: &Context) -> Prepared {
+    prepare_part(obs, kernel, ctx, Batch::default())
+}
+
+/// Where a part of a live run sits in the whole.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// Sections already numbered before this part; None: this is the whole run.
+    pub first: Option<usize>,
+    /// The frame number in the whole capture of each packet given.
+    pub frames: Option<Vec<usize>>,
+}
+
+pub(crate) fn prepare_part(
+    obs: Observed,
+    kernel: impl FnOnce() -> Kernel,
+    ctx: &Context,
+    part: Batch,
+) -> Prepared {
     let Observed {
         mut calls,
         socks: seen,
@@ -285,6 +312,9 @@ pub fn prepare(obs: Observed, kernel: impl FnOnce() -> Kernel, ctx: &Context) ->
             units: units.into_iter(),
             next: 0,
             n,
+            first: part.first.unwrap_or(0),
+            of_total: part.first.is_none(),
+            frames: part.frames,
             kernel_of,
             kernel_off,
             seen: seen.to_vec(),
@@ -309,7 +339,7 @@ fn summary(ctx: &Context, packets: usize, unparsed: usize) -> CaptureSummary {
         snaplen: ctx.snaplen,
         packets,
         unparsed,
-        counters: Some(ctx.counters),
+        counters: ctx.counters,
         file: None,
         file_error: None,
     }
@@ -392,12 +422,20 @@ impl Iterator for Sections {
         };
         let mut timeline = correlate_with(calls, segs, extra, Some(k.1));
         timeline.untraced = untraced;
-        let mut teaches = format!(
-            "connection {} of {n}: client {} → server {}",
-            i + 1,
-            k.0,
-            k.1
-        );
+        if let Some(frames) = &self.frames {
+            for e in &mut timeline.events {
+                if let Event::Segment(s) = e {
+                    s.seg.frame = frames.get(s.seg.frame).copied().unwrap_or(s.seg.frame);
+                }
+            }
+        }
+        let number = self.first + i + 1;
+        let of = if self.of_total {
+            format!(" of {n}")
+        } else {
+            String::new()
+        };
+        let mut teaches = format!("connection {number}{of}: client {} → server {}", k.0, k.1);
         if !views.is_empty() {
             teaches.push_str(&format!(" ({})", views.join("; ")));
         }
@@ -442,7 +480,7 @@ fn wire_view(s: &Sock) -> Sock {
 
 /// A kernel event's addresses as the wire carries them (an AF_INET6
 /// socket's tracepoint reports its IPv4-mapped ones).
-fn wire_event(e: KernelEvent) -> KernelEvent {
+pub(crate) fn wire_event(e: KernelEvent) -> KernelEvent {
     match e {
         KernelEvent::State {
             ts,
@@ -681,7 +719,7 @@ fn split(k: Key, calls: Vec<Traced>, segs: Vec<Segment>) -> Vec<Unit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::correlate::{Event, Origin, Part};
+    use crate::correlate::{Origin, Part};
     use crate::model::{Call, TcpState};
     use etherparse::PacketBuilder;
 
@@ -770,7 +808,7 @@ mod tests {
             command: "test".into(),
             namespace: "test".into(),
             iface: "lo".into(),
-            counters: PcapCounters::default(),
+            counters: Some(PcapCounters::default()),
             snaplen: 65535,
             interrupted: None,
             keep_all: true,
