@@ -29,6 +29,10 @@ use std::net::SocketAddr;
 
 type Key = (SocketAddr, SocketAddr);
 
+/// A call with the order it came in: calls at the same instant (the closes
+/// of a process's exit) keep the tracer's order, as in a whole recording.
+type Seq = (u64, Traced);
+
 /// One observation, as a tracer backend and the capture deliver them.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Obs {
@@ -49,7 +53,7 @@ pub enum Obs {
 
 #[derive(Default)]
 struct Group {
-    calls: Vec<Traced>,
+    calls: Vec<Seq>,
     packets: Vec<RawPacket>,
     /// Each packet's frame number in the whole capture.
     frames: Vec<usize>,
@@ -97,14 +101,16 @@ pub struct Live {
     key_of: Vec<Option<Key>>,
     groups: HashMap<Key, Group>,
     /// Calls of sockets whose connection is not known yet.
-    unkeyed: HashMap<SockId, Vec<Traced>>,
+    unkeyed: HashMap<SockId, Vec<Seq>>,
     /// Calls of listening sockets, and their addresses as the wire has them.
-    listener_calls: Vec<Traced>,
+    listener_calls: Vec<Seq>,
     listeners: Vec<SocketAddr>,
     /// The listening sockets, with their addresses as the wire has them.
     listener_ids: Vec<(SockId, SocketAddr)>,
     /// Calls on no connection (a socket that never connected).
-    loose: Vec<Traced>,
+    loose: Vec<Seq>,
+    /// The next call's place in the order calls came.
+    seq: u64,
     /// Kernel events without both ports (listen, SYN_SENT before the port):
     /// matched to a connection's calls when it is built.
     portless: Vec<KernelEvent>,
@@ -137,6 +143,7 @@ impl Live {
             listeners: Vec::new(),
             listener_ids: Vec::new(),
             loose: Vec::new(),
+            seq: 0,
             portless: Vec::new(),
             early: Vec::new(),
             untraced: Vec::new(),
@@ -241,7 +248,7 @@ impl Live {
         let calls = self.unkeyed.remove(&id).unwrap_or_default();
         let early = self.take_early(k);
         let g = self.groups.entry(k).or_insert_with(Group::empty);
-        for t in &calls {
+        for (_, t) in &calls {
             g.touch(t.call.start);
             g.touch(t.call.end);
         }
@@ -289,6 +296,7 @@ impl Live {
             let found = peer.and_then(|peer| {
                 calls
                     .iter()
+                    .map(|(_, t)| t)
                     .filter(|t| t.call.kind == CallKind::Connect)
                     .find_map(|t| {
                         self.groups.iter().find_map(|(k, g)| {
@@ -303,7 +311,7 @@ impl Live {
                         })
                     })
             });
-            let last = calls.iter().map(|t| t.call.end).max().unwrap_or(0);
+            let last = calls.iter().map(|(_, t)| t.call.end).max().unwrap_or(0);
             match found {
                 Some(k) => {
                     if let Some(s) = self.seen[id].as_mut() {
@@ -323,8 +331,10 @@ impl Live {
     }
 
     fn call(&mut self, mut t: Traced) {
+        let n = self.seq;
+        self.seq += 1;
         let Some(id) = t.sock else {
-            self.loose.push(t);
+            self.loose.push((n, t));
             return;
         };
         self.slot(id);
@@ -332,7 +342,7 @@ impl Live {
             .as_ref()
             .is_some_and(|s| s.role == Role::Listening)
         {
-            self.listener_calls.push(t);
+            self.listener_calls.push((n, t));
             return;
         }
         match self.key_of[id] {
@@ -346,12 +356,12 @@ impl Live {
                 if !g.socks.contains(&id) {
                     g.socks.push(id);
                 }
-                g.calls.push(t);
+                g.calls.push((n, t));
             }
             None => {
                 // Its side is decided when the connection is built.
                 t.call.side = crate::model::Side::Client;
-                self.unkeyed.entry(id).or_default().push(t);
+                self.unkeyed.entry(id).or_default().push((n, t));
             }
         }
     }
@@ -464,7 +474,7 @@ impl Live {
         let mut loose = std::mem::take(&mut self.loose);
         loose.extend(std::mem::take(&mut self.listener_calls));
         loose.extend(self.unkeyed.drain().flat_map(|(_, c)| c));
-        loose.sort_by_key(|t| t.call.start);
+        loose.sort_by_key(|(n, _)| *n);
         let unattached = (!loose.is_empty()).then(|| {
             let (calls, socks) = self.local(loose, &[]);
             let states = vec![None; socks.len()];
@@ -483,7 +493,9 @@ impl Live {
     }
 
     /// The calls with their sockets renumbered into a small table of their own.
-    fn local(&self, mut calls: Vec<Traced>, extra: &[SockId]) -> (Vec<Traced>, Vec<Sock>) {
+    fn local(&self, mut calls: Vec<Seq>, extra: &[SockId]) -> (Vec<Traced>, Vec<Sock>) {
+        calls.sort_by_key(|(n, _)| *n);
+        let mut calls: Vec<Traced> = calls.into_iter().map(|(_, t)| t).collect();
         let mut ids: Vec<SockId> = calls.iter().filter_map(|t| t.sock).collect();
         ids.extend_from_slice(extra);
         ids.sort_unstable();
@@ -525,7 +537,7 @@ impl Live {
         if self.listeners.iter().any(|l| addr_match(*l, k.1)) {
             let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.listener_calls)
                 .into_iter()
-                .partition(|t| {
+                .partition(|(_, t)| {
                     t.sock
                         .and_then(|s| self.seen.get(s).cloned().flatten())
                         .and_then(|s| s.local)

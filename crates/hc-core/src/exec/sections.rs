@@ -245,12 +245,15 @@ pub(crate) fn prepare_part(
         });
         by_key.entry(k).or_default().push(s);
     }
-    let mut calls_by: HashMap<Key, Vec<Traced>> = HashMap::new();
-    let mut loose: Vec<Traced> = Vec::new();
-    for t in calls {
+    // Each call keeps its place in the order the tracer made them: calls at
+    // the same instant (a process's exit closes its descriptors in order)
+    // stay in that order whichever list they went through.
+    let mut calls_by: HashMap<Key, Vec<(usize, Traced)>> = HashMap::new();
+    let mut loose: Vec<(usize, Traced)> = Vec::new();
+    for (i, t) in calls.into_iter().enumerate() {
         match t.sock.and_then(|s| socks.get(s)).and_then(Sock::conn) {
-            Some(k) => calls_by.entry(k).or_default().push(t),
-            None => loose.push(t),
+            Some(k) => calls_by.entry(k).or_default().push((i, t)),
+            None => loose.push((i, t)),
         }
     }
     // A 4-tuple can carry several connections in turn (loopback reuses
@@ -265,7 +268,7 @@ pub(crate) fn prepare_part(
     // one-connection lab reads as one story; the rest stay apart.
     units.sort_by_key(Unit::first_time);
     let mut rest = Vec::new();
-    for t in loose {
+    for (i, t) in loose {
         let listener_addr = t
             .sock
             .and_then(|s| socks.get(s))
@@ -273,7 +276,7 @@ pub(crate) fn prepare_part(
             .and_then(|s| s.local);
         let target = listener_addr.and_then(|l| units.iter_mut().find(|u| addr_match(l, u.key.1)));
         match target {
-            Some(u) => u.calls.push(t),
+            Some(u) => u.calls.push((i, t)),
             None => rest.push(t),
         }
     }
@@ -349,12 +352,13 @@ impl Iterator for Sections {
     type Item = Report;
 
     fn next(&mut self) -> Option<Report> {
-        let u = self.units.next()?;
+        let mut u = self.units.next()?;
+        u.calls.sort_by_key(|(n, _)| *n);
         let i = self.next;
         self.next += 1;
         let (n, ctx) = (self.n, &self.ctx);
         let k = u.key;
-        let mut ids: Vec<usize> = u.calls.iter().filter_map(|t| t.sock).collect();
+        let mut ids: Vec<usize> = u.calls.iter().filter_map(|(_, t)| t.sock).collect();
         ids.sort_unstable();
         ids.dedup();
         let final_states = ids
@@ -394,7 +398,7 @@ impl Iterator for Sections {
             })
             .collect();
         let mut untraced: Vec<(Side, String)> = Vec::new();
-        for t in &u.calls {
+        for (_, t) in &u.calls {
             for x in &self.untraced {
                 let named = untraced.iter().any(|(s, _)| *s == t.call.side);
                 if t.call.pid == Some(x.pid) && !named {
@@ -402,7 +406,7 @@ impl Iterator for Sections {
                 }
             }
         }
-        let calls: Vec<_> = u.calls.into_iter().map(|t| t.call).collect();
+        let calls: Vec<_> = u.calls.into_iter().map(|(_, t)| t.call).collect();
         let segs = u.segs;
         let nsegs = segs.len();
         let events = self
@@ -579,7 +583,7 @@ fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>>
     let mut calls: Vec<(Nanos, Nanos, usize, &Call)> = units
         .iter()
         .enumerate()
-        .flat_map(|(i, u)| u.calls.iter().map(move |t| (i, &t.call)))
+        .flat_map(|(i, u)| u.calls.iter().map(move |(_, t)| (i, &t.call)))
         .filter(|(_, c)| {
             matches!(
                 c.kind,
@@ -645,13 +649,14 @@ fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>>
 /// One connection: its calls and segments.
 struct Unit {
     key: Key,
-    calls: Vec<Traced>,
+    /// With their place in the tracer's order.
+    calls: Vec<(usize, Traced)>,
     segs: Vec<Segment>,
 }
 
 impl Unit {
     fn first_time(&self) -> Nanos {
-        let c = self.calls.iter().map(|t| t.call.start).min();
+        let c = self.calls.iter().map(|(_, t)| t.call.start).min();
         let s = self.segs.iter().map(|s| s.ts).min();
         c.into_iter().chain(s).min().unwrap_or(Nanos::MAX)
     }
@@ -660,7 +665,7 @@ impl Unit {
 /// The connections that used the 4-tuple `k` one after another. Segments
 /// go to the connection whose SYN came last before them; a socket's calls
 /// go to the connection its connect() started or its accept() returned.
-fn split(k: Key, calls: Vec<Traced>, segs: Vec<Segment>) -> Vec<Unit> {
+fn split(k: Key, calls: Vec<(usize, Traced)>, segs: Vec<Segment>) -> Vec<Unit> {
     let mut syns: Vec<(Nanos, u32)> = Vec::new();
     for s in &segs {
         if s.flags.syn()
@@ -696,7 +701,7 @@ fn split(k: Key, calls: Vec<Traced>, segs: Vec<Segment>) -> Vec<Unit> {
         units[at(s.ts)].segs.push(s);
     }
     let mut which: HashMap<usize, usize> = HashMap::new();
-    for t in &calls {
+    for (_, t) in &calls {
         let Some(id) = t.sock else { continue };
         match t.call.kind {
             CallKind::Connect => {
@@ -709,9 +714,9 @@ fn split(k: Key, calls: Vec<Traced>, segs: Vec<Segment>) -> Vec<Unit> {
             _ => {}
         }
     }
-    for t in calls {
+    for (n, t) in calls {
         let i = t.sock.and_then(|s| which.get(&s)).copied().unwrap_or(0);
-        units[i].calls.push(t);
+        units[i].calls.push((n, t));
     }
     units
 }
@@ -897,6 +902,57 @@ mod tests {
         );
         assert_eq!(r.server, Some(a(s)), "the wire's view in the header");
         assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    #[test]
+    fn closes_at_one_instant_keep_the_tracers_order() {
+        // A process exit closes the listener (fd 3), then the accepted
+        // socket (fd 4), at one instant: the FIN is the accepted socket's.
+        let (c, s) = ("127.0.0.1:40000", "127.0.0.1:5555");
+        let socks = vec![
+            sock(Role::Listening, Some(s), None),
+            sock(Role::Accepted, Some(s), Some(c)),
+            sock(Role::Connecting, Some(c), Some(s)),
+        ];
+        let at = 10 * MS;
+        let mut calls = vec![
+            call(CallKind::Listen, "listen(3, 8)", 0, MS / 10, 0),
+            call(
+                CallKind::Connect,
+                "connect(5, 127.0.0.1:5555)",
+                MS,
+                2 * MS,
+                2,
+            ),
+            call(CallKind::Accept, "accept(3) = 4", MS, 2 * MS, 1),
+            call(
+                CallKind::Close,
+                "close(3) by the kernel: process exit",
+                at,
+                at,
+                0,
+            ),
+            call(
+                CallKind::Close,
+                "close(4) by the kernel: process exit",
+                at,
+                at,
+                1,
+            ),
+        ];
+        for t in &mut calls {
+            let k = &socks[t.sock.unwrap_or(0)];
+            (t.call.local, t.call.peer) = (k.local, k.peer);
+        }
+        let packets = vec![
+            frame(MS + 100_000, c, s, 100, None, "S"),
+            frame(MS + 200_000, s, c, 900, Some(101), "S"),
+            frame(MS + 300_000, c, s, 101, Some(901), ""),
+            frame(at + 10_000, s, c, 901, Some(101), "F"),
+        ];
+        let b = run(calls, &socks, packets);
+        let fin = cause_of(&b.sections[0], Part::Fin).expect("the FIN has a call");
+        assert!(fin.text.starts_with("close(4)"), "{}", fin.text);
     }
 
     #[test]
