@@ -651,3 +651,87 @@ fn sigterm_sent_to_hc_trace_reaches_the_program_and_sigkill_follows_if_needed() 
     assert!(secs >= 1.9, "{secs:.2} s");
     assert!(out.contains("killed by SIGKILL"), "{out}");
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/test: run scripts/test, or cargo test --features privileged"
+)]
+fn view_all_puts_a_proxy_chain_on_one_clock() {
+    require_root();
+    require_tools(&["python3", "curl", "socat"]);
+    let dir = temp_path("www");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("hello.txt"), "through the proxy\n").expect("write");
+    let (front, back) = (port(), port());
+    // curl → socat → python3 -m http.server: two connections, one story.
+    let script = format!(
+        "python3 -m http.server {back} --bind 127.0.0.1 --directory {d} >/dev/null 2>&1 & S=$!; \
+         socat TCP-LISTEN:{front},bind=127.0.0.1,reuseaddr TCP:127.0.0.1:{back} & P=$!; sleep 0.7; \
+         curl -sS http://127.0.0.1:{front}/hello.txt; sleep 0.2; kill $S $P; wait",
+        d = dir.display()
+    );
+    let out_file = temp_path("txt");
+    let out = Command::new(bin())
+        .args([
+            "--color",
+            "never",
+            "exec",
+            "--no-save",
+            "--view",
+            "all",
+            "-o",
+        ])
+        .arg(&out_file)
+        .args(["--timeout", "20", "--", "sh", "-c", &script])
+        .output()
+        .expect("run hc-trace");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through the proxy\n");
+    let text = std::fs::read_to_string(&out_file).expect("the timeline");
+    let _ = std::fs::remove_file(&out_file);
+    assert!(text.contains("2 connections on one clock"), "{text}");
+    // One clock: every event line's time, in the order shown, never goes back.
+    let mut last = f64::MIN;
+    // Each event's lines: its first led by its connection, a cause moved
+    // under it indented.
+    let mut events: Vec<(String, String)> = Vec::new();
+    for l in text.lines() {
+        let tag = if l.starts_with('c') {
+            l.split_whitespace().next().unwrap_or("")
+        } else {
+            ""
+        };
+        if tag.len() > 1 && tag.starts_with('c') && tag[1..].bytes().all(|b| b.is_ascii_digit()) {
+            let t: f64 = l
+                .split_whitespace()
+                .nth(2)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_else(|| panic!("a time: {l}"));
+            assert!(t >= last, "times in order: {l}");
+            last = t;
+            events.push((tag.to_string(), l.to_string()));
+        } else if l.starts_with("     ") {
+            if let Some(e) = events.last_mut() {
+                e.1.push_str(l);
+            }
+        }
+    }
+    let fin_of = |conn: &str| {
+        events
+            .iter()
+            .position(|(c, l)| c == conn && l.contains("FIN from server shutdown(SHUT_WR)"))
+    };
+    let (back_fin, front_fin) = (fin_of("c2"), fin_of("c1"));
+    // The upstream's FIN (c2: http.server's shutdown) comes first; socat then
+    // passes it on to curl (c1: socat's own shutdown).
+    let (Some(b), Some(f)) = (back_fin, front_fin) else {
+        panic!("both servers' FINs: {text}");
+    };
+    assert!(b < f, "the back end's FIN, then the proxy's: {text}");
+}

@@ -64,7 +64,7 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
     };
     if a.view == ExecView::All && a.format == StreamFormat::Json {
         return Err(AppError::usage(
-            "--view all draws the text timeline; --format json already puts every event on one clock (t_ns)",
+            "--view all draws the text timeline; with --format json every event is on one clock already (t0_ns + t_ns, CLOCK_REALTIME)",
         ));
     }
     exec::resolve(&a.program[0]).map_err(AppError::trace)?;

@@ -49,7 +49,7 @@ fn where_to_get(name: &str) -> &'static str {
         "tshark" | "nft" | "iptables" | "ip" | "setpriv" | "tcpdump" | "strace" => {
             "scripts/setup installs it"
         }
-        "nginx" | "node" | "go" | "curl" => {
+        "nginx" | "node" | "go" | "curl" | "socat" => {
             "scripts/test installs it (the real programs tests/exec_real.rs traces)"
         }
         "capinfos" => "it comes with tshark, which scripts/setup installs",

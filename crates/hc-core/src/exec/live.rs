@@ -449,10 +449,11 @@ impl Live {
             }
         }
         // Kernel events nobody claimed in time belong to someone else.
-        let old = now - 4 * quiet;
+        let old = now.saturating_sub(4 * quiet);
         self.early.retain(|e| e.ts() >= old);
         let oldest = self.groups.values().map(|g| g.first).min().unwrap_or(now);
-        self.portless.retain(|e| e.ts() >= old.min(oldest - quiet));
+        self.portless
+            .retain(|e| e.ts() >= old.min(oldest.saturating_sub(quiet)));
         out
     }
 
