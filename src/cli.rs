@@ -229,8 +229,14 @@ Examples:
   sudo hc-trace exec --host -- curl -s http://example.com/
 
 The program's standard input, output and error pass through; the timeline
-follows once it has ended (with every process it started). Each connection
-gets a section of its own; each call shows its process id.
+follows once it has ended (with every process it started), on standard
+output or in the file of -o. Each connection gets a section of its own
+(--view all: all of them on one clock); each call shows its process id.
+
+SIGINT or SIGTERM sent to hc-trace (kill, timeout, a CI cancellation) is
+passed on to every traced process, then SIGKILL follows 2 s later, as with
+--timeout; a Ctrl-C at the terminal reaches the program itself, and a
+second one makes hc-trace kill it.
 
 Exit status:
   the program's own: its exit code, or 128 + N when signal N ended it
@@ -247,9 +253,24 @@ and the kernel's state changes are shown (tracepoints; --no-kernel: off).";
 
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
-    /// Output format: text (one annotated timeline per connection) or json
+    /// Output format: text (one annotated timeline per connection) or json (one document,
+    /// written connection by connection as they are built)
     #[arg(long, value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,
+
+    /// How --format text draws the run: connections (one timeline per connection) or all
+    /// (every connection's events on one clock, each line led by its connection: for proxy chains)
+    #[arg(long, value_enum, default_value_t = ExecView::Connections)]
+    pub view: ExecView,
+
+    /// Write the timeline or JSON to FILE instead of standard output, which stays the
+    /// program's own (directories are created). Not the capture: that is -w/--write.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Show every segment and read of long transfers instead of folding them into one line
+    #[arg(long)]
+    pub no_fold: bool,
 
     /// Save the annotated capture here (default: captures/exec.pcapng)
     #[arg(short = 'w', long = "write", value_name = "FILE")]
@@ -315,6 +336,13 @@ impl Format {
 pub enum StreamFormat {
     Text,
     Json,
+}
+
+/// How `exec` draws its connections.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecView {
+    Connections,
+    All,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

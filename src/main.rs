@@ -39,7 +39,8 @@ fn main() -> ExitCode {
         Err(e) => return out::clap_message(&e),
     };
     // A file is not a terminal: no colour escapes in it unless asked for.
-    let to_file = cli.command.common().is_some_and(|c| c.out.is_some());
+    let to_file = cli.command.common().is_some_and(|c| c.out.is_some())
+        || matches!(&cli.command, cli::Command::Exec(a) if a.out.is_some());
     let color = out::colour(cli.color, to_file);
     match commands::run(cli, color) {
         Ok(code) => code,

@@ -159,6 +159,77 @@ pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>,
     })
 }
 
+/// As [`run`], for a source whose run is cut up while it runs (`exec`):
+/// packets and kernel events go to `sink` as they come instead of being
+/// returned, so nothing of a long run piles up here; `ours` says which
+/// threads are the source's (for the kernel events' `by_us`). When this
+/// returns, everything observed has been sent.
+pub fn run_live<S: Source>(
+    plan: &Plan,
+    mut source: S,
+    sink: crate::sources::exec::Feed,
+    ours: impl Fn(i32) -> bool + Send + 'static,
+) -> Result<Captured<S::Output>, AppError> {
+    use hc_core::exec::live::Obs;
+    let (tx, rx) = std::sync::mpsc::channel::<RawPacket>();
+    let capture = LiveCapture::start_streaming(&plan.capture, tx).map_err(AppError::capture)?;
+    let linktype = capture.linktype();
+    sink.send(Obs::Capture(linktype));
+    let packets = {
+        let sink = sink.clone();
+        std::thread::Builder::new()
+            .name("hc-trace-packets".into())
+            .spawn(move || {
+                for p in rx {
+                    sink.send(Obs::Packet(p));
+                }
+            })
+            .map_err(|e| AppError::io("cannot start a thread".into(), e))?
+    };
+    let ktrace = plan.kernel.as_ref().map(|k| {
+        KernelTrace::start_with(k.port, k.buffer_kb).and_then(|kt| {
+            let sink = sink.clone();
+            kt.stream(ours, move |e| sink.send(Obs::Kernel(e)))
+        })
+    });
+    match &ktrace {
+        Err(why) => sink.send(Obs::KernelOff(why.to_string())),
+        Ok(Err(e)) => sink.send(Obs::KernelOff(e.to_string())),
+        Ok(Ok(_)) => {}
+    }
+    drop(sink);
+    let out = match source.run(&capture) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = capture.stop();
+            return Err(e);
+        }
+    };
+    settle(&capture, plan.quiet, plan.quiet_max);
+    let result = capture.stop().map_err(AppError::capture)?;
+    let _ = packets.join();
+    let kernel = match ktrace {
+        Err(why) => KernelRecord::Off(why.clone()),
+        Ok(Err(e)) => KernelRecord::Off(e.to_string()),
+        Ok(Ok(stream)) => {
+            stream.stop();
+            KernelRecord::Events(Vec::new())
+        }
+    };
+    Ok(Captured {
+        out,
+        linktype,
+        snaplen: result.snaplen,
+        counters: PcapCounters {
+            received: result.stats.received,
+            dropped: result.stats.dropped,
+            if_dropped: result.stats.if_dropped,
+        },
+        packets: Vec::new(),
+        kernel,
+    })
+}
+
 /// Writes `value` as pretty JSON to `path` (a `--record` file).
 pub fn record(path: &Path, value: &impl serde::Serialize) -> Result<(), AppError> {
     let json = serde_json::to_string_pretty(value).map_err(|e| {

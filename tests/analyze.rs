@@ -837,7 +837,7 @@ fn a_directory_or_a_bad_file_among_good_ones_exits_2() {
     let _ = std::fs::remove_file(&bad);
     assert_eq!(out.status.code(), Some(2));
     // The readable file is still analysed.
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 connections"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 connection ("));
 }
 
 #[test]

@@ -184,3 +184,104 @@ impl Drop for KernelTrace {
         remove_instance(&self.dir);
     }
 }
+
+/// A kernel trace read while it runs (`exec`, live): a thread reads the
+/// instance's `trace_pipe` and hands each event on as it comes, so nothing
+/// piles up in memory or in the ring. Stopping it reads what is left.
+pub struct KernelStream {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Dropped last: disables the events and removes the instance.
+    _trace: KernelTrace,
+}
+
+impl KernelTrace {
+    /// Reads the trace as it is written, sending each event (on
+    /// CLOCK_REALTIME; `ours` says which threads are the program's) to `send`.
+    pub fn stream(
+        self,
+        ours: impl Fn(i32) -> bool + Send + 'static,
+        send: impl Fn(KernelEvent) + Send + 'static,
+    ) -> Result<KernelStream, KtraceError> {
+        use std::io::Read;
+        let mut pipe = hc_sys::system::open_nonblocking(&self.dir.join("trace_pipe"))
+            .map_err(KtraceError::Read)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let (offset, port) = (self.offset, self.port);
+        let thread = std::thread::Builder::new()
+            .name("hc-trace-ktrace".into())
+            .spawn(move || {
+                hc_sys::signals::block_in_this_thread();
+                let on_port = |a: &SocketAddr, b: &SocketAddr| {
+                    port.is_none_or(|p| a.port() == p || b.port() == p)
+                };
+                let mut buf = vec![0u8; 1 << 16];
+                let mut partial: Vec<u8> = Vec::new();
+                let mut last_round = false;
+                loop {
+                    let stopping = flag.load(std::sync::atomic::Ordering::Acquire);
+                    match pipe.read(&mut buf) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            partial.extend_from_slice(&buf[..n]);
+                            let Some(end) = partial.iter().rposition(|&b| b == b'\n') else {
+                                continue;
+                            };
+                            let lines: Vec<u8> = partial.drain(..=end).collect();
+                            let text = String::from_utf8_lossy(&lines);
+                            for e in parse_trace(&text, offset, &ours) {
+                                let keep = match &e {
+                                    KernelEvent::State { local, remote, .. } => {
+                                        on_port(local, remote)
+                                    }
+                                    KernelEvent::SendReset { src, dst, .. } => on_port(src, dst),
+                                };
+                                if keep {
+                                    send(e);
+                                }
+                            }
+                            continue;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => return,
+                    }
+                    // Nothing to read: done once a stop was asked and one
+                    // more look found nothing.
+                    if last_round {
+                        return;
+                    }
+                    if stopping {
+                        last_round = true;
+                        continue;
+                    }
+                    hc_sys::system::wait_readable(std::os::fd::AsRawFd::as_raw_fd(&pipe), 20);
+                }
+            })
+            .map_err(KtraceError::Read)?;
+        Ok(KernelStream {
+            stop,
+            thread: Some(thread),
+            _trace: self,
+        })
+    }
+}
+
+impl KernelStream {
+    /// Reads what is left and stops.
+    pub fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for KernelStream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

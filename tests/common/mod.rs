@@ -52,6 +52,9 @@ fn where_to_get(name: &str) -> &'static str {
         }
         "capinfos" | "editcap" => "it comes with tshark, which scripts/test installs",
         "chromium" | "npm" | "dpkg-shlibdeps" => "scripts/test installs it",
+        "nginx" | "node" | "go" | "curl" | "socat" => {
+            "scripts/test installs it (the real programs tests/exec_real.rs traces)"
+        }
         _ => "install it",
     }
 }

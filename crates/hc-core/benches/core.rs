@@ -291,6 +291,7 @@ fn exec_trace(n: u16) -> ExecRecording {
         status: ExitStatus::Code(0),
         timed_out: false,
         timeout: None,
+        stopped: None,
         stops: 0,
         namespace: "bench".into(),
         iface: "lo".into(),
@@ -303,6 +304,7 @@ fn exec_trace(n: u16) -> ExecRecording {
         socks,
         states,
         kernel: KernelRecord::Off("bench".into()),
+        untraced: Vec::new(),
     }
 }
 

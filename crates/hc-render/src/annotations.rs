@@ -13,6 +13,17 @@ use std::fmt::Write;
 /// listed in the comment of the next one, so Wireshark shows them in order.
 pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
     let mut out = vec![None; frames];
+    for (frame, text) in frame_comment_list(r) {
+        if let Some(slot) = out.get_mut(frame) {
+            *slot = Some(text);
+        }
+    }
+    out
+}
+
+/// The comments of the frames in the timeline, as (frame, comment).
+pub fn frame_comment_list(r: &Report) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     for (i, e) in r.timeline.events.iter().enumerate() {
         match e {
@@ -58,9 +69,7 @@ pub fn frame_comments(r: &Report, frames: usize) -> Vec<Option<String>> {
                     let _ = write!(text, "\nbefore this packet: {}", pending.join(" | "));
                     pending.clear();
                 }
-                if let Some(slot) = out.get_mut(s.seg.frame) {
-                    *slot = Some(text);
-                }
+                out.push((s.seg.frame, text));
             }
         }
     }
@@ -138,38 +147,99 @@ pub fn section_comment(r: &Report) -> String {
     s
 }
 
-/// The pcapng's section comment: the command, then each connection's calls.
+/// The section header comment of an exec run: what ran and, connection
+/// by connection, every call in order (the first [`SUMMARY_CONNECTIONS`]
+/// connections; each packet's own comment covers the rest).
 pub fn exec_section_comment(run: &ExecRun) -> String {
-    let mut s = format!(
-        "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
-        env!("CARGO_PKG_VERSION"),
-        run.command.join(" "),
-        crate::exec::outcome_line(run)
-    );
-    for (n, r) in run.sections.iter().enumerate() {
-        let _ = writeln!(s, "Connection {}: {}", n + 1, r.teaches);
-        for (i, _) in r.timeline.calls() {
-            let _ = writeln!(s, "  #{i} {}", call_summary(r, i));
-        }
+    let mut c = ExecComments::new(run.kept);
+    for r in &run.sections {
+        c.add(r);
     }
-    s
+    c.finish(run, run.kept).0
 }
 
 /// One comment per captured frame of an exec run: each connection's
 /// comments, prefixed with its number when there are several.
 pub fn exec_frame_comments(run: &ExecRun, frames: usize) -> Vec<Option<String>> {
-    let mut comments = vec![None; frames];
-    let several = run.sections.len() > 1;
-    for (n, r) in run.sections.iter().enumerate() {
-        for (i, c) in frame_comments(r, frames).into_iter().enumerate() {
-            if let Some(c) = c {
-                comments[i] = Some(if several {
-                    format!("[connection {}] {c}", n + 1)
-                } else {
-                    c
-                });
-            }
+    let mut c = ExecComments::new(frames);
+    for r in &run.sections {
+        c.add(r);
+    }
+    c.finish(run, frames).1
+}
+
+/// How many connections the exec section comment lists call by call.
+pub const SUMMARY_CONNECTIONS: usize = 1000;
+
+/// An exec run's pcapng comments, gathered as its sections are built one
+/// at a time: only the comments themselves are kept, not the sections.
+pub struct ExecComments {
+    /// Each frame's connection number and comment.
+    frames: Vec<Option<(usize, String)>>,
+    calls: String,
+    n: usize,
+}
+
+impl ExecComments {
+    /// For a capture of (at least) `frames` frames.
+    pub fn new(frames: usize) -> ExecComments {
+        ExecComments {
+            frames: vec![None; frames],
+            calls: String::new(),
+            n: 0,
         }
     }
-    comments
+
+    /// The next connection's comments.
+    pub fn add(&mut self, r: &Report) {
+        self.n += 1;
+        let n = self.n;
+        if n <= SUMMARY_CONNECTIONS {
+            let _ = writeln!(self.calls, "Connection {n}: {}", r.teaches);
+            for (i, _) in r.timeline.calls() {
+                let _ = writeln!(self.calls, "  #{i} {}", call_summary(r, i));
+            }
+        }
+        for (frame, c) in frame_comment_list(r) {
+            if self.frames.len() <= frame {
+                self.frames.resize(frame + 1, None);
+            }
+            self.frames[frame] = Some((n, c));
+        }
+    }
+
+    /// The section comment and one comment per frame (of `frames`), each
+    /// led by its connection's number when the run had more than one.
+    pub fn finish(self, run: &ExecRun, frames: usize) -> (String, Vec<Option<String>>) {
+        let mut s = format!(
+            "hc-trace {} exec: {}\n{}\nPacket comments give each segment's cause; #N numbers are event numbers within the packet's connection.\n",
+            env!("CARGO_PKG_VERSION"),
+            run.command.join(" "),
+            crate::exec::outcome_line(run)
+        );
+        s.push_str(&self.calls);
+        if self.n > SUMMARY_CONNECTIONS {
+            let _ = writeln!(
+                s,
+                "… and {} more connections: each packet's comment names its connection and cause.",
+                self.n - SUMMARY_CONNECTIONS
+            );
+        }
+        let several = self.n > 1;
+        let mut out: Vec<Option<String>> = self
+            .frames
+            .into_iter()
+            .map(|f| {
+                f.map(|(n, c)| {
+                    if several {
+                        format!("[connection {n}] {c}")
+                    } else {
+                        c
+                    }
+                })
+            })
+            .collect();
+        out.resize(frames, None);
+        (s, out)
+    }
 }

@@ -26,18 +26,32 @@ pub fn render(r: &Report) -> String {
 /// segment's cause moves under its line.
 pub fn render_with(r: &Report, style: &Style) -> String {
     let p = style.pen();
-    let fold = style.fold;
-    let mut out = String::new();
-    header(&mut out, r, p);
-    let t0 = r.timeline.t0;
+    let mut head = String::new();
+    header(&mut head, r, p);
     let _ = writeln!(
-        out,
+        head,
         "{}",
         p.ink(
             format!("{:>4} {:>9}  {:<6}  what", "#", "ms", "who"),
             Ink::DIM
         )
     );
+    let mut out = fitted(head, style);
+    for (_, line) in event_lines(r, style, r.timeline.t0) {
+        out.push_str(&line);
+    }
+    out.push_str(&footer_text(r, style));
+    out
+}
+
+/// The timeline's lines without header and footer, each with the time it
+/// is placed at: one entry per event or folded run (an entry may hold a
+/// continuation line). Times are shown from `t0`, which need not be the
+/// report's own first event: several reports can share one clock.
+pub fn event_lines(r: &Report, style: &Style, t0: i64) -> Vec<(i64, String)> {
+    let p = style.pen();
+    let fold = style.fold;
+    let mut out = Vec::new();
     let events = &r.timeline.events;
     let mut i = 0;
     while i < events.len() {
@@ -47,14 +61,17 @@ pub fn render_with(r: &Report, style: &Style) -> String {
             0
         };
         if run > 0 {
-            out.push_str(&fold_line(i, &events[i..i + run], t0, p));
+            out.push((
+                events[i].ts(),
+                fitted(fold_line(i, &events[i..i + run], t0, p), style),
+            ));
             i += run;
             continue;
         }
         let line = match &events[i] {
             Event::Call(c) => call_line(i, c, t0, r, p) + &verdict_lines(r, i, p),
-            Event::Entry(e) => entry_line(i, e, r, p),
-            Event::Segment(s) => seg_line(i, s, &r.timeline, style) + &recorded_line(r, s, p),
+            Event::Entry(e) => entry_line(i, e, r, t0, p),
+            Event::Segment(s) => seg_line(i, s, &r.timeline, t0, style) + &recorded_line(r, s, p),
             Event::State(st) => state_line(i, st, t0, p),
             Event::Table(t) => table_line(i, t, t0, p, &r.timeline),
             Event::Note(n) => format!(
@@ -64,14 +81,26 @@ pub fn render_with(r: &Report, style: &Style) -> String {
                 p.ink(n.text.trim_start_matches("hc-trace: "), Ink::YELLOW)
             ),
         };
-        out.push_str(&line);
+        out.push((events[i].ts(), fitted(line, style)));
         i += 1;
     }
-    footer(&mut out, r, p);
-    if style.fit {
-        out = fit(&out, style.width);
-    }
     out
+}
+
+/// The footer of a report alone (capture, end states, kernel, saved file).
+pub fn footer_text(r: &Report, style: &Style) -> String {
+    let mut out = String::new();
+    footer(&mut out, r, style.pen());
+    fitted(out, style)
+}
+
+/// `text` folded to the style's width when the style fits (a terminal).
+fn fitted(text: String, style: &Style) -> String {
+    if style.fit {
+        fit(&text, style.width)
+    } else {
+        text
+    }
 }
 
 /// Columns the timeline of `r` takes when no line is folded: what a
@@ -201,7 +230,7 @@ pub(crate) fn side_name(side: Side, p: Pen) -> String {
 }
 
 /// Where a call that returned later was entered: `read(13, buf, 65536) …`.
-fn entry_line(i: usize, e: &EntryEvent, r: &Report, p: Pen) -> String {
+fn entry_line(i: usize, e: &EntryEvent, r: &Report, t0: i64, p: Pen) -> String {
     let Some(Event::Call(c)) = r.timeline.events.get(e.call) else {
         return String::new();
     };
@@ -214,7 +243,7 @@ fn entry_line(i: usize, e: &EntryEvent, r: &Report, p: Pen) -> String {
     }
     format!(
         "{i:>4} {}  {}  {text}{pad}{}\n",
-        time(e.ts, r.timeline.t0),
+        time(e.ts, t0),
         side_name(call.side, p),
         p.ink(tail.join(" · "), Ink::DIM)
     )
@@ -418,9 +447,8 @@ fn arrow(from: Side, label: &str, p: Pen) -> String {
     }
 }
 
-fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, style: &Style) -> String {
+fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, t0: i64, style: &Style) -> String {
     let p = style.pen();
-    let t0 = tl.t0;
     let mut nums = format!("seq {}", s.rel_seq);
     if let Some(a) = s.rel_ack {
         let _ = write!(nums, " ack {a}");

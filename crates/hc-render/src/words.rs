@@ -52,13 +52,26 @@ pub fn why(tl: &Timeline, s: &SegEvent, c: &Cause) -> String {
         (Origin::NoCall, Part::Syn) => {
             format!("no connect() of the {who} recorded before this SYN")
         }
-        (Origin::NoCall, Part::Data) => {
-            format!("data: no write() of the {who} recorded for these bytes")
-        }
-        (Origin::NoCall, Part::Fin) => {
-            format!("FIN: no shutdown() or close() of the {who} recorded before it")
-        }
-        (Origin::NoCall, _) => format!("no call of the {who} recorded for it"),
+        (Origin::NoCall, Part::Data) if has_untraced(tl, s) => format!(
+            "data: no traced call of the {who} wrote these bytes{}{}",
+            stream_bytes(tl, s),
+            untraced(tl, s)
+        ),
+        (Origin::NoCall, Part::Data) => match later_write(tl, s) {
+            // The kernel's own byte count placed a later traced write after
+            // these bytes: they were handed over by something untraced.
+            Some((event, k, at)) => format!(
+                "data: no traced call of the {who} wrote these bytes{}: the kernel counted {at} bytes before {} #{event}, so they came through a path hc-trace does not trace",
+                stream_bytes(tl, s),
+                k.short_name()
+            ),
+            None => format!("data: no write() of the {who} recorded for these bytes"),
+        },
+        (Origin::NoCall, Part::Fin) => format!(
+            "FIN: no shutdown() or close() of the {who} recorded before it{}",
+            untraced(tl, s)
+        ),
+        (Origin::NoCall, _) => format!("no call of the {who} recorded for it{}", untraced(tl, s)),
         (Origin::SynAck { syn, listen }, _) => {
             let mut w = match syn {
                 Some(s) => format!("kernel: answers {other} SYN #{s}"),
@@ -101,6 +114,63 @@ pub fn why(tl: &Timeline, s: &SegEvent, c: &Cause) -> String {
             "retransmission of sequence space sent before the capture started".into()
         }
     }
+}
+
+/// The stream bytes a data segment carries, when the sender's SYN was
+/// captured (relative sequence 1 is stream byte 0).
+fn stream_bytes(tl: &Timeline, s: &SegEvent) -> String {
+    let saw_syn = tl
+        .segments()
+        .any(|(_, g)| g.conn == s.conn && g.from == s.from && g.seg.flags.syn());
+    if !saw_syn || s.rel_seq == 0 {
+        return String::new();
+    }
+    let from = u64::from(s.rel_seq) - 1;
+    format!(" (stream bytes {from}..{})", from + u64::from(s.seg.len))
+}
+
+/// The first traced write of the sender on the segment's connection whose
+/// bytes (placed by the kernel's count) begin at or after the segment's:
+/// (event, call, its first stream byte).
+fn later_write<'a>(tl: &'a Timeline, s: &SegEvent) -> Option<(usize, &'a Call, u64)> {
+    if stream_bytes(tl, s).is_empty() {
+        return None;
+    }
+    let end = u64::from(s.rel_seq) - 1 + u64::from(s.seg.len);
+    tl.calls().find_map(|(i, c)| match c.call.stream {
+        Some((from, _))
+            if c.conn == Some(s.conn)
+                && c.call.side == s.from
+                && c.call.kind == CallKind::Write
+                && from >= end =>
+        {
+            Some((i, &c.call, from))
+        }
+        _ => None,
+    })
+}
+
+fn has_untraced(tl: &Timeline, s: &SegEvent) -> bool {
+    tl.untraced.iter().any(|(side, _)| *side == s.from)
+}
+
+/// What the sender used that no traced call shows, as the likely source
+/// of a segment no call explains.
+fn untraced(tl: &Timeline, s: &SegEvent) -> String {
+    let what: Vec<&str> = tl
+        .untraced
+        .iter()
+        .filter(|(side, _)| *side == s.from)
+        .map(|(_, w)| w.as_str())
+        .collect();
+    if what.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; the {} used {}, which hc-trace cannot see: the likely source",
+        s.from.name(),
+        what.join(", ")
+    )
 }
 
 /// What a pure ACK says, in words (without "kernel:").

@@ -245,3 +245,59 @@ pub fn let_sigint_pass() {
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
     }
 }
+
+/// A signal sent to hc-trace by another process (kill, timeout, a CI
+/// cancellation) during `exec`: the first one's number.
+static EXEC_SENT: AtomicI32 = AtomicI32::new(0);
+/// Ctrl-C's from the terminal during `exec` (the traced program, in the
+/// same foreground process group, got each one too).
+static EXEC_TTY: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_exec_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let code = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO
+        // handler; reading one field of it is async-signal-safe.
+        unsafe { (*info).si_code }
+    };
+    if sig == libc::SIGINT && code == libc::SI_KERNEL {
+        EXEC_TTY.fetch_add(1, Ordering::SeqCst);
+    } else {
+        let _ = EXEC_SENT.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// For `exec`: SIGINT and SIGTERM no longer end hc-trace; the handler tells
+/// a Ctrl-C typed at the terminal (the kernel sent it to the whole
+/// foreground group, the program included) from a signal another process
+/// sent to hc-trace alone, which the tracer then passes on ([`exec_sent`],
+/// [`exec_terminal_interrupts`]). A handler, not SIG_IGN, so a program
+/// started afterwards gets the default actions: exec resets handled
+/// signals but keeps ignored ones.
+pub fn forward_for_exec() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only updates atomics (async-signal-safe); the
+        // sigaction struct is fully initialised.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_exec_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM another process sent to hc-trace during exec.
+pub fn exec_sent() -> Option<i32> {
+    match EXEC_SENT.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// How many Ctrl-C's came from the terminal during exec.
+pub fn exec_terminal_interrupts() -> i32 {
+    EXEC_TTY.load(Ordering::SeqCst)
+}

@@ -215,6 +215,61 @@ pub fn tcp_state(fd: RawFd) -> Option<u8> {
     (rc == 0 && len >= 1).then_some(info.tcpi_state)
 }
 
+/// What TCP_INFO says about a socket: its state and, where the kernel
+/// reports them (Linux 4.19+), how many bytes of the stream the program has
+/// handed to the kernel so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub state: u8,
+    /// Bytes handed to the socket since the connection began, by any path
+    /// (write, sendfile, io_uring, ...): data sent once (tcpi_bytes_sent
+    /// less tcpi_bytes_retrans) plus data queued but not sent yet
+    /// (tcpi_notsent_bytes). The SYN and FIN are not counted.
+    pub handed: Option<u64>,
+}
+
+/// getsockopt(TCP_INFO) read as raw bytes, so fields newer than the libc
+/// crate's struct are found at their offsets in the kernel's `struct tcp_info`.
+pub fn tcp_info(fd: RawFd) -> Option<TcpInfo> {
+    const NOTSENT: usize = 144;
+    const BYTES_SENT: usize = 200;
+    const BYTES_RETRANS: usize = 208;
+    let mut b = [0u8; 256];
+    let mut len = b.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into our buffer.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            b.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || len < 1 {
+        return None;
+    }
+    let len = len as usize;
+    let u64_at = |at: usize| {
+        b.get(at..at + 8)
+            .filter(|_| at + 8 <= len)
+            .map(|x| u64::from_ne_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]))
+    };
+    let u32_at = |at: usize| {
+        b.get(at..at + 4)
+            .filter(|_| at + 4 <= len)
+            .map(|x| u64::from(u32::from_ne_bytes([x[0], x[1], x[2], x[3]])))
+    };
+    let handed = match (u64_at(BYTES_SENT), u64_at(BYTES_RETRANS), u32_at(NOTSENT)) {
+        (Some(sent), Some(re), Some(notsent)) => Some(sent.saturating_sub(re) + notsent),
+        _ => None,
+    };
+    Some(TcpInfo {
+        state: b[0],
+        handed,
+    })
+}
+
 /// getsockname(2), None when it fails.
 pub fn local_addr(fd: RawFd) -> Option<SocketAddr> {
     name_of(fd, false)

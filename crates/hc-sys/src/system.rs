@@ -133,3 +133,13 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
 }
 
 pub use libc::{ENXIO, O_NONBLOCK};
+
+/// Opens `path` for reading without blocking (O_NONBLOCK): a read of an
+/// empty pipe (a tracefs `trace_pipe`) returns WouldBlock instead of waiting.
+pub fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}

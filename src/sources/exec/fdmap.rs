@@ -34,6 +34,8 @@ pub struct FdMap {
     pub socks: Vec<Sock>,
     /// Sockets with at least one descriptor, by inode.
     live: HashMap<u64, SockId>,
+    /// Sockets that lost their last descriptor since [`FdMap::take_dead`].
+    dead: Vec<SockId>,
 }
 
 impl FdMap {
@@ -154,6 +156,11 @@ impl FdMap {
         self.socks.get(s).map_or(0, |k| k.refs)
     }
 
+    /// Sockets whose last descriptor went since the last call.
+    pub fn take_dead(&mut self) -> Vec<SockId> {
+        std::mem::take(&mut self.dead)
+    }
+
     fn unref(&mut self, s: SockId) -> bool {
         let k = &mut self.socks[s];
         k.refs = k.refs.saturating_sub(1);
@@ -162,6 +169,7 @@ impl FdMap {
             if self.live.get(&ino) == Some(&s) {
                 self.live.remove(&ino);
             }
+            self.dead.push(s);
             true
         } else {
             false
@@ -182,6 +190,12 @@ mod tests {
         m.set(t, 4, Slot::Sock(s));
         assert_eq!(m.remove(t, 4), Some((s, false)), "3 still refers to it");
         assert_eq!(m.remove(t, 3), Some((s, true)));
+        assert_eq!(
+            m.take_dead(),
+            vec![s],
+            "reported once, when the last one went"
+        );
+        assert!(m.take_dead().is_empty());
         // The inode may come back for another socket later: a new one.
         assert_ne!(m.sock_for(42, Role::Fresh), s);
     }

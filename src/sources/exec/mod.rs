@@ -14,9 +14,13 @@ pub mod tracer;
 use crate::error::AppError;
 use crate::session::{Source, WireActivity};
 use crate::sources::sockstate::Diag;
+use hc_core::exec::live::Obs;
 use hc_core::model::exec::Sock;
 use hc_core::model::StateObs;
+use std::collections::HashSet;
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 pub use tracer::{resolve, TraceOutcome};
 
@@ -24,25 +28,69 @@ pub use tracer::{resolve, TraceOutcome};
 /// connections while the collector thread sleeps between blocks. Blocks
 /// (not immediate mode) pack packets by size, so this holds tens of
 /// thousands of small segments; the kernel zeroes the whole ring when the
-/// capture starts, so a larger one costs time on every run.
-pub const CAPTURE_BUFFER: i32 = 64 << 20;
+/// capture starts, so a larger one costs time on every run. Every block is
+/// used in turn, so over a run the whole ring becomes resident memory: it
+/// is most of what exec holds (scripts/bench-exec: 10,000 connections with
+/// 0 drops with 8 MiB; 32 MiB leaves four times that for bursts).
+pub const CAPTURE_BUFFER: i32 = 32 << 20;
 pub const SNAPLEN: i32 = 65_600;
 /// Tracefs ring per CPU for exec: ~100,000 state changes of 10,000
 /// connections fit without overwriting the first.
 pub const KTRACE_BUFFER_KB: u32 = 16 << 10;
 
+/// Where a live run's observations go: a channel to the assembler, and a
+/// count of what it has not taken yet, so the tracer can wait for it
+/// ([`Feed::wait_below`]) while the capture and the kernel trace never do.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    tx: std::sync::mpsc::Sender<Obs>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    pub fn new(tx: std::sync::mpsc::Sender<Obs>, queued: Arc<AtomicUsize>) -> Feed {
+        Feed { tx, queued }
+    }
+
+    pub fn send(&self, o: Obs) {
+        // Counted before it can be taken, so the count never goes below zero.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(o).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits (the caller's program stays stopped) until the assembler has
+    /// fewer than `limit` observations queued.
+    pub fn wait_below(&self, limit: usize) {
+        while self.queued.load(Ordering::Relaxed) > limit {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 pub struct ExecSource {
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
+    /// Where observations go as they are made; taken by the run.
+    pub sink: Option<Feed>,
+    /// The program's thread ids, shared with a live kernel trace's reader.
+    pub tids: Arc<Mutex<HashSet<i32>>>,
 }
 
 impl Source for ExecSource {
     type Output = TraceOutcome;
 
     fn run(&mut self, _wire: &dyn WireActivity) -> Result<TraceOutcome, AppError> {
+        let sink = self
+            .sink
+            .take()
+            .ok_or_else(|| AppError::env("the exec source runs once"))?;
         tracer::trace(&tracer::TraceConfig {
             argv: self.argv.clone(),
             timeout: self.timeout,
+            sink,
+            tids: self.tids.clone(),
         })
         .map_err(AppError::trace)
     }

@@ -2,29 +2,41 @@
 //! records each call with its arguments, result and the socket it acted on.
 //!
 //! How the program is stopped:
-//! - The child asks to be traced (PTRACE_TRACEME) and stops itself, so the
-//!   tracer can set its options (follow fork, vfork, clone and exec; report
-//!   seccomp events and exits; kill the program if hc-trace dies) before the
+//! - The child stops itself, hc-trace seizes it (PTRACE_SEIZE) with its
+//!   options (follow fork, vfork, clone and exec; report seccomp events and
+//!   exits; kill the program if hc-trace dies) and wakes it, before the
 //!   program runs a single instruction of its own.
 //! - It then installs a seccomp filter that returns SECCOMP_RET_TRACE for the
-//!   traced calls only ([`super::syscalls::filter`]) and execs the program.
-//!   Every other system call runs without a stop.
+//!   traced calls only (`hc_sys::ptrace::syscalls::filter`) and execs the
+//!   program. Every other system call runs without a stop.
 //! - At a seccomp stop the tracer sees the call's arguments before the
 //!   kernel acts on them; if the call matters (its descriptor is a TCP
 //!   socket) it resumes with PTRACE_SYSCALL to stop once more when the call
 //!   returns, otherwise with PTRACE_CONT.
 //!
+//! The program keeps its own semantics: signals are delivered as they came;
+//! a job-control stop (SIGSTOP, SIGTSTP, ...) is left in place with
+//! PTRACE_LISTEN, so the program stays stopped until SIGCONT as it would
+//! without hc-trace; a call a signal interrupted and the kernel restarted is
+//! one call.
+//!
 //! Descriptors of the program are looked at through pidfd_getfd(): a copy
-//! of the program's descriptor, asked for its inode, addresses and TCP_INFO,
-//! and closed at once, before the program resumes, so the copy never keeps a
-//! socket alive past the program's own close().
+//! of the program's descriptor, asked for its inode, addresses and
+//! TCP_INFO. One copy per open socket is kept for later questions, dropped
+//! before the program's last close() of the socket runs (by close, dup2 over
+//! it, close_range, execve's close-on-exec or the process's exit), so it
+//! never holds a FIN back. Once a process sets up an io_uring, which can
+//! close a socket without any system call the tracer sees, no copy is kept
+//! beyond the stop that made it.
 //!
 //! Everything ptrace runs on the one thread that forked the program: the
 //! kernel only accepts ptrace requests from the tracing thread.
 
 use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
 use crate::sources::sockstate::{self, Diag};
+use hc_core::exec::live::Obs;
 use hc_core::exec::KILL_GRACE;
+use hc_core::model::exec::{Stopped, Untraced};
 use hc_core::model::{Call, CallKind, Nanos, Side, StateObs, TcpState};
 use hc_core::time::secs;
 use hc_sys::clock::now_ns;
@@ -33,12 +45,11 @@ use hc_sys::ptrace::{self as pt, Ended, SpawnError, SyscallStop, Wait};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -63,6 +74,11 @@ pub struct TraceConfig {
     /// The program and its arguments, argv[0] first.
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
+    /// Where observations go as they are made: each call with its socket,
+    /// each socket's last close, each untraced path.
+    pub sink: super::Feed,
+    /// The program's thread ids, kept up to date for the kernel trace's reader.
+    pub tids: Arc<Mutex<HashSet<i32>>>,
 }
 
 pub use hc_core::model::exec::{ExitStatus, Traced};
@@ -71,16 +87,16 @@ pub use hc_core::model::exec::{ExitStatus, Traced};
 #[derive(Debug)]
 pub struct TraceOutcome {
     pub pid: u32,
-    pub calls: Vec<Traced>,
-    pub socks: Vec<super::fdmap::Sock>,
     pub status: ExitStatus,
-    /// Set when --timeout expired and hc-trace stopped the program.
-    pub timed_out: bool,
+    /// Why hc-trace stopped the program, when it did.
+    pub stopped: Option<Stopped>,
     /// Stops the tracer handled (seccomp and syscall-exit), for the record.
     pub stops: u64,
     /// Every thread id the program ran in: kernel events that ran in one of
     /// them happened during one of its calls, and may be matched by time.
     pub tids: HashSet<i32>,
+    /// Paths the program used that no traced call shows (io_uring).
+    pub untraced: Vec<Untraced>,
 }
 
 /// Finds `prog` on PATH the way a shell does, before forking, so "not found"
@@ -136,14 +152,37 @@ struct Pending {
     shared: bool,
     /// The socket's TCP_INFO state at the call's entry, when known.
     before: Option<StateObs>,
+    /// splice/copy_file_range: the socket is the destination (a write) or
+    /// the source (a read).
+    writes: bool,
+    /// close_range: the sockets it closes, as (fd, socket, other
+    /// descriptors still refer to it).
+    closing: Vec<(i32, SockId, bool)>,
+}
+
+impl Pending {
+    fn kind(&self) -> CallKind {
+        match self.sys {
+            s if s.is_between() => {
+                if self.writes {
+                    CallKind::Write
+                } else {
+                    CallKind::Read
+                }
+            }
+            s => kind_of(s),
+        }
+    }
 }
 
 struct Task {
     tgid: i32,
     table: TableId,
-    /// A new task's first stop is the SIGSTOP that attaching sends; not the program's.
-    expect_sigstop: bool,
     pending: Option<Pending>,
+    /// A call a signal interrupted at its exit stop (the kernel's restart
+    /// code): the kernel restarts it after the signal, or the program gets
+    /// EINTR; the task's next stop says which.
+    interrupted: Option<Pending>,
 }
 
 /// What a descriptor of the program turned out to be.
@@ -163,6 +202,23 @@ struct Remote {
     state: Option<TcpState>,
 }
 
+/// What the watcher thread and the tracer share.
+struct Shared {
+    /// Thread-group ids of the traced processes, for signals.
+    alive: Mutex<HashSet<i32>>,
+    /// Why hc-trace stopped the program, once it did.
+    stopped: Mutex<Option<Stopped>>,
+}
+
+impl Shared {
+    fn stopped(&self) -> Option<Stopped> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 struct Tracer {
     dec: Decoder,
     fds: FdMap,
@@ -170,28 +226,39 @@ struct Tracer {
     pidfds: HashMap<i32, OwnedFd>,
     /// Our own descriptor of each open socket, for TCP_INFO after each call
     /// without a pidfd_getfd round trip. Dropped before the program's last
-    /// close() runs, so it never keeps a socket open (and its FIN back).
+    /// close() runs, so it never keeps a socket open (and its FIN back);
+    /// none is kept once the program uses io_uring ([`Self::uring`]).
     copies: HashMap<SockId, OwnedFd>,
-    calls: Vec<Traced>,
     diag: Diag,
-    alive: Arc<Mutex<HashSet<i32>>>,
-    timed_out: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     timeout: Option<Duration>,
     stops: u64,
     tids: HashSet<i32>,
+    /// An io_uring exists in the program: it may close sockets behind the
+    /// tracer's back, so no copy outlives a stop.
+    uring: bool,
+    untraced: Vec<Untraced>,
+    /// Each process's last execve entry (time, path): close-on-exec
+    /// descriptors close during it.
+    exec_entry: HashMap<i32, (Nanos, String)>,
+    sink: super::Feed,
+    /// The same thread ids as `tids`, shared with the kernel trace's reader.
+    shared_tids: Arc<Mutex<HashSet<i32>>>,
 }
 
 /// Runs the program to its end under ptrace and returns what it did.
 pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
     let pid = spawn(&cfg.argv)?;
-    let alive = Arc::new(Mutex::new(HashSet::from([pid])));
-    let timed_out = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        alive: Mutex::new(HashSet::from([pid])),
+        stopped: Mutex::new(None),
+    });
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    if let Some(t) = cfg.timeout {
-        let (alive, fired) = (alive.clone(), timed_out.clone());
+    {
+        let (shared, timeout) = (shared.clone(), cfg.timeout);
         let _ = std::thread::Builder::new()
-            .name("hc-trace-timeout".into())
-            .spawn(move || timer(t, &done_rx, &alive, &fired));
+            .name("hc-trace-watch".into())
+            .spawn(move || watch(timeout, &done_rx, &shared));
     }
     let mut tr = Tracer {
         dec: Decoder::new(),
@@ -199,49 +266,97 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
         tasks: HashMap::new(),
         pidfds: HashMap::new(),
         copies: HashMap::new(),
-        calls: Vec::new(),
         diag: Diag::open(),
-        alive,
-        timed_out,
+        shared,
         timeout: cfg.timeout,
         stops: 0,
         tids: HashSet::from([pid]),
+        uring: false,
+        untraced: Vec::new(),
+        exec_entry: HashMap::new(),
+        sink: cfg.sink.clone(),
+        shared_tids: cfg.tids.clone(),
     };
+    tr.shared_tids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(pid);
     let table = tr.fds.new_table();
     tr.tasks.insert(
         pid,
         Task {
             tgid: pid,
             table,
-            expect_sigstop: false,
             pending: None,
+            interrupted: None,
         },
     );
     let status = tr.run(pid);
     drop(done_tx);
+    // Calls still interrupted when everything ended (nothing restarted them).
+    let left: Vec<Task> = tr.tasks.drain().map(|(_, t)| t).collect();
+    for mut t in left {
+        if let Some(p) = t.interrupted.take() {
+            let note = tr.interrupted_note();
+            tr.record_unfinished(t.tgid, p, note);
+        }
+    }
+    tr.flush_dead();
     Ok(TraceOutcome {
         pid: pid as u32,
-        calls: tr.calls,
-        socks: tr.fds.socks,
         status,
-        timed_out: tr.timed_out.load(Ordering::SeqCst),
+        stopped: tr.shared.stopped(),
         stops: tr.stops,
         tids: tr.tids,
+        untraced: tr.untraced,
     })
 }
 
-/// SIGTERM to every traced process at the deadline, SIGKILL after the grace period.
-fn timer(t: Duration, done: &mpsc::Receiver<()>, alive: &Mutex<HashSet<i32>>, fired: &AtomicBool) {
-    if done.recv_timeout(t) != Err(mpsc::RecvTimeoutError::Timeout) {
-        return;
-    }
-    fired.store(true, Ordering::SeqCst);
+/// Stops the program when asked: at --timeout, or when hc-trace itself got
+/// SIGINT or SIGTERM from another process, the signal (SIGTERM at the
+/// timeout) goes to every traced process, and SIGKILL follows after the
+/// grace period if they are still there. A Ctrl-C at the terminal reached
+/// the program directly (same foreground group): the program decides, and
+/// a second one kills it at once.
+fn watch(timeout: Option<Duration>, done: &mpsc::Receiver<()>, shared: &Shared) {
+    let start = Instant::now();
     let kill_all = |sig| {
-        for &p in alive.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        for &p in shared
+            .alive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
             let _ = hc_sys::signals::kill(p, sig);
         }
     };
-    kill_all(pt::SIGTERM);
+    let set = |why: Stopped| {
+        *shared
+            .stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    };
+    let tick = Duration::from_millis(20);
+    loop {
+        if done.recv_timeout(tick) != Err(mpsc::RecvTimeoutError::Timeout) {
+            return;
+        }
+        if let Some(sig) = hc_sys::signals::exec_sent() {
+            set(Stopped::Signal(hc_sys::signals::name(sig)));
+            kill_all(sig);
+            break;
+        }
+        if hc_sys::signals::exec_terminal_interrupts() >= 2 {
+            set(Stopped::SecondInterrupt);
+            kill_all(pt::SIGKILL);
+            return;
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            set(Stopped::Timeout);
+            kill_all(pt::SIGTERM);
+            break;
+        }
+    }
     if done.recv_timeout(KILL_GRACE) == Err(mpsc::RecvTimeoutError::Timeout) {
         kill_all(pt::SIGKILL);
     }
@@ -255,6 +370,27 @@ fn status_of(st: i32) -> ExitStatus {
 }
 
 impl Tracer {
+    /// A call recorded: kept, or sent on with its socket as it is now, and
+    /// every socket that lost its last descriptor meanwhile.
+    fn emit(&mut self, t: Traced) {
+        if let Some(s) = t.sock.and_then(|s| self.fds.socks.get(s).map(|k| (s, k))) {
+            self.sink.send(Obs::Sock(s.0, s.1.clone()));
+        }
+        self.sink.send(Obs::Call(t));
+        self.flush_dead();
+        self.sink.wait_below(crate::commands::exec::MAX_QUEUED);
+    }
+
+    /// Sends on the sockets that lost their last descriptor.
+    fn flush_dead(&mut self) {
+        for s in self.fds.take_dead() {
+            if let Some(k) = self.fds.socks.get(s) {
+                self.sink.send(Obs::Sock(s, k.clone()));
+            }
+            self.sink.send(Obs::Closed(s));
+        }
+    }
+
     fn run(&mut self, main: i32) -> ExitStatus {
         let mut status = ExitStatus::Code(0);
         loop {
@@ -265,7 +401,8 @@ impl Tracer {
                     if tid == main {
                         status = status_of(st);
                     }
-                    self.gone(tid, Some(st));
+                    self.gone(tid);
+                    self.flush_dead();
                     continue;
                 }
                 Wait::Stopped {
@@ -278,28 +415,27 @@ impl Tracer {
             if !self.tasks.contains_key(&tid) {
                 // A new task whose first stop came before its parent's fork event.
                 self.adopt(tid, None);
-                if let Some(t) = self.tasks.get_mut(&tid) {
-                    t.expect_sigstop = true;
-                }
             }
             if syscall {
                 self.stops += 1;
                 self.on_exit(tid);
                 pt::cont(tid, 0);
+            } else if event == pt::EVENT_STOP {
+                if pt::is_stop_signal(sig) {
+                    // A job-control stop: stay stopped, as without a tracer,
+                    // until SIGCONT (or SIGKILL); events are still reported.
+                    if !pt::listen(tid) {
+                        pt::cont(tid, 0);
+                    }
+                } else {
+                    // A new task's first stop, or the end of a group-stop.
+                    pt::cont(tid, 0);
+                }
             } else if sig == pt::SIGTRAP && event != 0 {
                 self.on_event(tid, event);
             } else {
-                let first = self
-                    .tasks
-                    .get_mut(&tid)
-                    .map(|t| std::mem::take(&mut t.expect_sigstop))
-                    .unwrap_or(false);
-                let inject = if (first && sig == pt::SIGSTOP) || pt::is_group_stop(tid) {
-                    0
-                } else {
-                    sig
-                };
-                pt::cont(tid, inject);
+                // A signal on its way to the program: deliver it.
+                pt::cont(tid, sig);
             }
         }
         status
@@ -319,9 +455,6 @@ impl Tracer {
                 let child = pt::event_msg(tid) as i32;
                 if child > 0 && !self.tasks.contains_key(&child) {
                     self.adopt(child, Some(tid));
-                    if let Some(t) = self.tasks.get_mut(&child) {
-                        t.expect_sigstop = true;
-                    }
                 }
                 pt::cont(tid, 0);
             }
@@ -365,19 +498,27 @@ impl Tracer {
             Task {
                 tgid,
                 table,
-                expect_sigstop: false,
                 pending: None,
+                interrupted: None,
             },
         );
         self.tids.insert(tid);
-        self.alive
+        self.shared_tids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(tid);
+        self.shared
+            .alive
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(tgid);
     }
 
     /// exec: the task may take over the thread-group leader's id; its
-    /// descriptor table becomes its own, without the close-on-exec ones.
+    /// descriptor table becomes its own, without the close-on-exec ones,
+    /// which the kernel closed during the execve: each socket that lost its
+    /// last descriptor gets a close of its own, spanning the execve from its
+    /// entry, since its FIN (or RST) may have left at any moment of it.
     fn on_exec(&mut self, tid: i32, former: i32) {
         if former != tid {
             if let Some(old) = self.tasks.remove(&tid) {
@@ -395,25 +536,61 @@ impl Tracer {
             return;
         };
         let (old, tgid) = (task.table, task.tgid);
+        let now = now_ns();
+        let (entry, path) = self
+            .exec_entry
+            .remove(&tgid)
+            .unwrap_or((now, String::from("?")));
+        let why = format!("execve(\"{path}\") closed it (close-on-exec)");
         let table = self.fds.fork_table(old);
         for (fd, s) in self.fds.release(old) {
-            self.synthetic_close(tid, tgid, fd, s, "execve: close-on-exec");
+            self.synthetic_close(tgid, fd, s, &why, (entry, now), "execve");
         }
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.table = table;
         }
-        let open: HashSet<i32> = std::fs::read_dir(format!("/proc/{tid}/fd"))
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let open = open_fds(tid).unwrap_or_default();
         for fd in self.fds.fds(table) {
             if !open.contains(&fd) {
+                // Another process still holding the socket: nothing was sent.
                 if let Some((s, true)) = self.fds.remove(table, fd) {
-                    self.synthetic_close(tid, tgid, fd, s, "execve: close-on-exec");
+                    self.synthetic_close(tgid, fd, s, &why, (entry, now), "execve");
                 }
             }
+        }
+    }
+
+    /// The words for a process that ended, as the timeline says them.
+    fn ended_why(&self, st: i32) -> String {
+        match (status_of(st), self.shared.stopped()) {
+            (ExitStatus::Signal(_, name), Some(Stopped::Timeout)) => format!(
+                "killed by {name} from hc-trace at --timeout {}",
+                secs(self.timeout)
+            ),
+            (ExitStatus::Signal(_, name), Some(Stopped::Signal(got))) => {
+                format!("killed by {name}: hc-trace got {got} and passed it on")
+            }
+            (ExitStatus::Signal(_, name), Some(Stopped::SecondInterrupt)) => {
+                format!("killed by {name} from hc-trace after a second Ctrl-C")
+            }
+            (s, _) => s.describe(),
+        }
+    }
+
+    /// Why a call did not return, when a signal interrupted it for good.
+    fn interrupted_note(&self) -> String {
+        match self.shared.stopped() {
+            Some(Stopped::Timeout) => format!(
+                "interrupted: hc-trace signalled the program at --timeout {}",
+                secs(self.timeout)
+            ),
+            Some(Stopped::Signal(got)) => {
+                format!("interrupted: hc-trace got {got} and passed it on to the program")
+            }
+            Some(Stopped::SecondInterrupt) => {
+                "interrupted: hc-trace killed the program after a second Ctrl-C".into()
+            }
+            None => "interrupted by a signal".to_string(),
         }
     }
 
@@ -421,41 +598,57 @@ impl Tracer {
     /// open, so sockets closed by the exit get a call of their own, stamped
     /// before the kernel sends what the closing causes.
     fn on_task_exit(&mut self, tid: i32, st: i32) {
-        let why = match status_of(st) {
-            ExitStatus::Signal(_, name) if self.timed_out.load(Ordering::SeqCst) => format!(
-                "killed by {name} from hc-trace at --timeout {}",
-                secs(self.timeout)
-            ),
-            s => s.describe(),
-        };
+        let why = self.ended_why(st);
         let Some(task) = self.tasks.get_mut(&tid) else {
             return;
         };
         let (tgid, table) = (task.tgid, task.table);
-        if let Some(p) = task.pending.take() {
+        let (pending, interrupted) = (task.pending.take(), task.interrupted.take());
+        if let Some(p) = pending {
             let note = format!("did not return: the process ended ({why}) during this call");
-            self.record_unfinished(tid, tgid, p, note);
+            self.record_unfinished(tgid, p, note);
+        }
+        if let Some(p) = interrupted {
+            let note = self.interrupted_note();
+            self.record_unfinished(tgid, p, note);
         }
         // Release the table now (the kernel closes the files right after this
         // stop); mark the task so gone() does not release it twice.
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.table = usize::MAX;
         }
-        for (fd, s) in self.fds.release(table) {
+        let now = now_ns();
+        let released = self.fds.release(table);
+        // A descriptor the program closed by a path no call shows (an
+        // io_uring close) is not open any more: its exit closes nothing.
+        let open = (!released.is_empty()).then(|| open_fds(tid));
+        for (fd, s) in released {
+            if open
+                .as_ref()
+                .is_some_and(|o| o.as_ref().is_some_and(|o| !o.contains(&fd)))
+            {
+                self.copies.remove(&s);
+                continue;
+            }
             let text = format!("process exit ({why})");
-            self.synthetic_close(tid, tgid, fd, s, &text);
+            self.synthetic_close(tgid, fd, s, &text, (now, now), "exit");
         }
     }
 
-    fn gone(&mut self, tid: i32, _st: Option<i32>) {
-        if let Some(t) = self.tasks.remove(&tid) {
+    fn gone(&mut self, tid: i32) {
+        if let Some(mut t) = self.tasks.remove(&tid) {
+            if let Some(p) = t.interrupted.take() {
+                let note = self.interrupted_note();
+                self.record_unfinished(t.tgid, p, note);
+            }
             if t.table != usize::MAX {
                 for (_, s) in self.fds.release(t.table) {
                     self.copies.remove(&s);
                 }
             }
             if t.tgid == tid {
-                self.alive
+                self.shared
+                    .alive
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&tid);
@@ -464,33 +657,44 @@ impl Tracer {
         self.pidfds.remove(&tid);
     }
 
-    fn synthetic_close(&mut self, tid: i32, tgid: i32, fd: i32, s: SockId, why: &str) {
+    /// A close the kernel made for the program (process exit, execve's
+    /// close-on-exec), over `span`: what the kernel sends for it may leave
+    /// at any moment of that span.
+    fn synthetic_close(
+        &mut self,
+        tgid: i32,
+        fd: i32,
+        s: SockId,
+        why: &str,
+        span: (Nanos, Nanos),
+        args: &str,
+    ) {
         self.copies.remove(&s);
-        let now = now_ns();
         let sock = &self.fds.socks[s];
-        // The kernel closes the descriptors right after this stop: any
-        // state read now would be the state before the close.
-        let state = StateObs::Unknown;
-        let _ = tid;
-        self.calls.push(Traced {
+        let note = if args == "execve" {
+            "the descriptor was marked close-on-exec (O_CLOEXEC, FD_CLOEXEC); it was the socket's last"
+        } else {
+            "the program never closed it; its last descriptor went with the process"
+        };
+        // The kernel closes (or closed) the descriptors around this stop:
+        // any state read now would be from before or after, not of the close.
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
                 kind: CallKind::Close,
                 text: format!("close({fd}) by the kernel: {why}"),
-                args: "exit".into(),
+                args: args.into(),
                 pid: Some(tgid as u32),
                 fd: Some(fd),
                 ret: None,
                 errno: None,
-                note: Some(
-                    "the program never closed it; its last descriptor went with the process".into(),
-                ),
-                start: now,
-                end: now,
+                note: Some(note.into()),
+                start: span.0,
+                end: span.1,
                 local: sock.local,
                 peer: sock.peer,
                 stream: None,
-                state_after: state,
+                state_after: StateObs::Unknown,
                 state_before: None,
                 line: None,
             },
@@ -517,7 +721,7 @@ impl Tracer {
         pt::copy_fd(pidfd, fd)
     }
 
-    /// Our copy of the program's descriptor and its inode, when it is a
+    /// Our copy of the program's descriptor `fd` and its inode, when it is a
     /// socket; otherwise what the probe should say (not open, or not a socket).
     fn socket_copy(&mut self, tid: i32, fd: i32) -> Result<(OwnedFd, u64), Probe> {
         let copy = self.remote(tid, fd).ok_or(Probe::NotOpen)?;
@@ -612,7 +816,9 @@ impl Tracer {
 
     fn register(&mut self, r: Remote, role: Role) -> SockId {
         let id = self.fds.sock_for(r.ino, role);
-        self.copies.entry(id).or_insert(r.copy);
+        if !self.uring {
+            self.copies.entry(id).or_insert(r.copy);
+        }
         let s = &mut self.fds.socks[id];
         s.local = r.local.or(s.local);
         s.peer = r.peer.or(s.peer);
@@ -621,6 +827,24 @@ impl Tracer {
 
     fn read_mem(&self, tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
         pt::read_mem(tid, addr, len)
+    }
+
+    /// io_uring_setup: from now on the program may send, receive and close
+    /// through the ring. Our copies could then outlive the program's own
+    /// descriptors (a close through the ring is no system call we see) and
+    /// hold its FINs back: none is kept any more.
+    fn uses_uring(&mut self, tgid: i32) {
+        self.uring = true;
+        self.copies.clear();
+        if !self.untraced.iter().any(|u| u.pid == tgid as u32) {
+            let u = Untraced {
+                pid: tgid as u32,
+                what: "io_uring".into(),
+                ts: now_ns(),
+            };
+            self.sink.send(Obs::Untraced(u.clone()));
+            self.untraced.push(u);
+        }
     }
 
     /// At the seccomp stop: decide whether this call is shown and whether
@@ -632,9 +856,26 @@ impl Tracer {
         let Some(sys) = self.dec.get(nr) else {
             return false;
         };
-        let Some(table) = self.tasks.get(&tid).map(|t| t.table) else {
+        let Some((table, tgid)) = self.tasks.get(&tid).map(|t| (t.table, t.tgid)) else {
             return false;
         };
+        // A call a signal interrupted: the same call again is the kernel's
+        // restart of it, one call; anything else means it failed (EINTR).
+        let mut restarted = None;
+        if let Some(prev) = self.tasks.get_mut(&tid).and_then(|t| t.interrupted.take()) {
+            if prev.sys == sys && prev.args == args {
+                restarted = Some(prev);
+            } else {
+                let note = self.interrupted_note();
+                self.record_unfinished(tgid, prev, note);
+            }
+        }
+        if let Some(p) = restarted {
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.pending = Some(p);
+            }
+            return true;
+        }
         let fd = args[0] as i32;
         let mut p = Pending {
             sys,
@@ -646,8 +887,20 @@ impl Tracer {
             opt: None,
             shared: false,
             before: None,
+            writes: false,
+            closing: Vec::new(),
         };
         match sys {
+            Sys::Execve | Sys::Execveat => {
+                let path = if sys == Sys::Execve { args[0] } else { args[1] };
+                let path = pt::read_cstr(tid, path, 4096).unwrap_or_else(|| "?".into());
+                self.exec_entry.insert(tgid, (p.start, path));
+                return false;
+            }
+            Sys::IoUringSetup => {
+                self.uses_uring(tgid);
+                return false;
+            }
             Sys::Socket => {
                 if !syscalls::is_tcp_socket(args[0], args[1], args[2]) {
                     // Its descriptor still needs to be known as "not TCP";
@@ -657,16 +910,24 @@ impl Tracer {
             }
             Sys::CloseRange => {
                 let (first, last) = (args[0].min(i32::MAX as u64), args[1].min(i32::MAX as u64));
-                if args[2] & syscalls::CLOSE_RANGE_CLOEXEC == 0 {
-                    for fd in self.fds.fds(table) {
-                        if (first..=last).contains(&(fd as u64)) {
-                            if let Some((s, true)) = self.fds.remove(table, fd) {
-                                self.copies.remove(&s);
-                            }
+                if args[2] & syscalls::CLOSE_RANGE_CLOEXEC != 0 {
+                    // Only marks them: execve closes them later.
+                    return false;
+                }
+                let mut fds = self.fds.fds(table);
+                fds.sort_unstable();
+                for fd in fds {
+                    if (first..=last).contains(&(fd as u64)) {
+                        if let Some(Slot::Sock(s)) = self.fds.get(table, fd) {
+                            let shared = self.closing(s);
+                            p.closing.push((fd, s, shared));
                         }
+                        self.fds.remove(table, fd);
                     }
                 }
-                return false;
+                if p.closing.is_empty() {
+                    return false;
+                }
             }
             Sys::Close => match self.fds.get(table, fd) {
                 Some(Slot::Sock(s)) => {
@@ -700,6 +961,19 @@ impl Tracer {
                         }
                         return false;
                     }
+                }
+            }
+            s if s.is_between() => {
+                // The socket is the destination (a write) or the source (a read).
+                let out = args[2] as i32;
+                if let Some(Slot::Sock(s)) = self.slot(tid, out) {
+                    p.sock = Some(s);
+                    p.fd = out;
+                    p.writes = true;
+                } else if let Some(Slot::Sock(s)) = self.slot(tid, fd) {
+                    p.sock = Some(s);
+                } else {
+                    return false;
                 }
             }
             _ => match self.slot(tid, fd) {
@@ -775,30 +1049,25 @@ impl Tracer {
         let end = now_ns();
         let tgid = self.tasks.get(&tid).map_or(tid, |t| t.tgid);
         if syscalls::is_restart(err) {
-            let note = if self.timed_out.load(Ordering::SeqCst) {
-                format!(
-                    "interrupted: hc-trace signalled the program at --timeout {}",
-                    secs(self.timeout)
-                )
-            } else {
-                "interrupted by a signal".to_string()
-            };
-            self.record_unfinished(tid, tgid, p, note);
+            // A signal came: the next stop says whether the kernel restarts it.
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.interrupted = Some(p);
+            }
             return;
         }
         self.record(tid, tgid, p, ret, err as i32, end);
     }
 
-    fn record_unfinished(&mut self, tid: i32, tgid: i32, p: Pending, note: String) {
+    fn record_unfinished(&mut self, tgid: i32, p: Pending, note: String) {
         let end = now_ns();
         let (text, args) = self.describe(&p, None);
         let sock = p.sock;
         let (local, peer) = self.addrs(sock);
-        let _ = tid;
-        self.calls.push(Traced {
+        let kind = p.kind();
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
-                kind: kind_of(p.sys),
+                kind,
                 text,
                 args,
                 pid: Some(tgid as u32),
@@ -833,6 +1102,7 @@ impl Tracer {
             Some(r) if r >= 0 => format!("{t} = {r}"),
             _ => t,
         };
+        let ptr = |v: u64| if v == 0 { "NULL" } else { "&off" };
         match p.sys {
             Sys::Socket => (
                 format!(
@@ -855,7 +1125,14 @@ impl Tracer {
                 format!("shutdown({fd}, {})", syscalls::shut_name(a[1])),
                 syscalls::shut_name(a[1]),
             ),
-            Sys::Close | Sys::CloseRange => (format!("close({fd})"), String::new()),
+            Sys::Close => (format!("close({fd})"), String::new()),
+            Sys::CloseRange => (
+                format!(
+                    "close_range({}, {}, {}) closing {fd}",
+                    a[0] as u32, a[1] as u32, a[2] as u32
+                ),
+                String::new(),
+            ),
             Sys::Write => (format!("write({fd}, buf, {})", a[2]), a[2].to_string()),
             Sys::Read => (format!("read({fd}, buf, {})", a[2]), a[2].to_string()),
             Sys::Writev => (format!("writev({fd}, iov, {})", a[2]), "iov".into()),
@@ -882,6 +1159,57 @@ impl Tracer {
                 format!("recvmsg({fd}, msg, {})", syscalls::msg_flags(a[2])),
                 "msg".into(),
             ),
+            Sys::Sendmmsg => (
+                format!(
+                    "sendmmsg({fd}, msgvec, {}, {})",
+                    a[2] as u32,
+                    syscalls::msg_flags(a[3])
+                ),
+                (a[2] as u32).to_string(),
+            ),
+            Sys::Recvmmsg => (
+                format!(
+                    "recvmmsg({fd}, msgvec, {}, {}, {})",
+                    a[2] as u32,
+                    syscalls::msg_flags(a[3]),
+                    if a[4] == 0 { "NULL" } else { "&timeout" }
+                ),
+                (a[2] as u32).to_string(),
+            ),
+            Sys::Sendfile => (
+                format!(
+                    "sendfile({}, {}, {}, {})",
+                    a[0] as i32,
+                    a[1] as i32,
+                    ptr(a[2]),
+                    a[3]
+                ),
+                a[3].to_string(),
+            ),
+            Sys::Splice => (
+                format!(
+                    "splice({}, {}, {}, {}, {}, {})",
+                    a[0] as i32,
+                    ptr(a[1]),
+                    a[2] as i32,
+                    ptr(a[3]),
+                    a[4],
+                    syscalls::splice_flags(a[5])
+                ),
+                a[4].to_string(),
+            ),
+            Sys::CopyFileRange => (
+                format!(
+                    "copy_file_range({}, {}, {}, {}, {}, {})",
+                    a[0] as i32,
+                    ptr(a[1]),
+                    a[2] as i32,
+                    ptr(a[3]),
+                    a[4],
+                    a[5]
+                ),
+                a[4].to_string(),
+            ),
             Sys::Setsockopt => p.opt.clone().unwrap_or_default(),
             Sys::Dup => (newfd(format!("dup({fd})")), String::new()),
             Sys::Dup2 => (
@@ -896,24 +1224,44 @@ impl Tracer {
                 newfd(format!("fcntl({fd}, F_DUPFD, {})", a[2] as i32)),
                 String::new(),
             ),
+            Sys::Execve | Sys::Execveat | Sys::IoUringSetup => {
+                (format!("{}()", p.sys.name()), String::new())
+            }
         }
     }
 
-    /// TCP_INFO of the descriptor; when it says CLOSE the kernel may have
-    /// handed the connection to a TIME_WAIT socket, so the table is asked too
-    /// (as the scenario driver does).
-    fn tcp_state(&mut self, tid: i32, fd: i32, sock: Option<SockId>) -> StateObs {
-        let state = match sock.and_then(|s| self.copies.get(&s)) {
-            Some(c) => sockstate::tcp_info_state(c.as_raw_fd()),
+    /// TCP_INFO of the descriptor: the state (when it says CLOSE the kernel
+    /// may have handed the connection to a TIME_WAIT socket, so the table is
+    /// asked too, as the scenario driver does) and the bytes of the stream
+    /// the kernel has been handed so far.
+    fn tcp_info(&mut self, tid: i32, fd: i32, sock: Option<SockId>) -> (StateObs, Option<u64>) {
+        let info = match sock.and_then(|s| self.copies.get(&s)) {
+            Some(c) => hc_sys::sock::tcp_info(c.as_raw_fd()),
             None => self
                 .remote(tid, fd)
-                .and_then(|c| sockstate::tcp_info_state(c.as_raw_fd())),
+                .and_then(|c| hc_sys::sock::tcp_info(c.as_raw_fd())),
         };
         let addrs = self.addrs(sock);
-        sockstate::after_call(state, || match addrs {
+        let state = sockstate::after_call(info.map(|i| TcpState(i.state)), || match addrs {
             (Some(l), Some(p)) => self.diag.lookup(l, Some(p)),
             _ => StateObs::Unknown,
-        })
+        });
+        (state, info.and_then(|i| i.handed))
+    }
+
+    /// Bytes a write-like call handed to the socket, from its result.
+    fn bytes_of(&self, tid: i32, p: &Pending, ret: i64) -> u64 {
+        if ret <= 0 {
+            return 0;
+        }
+        if p.sys == Sys::Sendmmsg {
+            let n = ret as usize;
+            return self
+                .read_mem(tid, p.args[1], n.saturating_mul(syscalls::MMSGHDR_SIZE))
+                .and_then(|b| syscalls::mmsg_bytes(&b, n))
+                .unwrap_or(0);
+        }
+        ret as u64
     }
 
     fn record(&mut self, tid: i32, tgid: i32, p: Pending, ret: i64, err: i32, end: Nanos) {
@@ -926,6 +1274,7 @@ impl Tracer {
         let mut note = None;
         let mut stream = None;
         let mut state = None;
+        let kind = p.kind();
         match p.sys {
             Sys::Socket if ok => {
                 let new = ret as i32;
@@ -949,14 +1298,9 @@ impl Tracer {
                         }
                         self.fds.socks[s].peer = self.fds.socks[s].peer.or(p.addr);
                     }
-                    // Our copy answers without another pidfd_getfd.
-                    let copy = self.copies.get(&s).map(|c| c.as_raw_fd());
-                    let (local, peer, st) = match copy {
-                        Some(c) => (
-                            hc_sys::sock::local_addr(c).filter(|a| a.port() != 0),
-                            hc_sys::sock::peer_addr(c),
-                            sockstate::tcp_info_state(c),
-                        ),
+                    let (local, peer, st) = match self.copies.get(&s).map(|c| c.as_raw_fd()) {
+                        // Our copy answers without another pidfd_getfd.
+                        Some(c) => addrs_and_state(c),
                         None => match self.probe(tid, fd) {
                             Probe::Tcp(r) => (r.local, r.peer, r.state),
                             _ => (None, None, None),
@@ -1004,6 +1348,10 @@ impl Tracer {
                     None => StateObs::Unknown,
                 });
             }
+            Sys::CloseRange => {
+                self.record_close_range(tgid, &p, ret, err, end);
+                return;
+            }
             Sys::Dup | Sys::Dup2 | Sys::Dup3 | Sys::Fcntl if ok => {
                 if let Some(s) = sock {
                     if let Some(dropped) = self.fds.set(table, ret as i32, Slot::Sock(s)) {
@@ -1011,18 +1359,25 @@ impl Tracer {
                     }
                 }
             }
-            s if s.is_write() => {
+            _ if kind == CallKind::Write => {
+                let bytes = self.bytes_of(tid, &p, ret);
+                let (st, handed) = self.tcp_info(tid, fd, sock);
+                state = Some(st);
                 if let Some(k) = sock.and_then(|s| self.fds.socks.get_mut(s)) {
-                    if ret > 0 {
-                        stream = Some((k.written, k.written + ret as u64));
-                        k.written += ret as u64;
+                    // The kernel's own count places the bytes in the stream,
+                    // whatever went before by paths no traced call shows;
+                    // without it, the traced calls' bytes are counted.
+                    let to = handed.filter(|&h| h >= bytes).unwrap_or(k.written + bytes);
+                    if bytes > 0 {
+                        stream = Some((to - bytes, to));
                     }
+                    k.written = k.written.max(to);
                 }
                 if err == hc_sys::errno::EAGAIN {
                     note = Some("send buffer full (non-blocking)".into());
                 }
             }
-            s if s.is_read() => {
+            _ if kind == CallKind::Read => {
                 note = match (ret, err) {
                     // What a 0 means is the story's to say (the FIN, or a SHUT_RD).
                     (0, _) => None,
@@ -1042,15 +1397,15 @@ impl Tracer {
         }
         let state = match state {
             Some(s) => s,
-            None if ok || p.sys != Sys::Socket => self.tcp_state(tid, fd, sock),
+            None if ok || p.sys != Sys::Socket => self.tcp_info(tid, fd, sock).0,
             None => StateObs::Unknown,
         };
         let (text, args) = self.describe(&p, Some(ret));
         let (local, peer) = self.addrs(sock);
-        self.calls.push(Traced {
+        self.emit(Traced {
             call: Call {
                 side: Side::Client,
-                kind: kind_of(p.sys),
+                kind,
                 text,
                 args,
                 pid: Some(tgid as u32),
@@ -1075,6 +1430,57 @@ impl Tracer {
             sock,
         });
     }
+
+    /// close_range(): one close for each socket it closed, over the call.
+    fn record_close_range(&mut self, tgid: i32, p: &Pending, ret: i64, err: i32, end: Nanos) {
+        for &(fd, s, shared) in &p.closing {
+            let one = Pending {
+                fd,
+                sock: Some(s),
+                ..p.clone()
+            };
+            let (text, args) = self.describe(&one, Some(ret));
+            let (local, peer) = self.addrs(Some(s));
+            let state = match local {
+                Some(l) if !shared => self.diag.lookup(l, peer),
+                _ => StateObs::Unknown,
+            };
+            self.emit(Traced {
+                call: Call {
+                    side: Side::Client,
+                    kind: CallKind::Close,
+                    text,
+                    args,
+                    pid: Some(tgid as u32),
+                    fd: Some(fd),
+                    ret: Some(ret),
+                    errno: (ret < 0).then(|| hc_sys::errno::name(err)),
+                    note: shared.then(|| {
+                        "another descriptor (dup, fork) still refers to this socket, so nothing is sent"
+                            .into()
+                    }),
+                    start: p.start,
+                    end,
+                    local,
+                    peer,
+                    stream: None,
+                    state_after: state,
+                    state_before: None,
+                    line: None,
+                },
+                sock: Some(s),
+            });
+        }
+    }
+}
+
+/// getsockname, getpeername and TCP_INFO's state of our copy of a socket.
+fn addrs_and_state(c: RawFd) -> (Option<SocketAddr>, Option<SocketAddr>, Option<TcpState>) {
+    (
+        hc_sys::sock::local_addr(c).filter(|a| a.port() != 0),
+        hc_sys::sock::peer_addr(c),
+        sockstate::tcp_info_state(c),
+    )
 }
 
 fn kind_of(s: Sys) -> CallKind {
@@ -1091,6 +1497,15 @@ fn kind_of(s: Sys) -> CallKind {
         s if s.is_write() => CallKind::Write,
         _ => CallKind::Read,
     }
+}
+
+/// The descriptors task `tid` has open (/proc/TID/fd); None when unreadable.
+fn open_fds(tid: i32) -> Option<HashSet<i32>> {
+    let d = std::fs::read_dir(format!("/proc/{tid}/fd")).ok()?;
+    Some(
+        d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
 }
 
 fn proc_status_field(tid: i32, key: &str) -> Option<i32> {

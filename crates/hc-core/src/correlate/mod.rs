@@ -313,6 +313,10 @@ pub struct Timeline {
     pub t0: Nanos,
     pub events: Vec<Event>,
     pub conns: Vec<Conn>,
+    /// Paths a side's processes used that no traced call shows (exec:
+    /// `io_uring`), named wherever a segment of that side has no recorded
+    /// call. Filled in by the source, not by the correlator.
+    pub untraced: Vec<(Side, String)>,
 }
 
 impl Timeline {
@@ -491,6 +495,7 @@ pub fn correlate_with(
         t0,
         events: c.out,
         conns: c.conns,
+        untraced: Vec::new(),
     };
     story::keep_only(&mut tl, &keep);
     story::tell(&mut tl);
@@ -690,17 +695,26 @@ impl Correlator {
         let space = seg.seq_space();
         let end = rel.wrapping_add(space);
         let already = d.max_end;
+        // Sequence space below what was sent already, but never sent: the
+        // capture saw this segment after a later one (loopback segments of
+        // two CPUs can be captured out of order). It is an original, not a
+        // retransmission of something sent before the capture started.
+        let reordered = d.saw_syn
+            && space > 0
+            && end <= already
+            && !d.sent.iter().any(|r| r.start < end && rel < r.end);
         let ctx = SegCtx {
             seg: &seg,
             conn,
             from,
             rel,
             saw_syn: d.saw_syn,
-            already,
+            // A reordered original is new from its own first byte.
+            already: if reordered { rel } else { already },
             rel_ack,
         };
 
-        let resent = space > 0 && end <= already && !(rel == 0 && already == 0);
+        let resent = space > 0 && end <= already && !(rel == 0 && already == 0) && !reordered;
         let (mut causes, retransmission_of) = if resent {
             self.resent_causes(&ctx, end)
         } else {
@@ -833,6 +847,10 @@ impl Correlator {
         let peer = self.dirs.get(&(conn, from.other()));
         let peer_scale = peer.map(|p| p.wscale);
         let peer_win_bytes = peer.and_then(|p| p.last_win_bytes);
+        // A reordered original (captured after a later segment) is given to
+        // the rules as new from its own first byte: `ctx.already` is then its
+        // start, below the direction's highest end.
+        let reordered = ctx.already != already;
         let d = self.dirs.entry((conn, from)).or_default();
         // The SYN's own window is never scaled; later ones are when both sides offered a scale.
         let win_bytes = match (seg.flags.syn(), d.wscale, peer_scale) {
@@ -856,6 +874,12 @@ impl Correlator {
                     copies: vec![(idx, delivered)],
                 });
                 d.max_end = end;
+            } else if reordered {
+                d.sent.push(Range {
+                    start: rel,
+                    end,
+                    copies: vec![(idx, delivered)],
+                });
             }
             // A copy of every range it sends again.
             for r in d.sent.iter_mut() {
@@ -935,6 +959,45 @@ mod tests {
             matches!(&ack.origin, Origin::Ack(AckCause::Of(a)) if a.covers == vec![Acked::Fin { event: again_i }]),
             "{ack:?}"
         );
+    }
+
+    #[test]
+    fn a_segment_captured_after_a_later_one_is_an_original_not_a_retransmission() {
+        let mut s = Script::new();
+        s.handshake()
+            .call_at(3, Side::Client, CallKind::Write, "100", 100)
+            .call_at(3, Side::Client, CallKind::Write, "100", 100)
+            .seg_at(4, Side::Client, P | A, 100)
+            .seg_at(4, Side::Client, P | A, 100);
+        let (calls, mut segs) = s.parts();
+        // Loopback on two CPUs: the capture saw the second segment first.
+        let n = segs.len();
+        segs.swap(n - 2, n - 1);
+        segs[n - 2].frame = n - 2;
+        segs[n - 1].frame = n - 1;
+        let t = correlate(calls, segs, Some(addr(crate::testkit::S)));
+        let (w1, _) = call_of(&t, CallKind::Write, Side::Client, 0);
+        let (w2, _) = call_of(&t, CallKind::Write, Side::Client, 1);
+        let (_, later) = nth_seg(&t, 3);
+        let (_, earlier) = nth_seg(&t, 4);
+        assert_eq!(cause(later, Part::Data).event(), Some(w2));
+        assert_eq!(
+            (
+                cause(earlier, Part::Data).event(),
+                earlier.retransmission_of
+            ),
+            (Some(w1), None),
+            "the first bytes, captured second, are still the first write's: {:?}",
+            earlier.causes
+        );
+        // Negative control: the same bytes sent again are a retransmission.
+        let mut s = Script::new();
+        s.handshake()
+            .call_at(3, Side::Client, CallKind::Write, "100", 100)
+            .seg_at(4, Side::Client, P | A, 100)
+            .resend_at(300, 3);
+        let t = s.run();
+        assert!(nth_seg(&t, 4).1.retransmission_of.is_some());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! A traced program's run: its calls and the capture cut into one story
 //! per connection ([`sections`]), ready to render.
 
+pub mod live;
 pub mod sections;
 
-use crate::model::exec::{ExitStatus, Sock, Traced};
+use crate::model::exec::{ExitStatus, Sock, Stopped, Traced, Untraced};
 use crate::model::{LinkType, RawPacket, StateObs};
 use crate::report::{PcapCounters, Report};
 use crate::session::KernelRecord;
@@ -21,6 +22,8 @@ pub struct ExecRun {
     pub status: ExitStatus,
     pub timed_out: bool,
     pub timeout: Option<Duration>,
+    /// Why hc-trace stopped the program, when it did (--timeout, a signal).
+    pub stopped: Option<Stopped>,
     /// One report per connection, in the order they began.
     pub sections: Vec<Report>,
     /// Socket calls that belong to no connection (a listener's own calls
@@ -47,6 +50,9 @@ pub struct ExecRecording {
     pub status: ExitStatus,
     pub timed_out: bool,
     pub timeout: Option<Duration>,
+    /// Why hc-trace stopped the program (`timed_out` is the --timeout case).
+    #[serde(default)]
+    pub stopped: Option<Stopped>,
     pub stops: u64,
     pub namespace: String,
     pub iface: String,
@@ -61,50 +67,60 @@ pub struct ExecRecording {
     /// Each socket's state in the kernel's table when the program had ended.
     pub states: Vec<Option<StateObs>>,
     pub kernel: KernelRecord,
+    /// What the program used that no traced call shows (io_uring).
+    #[serde(default)]
+    pub untraced: Vec<Untraced>,
 }
 
 /// The run of a recording: one report per connection, and the packets kept.
 pub fn assemble(rec: ExecRecording) -> (ExecRun, Vec<RawPacket>) {
-    let kernel = rec.kernel.clone();
-    assemble_with(rec, move || kernel)
+    let (mut head, prepared) = prepare(rec);
+    head.sections = prepared.sections.collect();
+    head.unattached = prepared.unattached;
+    head.kept = prepared.packets.len();
+    (head, prepared.packets)
 }
 
-/// As [`assemble`], with the kernel's events read by `kernel` (on another
-/// thread, while the packets are parsed).
-fn assemble_with(
-    rec: ExecRecording,
-    kernel: impl FnOnce() -> KernelRecord,
-) -> (ExecRun, Vec<RawPacket>) {
+/// The run of a recording with its sections still to be built, one at a
+/// time ([`sections::Sections`]): what `hc-trace exec` renders as it goes.
+/// The returned run holds no sections yet.
+pub fn prepare(rec: ExecRecording) -> (ExecRun, sections::Prepared) {
+    let stopped = rec
+        .stopped
+        .clone()
+        .or_else(|| rec.timed_out.then_some(Stopped::Timeout));
     let ctx = sections::Context {
         command: rec.command.join(" "),
         namespace: rec.namespace.clone(),
         iface: rec.iface.clone(),
-        counters: rec.counters,
+        counters: Some(rec.counters),
         snaplen: rec.snaplen,
-        timed_out: rec.timed_out.then_some(rec.timeout).flatten(),
+        interrupted: stopped.as_ref().map(|s| stop_words(s, rec.timeout)),
         keep_all: rec.keep_all,
     };
     let total = rec.packets.len();
-    let built = sections::build(
-        rec.calls,
-        &rec.socks,
-        &rec.states,
-        rec.linktype,
-        rec.packets,
-        kernel,
-        &ctx,
-    );
+    let kernel = rec.kernel;
+    let obs = sections::Observed {
+        calls: rec.calls,
+        socks: &rec.socks,
+        states: &rec.states,
+        linktype: rec.linktype,
+        packets: rec.packets,
+        untraced: &rec.untraced,
+    };
+    let prepared = sections::prepare(obs, move || kernel, &ctx);
     let run = ExecRun {
         command: rec.command,
         pid: rec.pid,
         status: rec.status,
         timed_out: rec.timed_out,
         timeout: rec.timeout,
-        sections: built.sections,
-        unattached: built.unattached,
+        stopped,
+        sections: Vec::new(),
+        unattached: None,
         stops: rec.stops,
         packets: total,
-        kept: built.packets.len(),
+        kept: prepared.packets.len(),
         counters: rec.counters,
         iface: rec.iface,
         linktype: rec.linktype,
@@ -112,7 +128,23 @@ fn assemble_with(
         file: None,
         file_error: None,
     };
-    (run, built.packets)
+    (run, prepared)
+}
+
+/// Why the run ended early, as the timeline's "interrupted by" says it.
+pub fn stop_words(s: &Stopped, timeout: Option<Duration>) -> String {
+    match s {
+        Stopped::Timeout => format!(
+            "--timeout {} (hc-trace sent the program SIGTERM)",
+            crate::time::secs(timeout)
+        ),
+        Stopped::Signal(sig) => {
+            format!("{sig} sent to hc-trace, which passed it on to the program")
+        }
+        Stopped::SecondInterrupt => {
+            "a second Ctrl-C (hc-trace sent the program SIGKILL)".to_string()
+        }
+    }
 }
 
 impl ExecRun {

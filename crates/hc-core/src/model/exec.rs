@@ -53,6 +53,34 @@ pub struct Traced {
     pub sock: Option<SockId>,
 }
 
+/// A way the program moved bytes or closed sockets that no traced system
+/// call shows (io_uring): named in the timeline as the possible source of
+/// data, FINs and RSTs that no traced call explains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Untraced {
+    /// The process that set it up.
+    pub pid: u32,
+    /// What it is, in words (`io_uring`).
+    pub what: String,
+    /// When it was set up.
+    pub ts: super::Nanos,
+}
+
+/// Why hc-trace stopped the program before it ended on its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// --timeout expired: SIGTERM, SIGKILL after the grace period.
+    Timeout,
+    /// hc-trace itself got this signal (`kill`, `timeout`, a CI
+    /// cancellation) and passed it on to the program, SIGKILL after the
+    /// grace period.
+    Signal(String),
+    /// A second Ctrl-C at the terminal: SIGKILL at once (the program had the
+    /// first one from the terminal itself).
+    SecondInterrupt,
+}
+
 /// How the program ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExitStatus {

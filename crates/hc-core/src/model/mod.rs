@@ -444,7 +444,14 @@ impl Call {
     pub fn short_name(&self) -> String {
         match self.kind {
             CallKind::Shutdown => format!("shutdown({})", self.args),
-            CallKind::Write => format!("write({})", self.args),
+            // The write family is "write"; the calls that move bytes from
+            // another descriptor keep their own name.
+            CallKind::Write => match self.text.split('(').next() {
+                Some(n @ ("sendfile" | "splice" | "sendmmsg" | "copy_file_range")) => {
+                    format!("{n}({})", self.args)
+                }
+                _ => format!("write({})", self.args),
+            },
             CallKind::Setsockopt => format!("setsockopt({})", self.args),
             k => format!("{}()", k.name()),
         }
@@ -491,8 +498,26 @@ pub struct FinalState {
 
 /// Does `addr` belong to the socket listening on `listen`? Same port, and
 /// the same address unless the listener took every address (0.0.0.0, ::).
+/// Addresses compare as the wire carries them ([`on_the_wire`]).
 pub fn addr_match(listen: SocketAddr, addr: SocketAddr) -> bool {
+    let (listen, addr) = (on_the_wire(listen), on_the_wire(addr));
     listen.port() == addr.port() && (listen.ip().is_unspecified() || listen.ip() == addr.ip())
+}
+
+/// An address as the wire carries it: an IPv4-mapped IPv6 address
+/// (`[::ffff:127.0.0.1]:5555`, what a dual-stack AF_INET6 socket reports
+/// for an IPv4 peer: Java, Go's `net.Listen(":port")`, Node's
+/// `listen(port)`) is the IPv4 address its segments carry. Every place a
+/// traced call's or a kernel event's addresses meet the capture goes
+/// through this; what the program saw is still shown as it saw it.
+pub fn on_the_wire(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        SocketAddr::V4(_) => a,
+    }
 }
 
 /// The kernel's socket table, read between steps for a connection whose

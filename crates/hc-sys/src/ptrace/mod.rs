@@ -4,10 +4,14 @@
 //! socket, what a call did) lives in the binary and calls these.
 //!
 //! How the program is started ([`spawn`]):
-//! - The child asks to be traced (PTRACE_TRACEME) and stops itself, so the
-//!   tracer can set its options (follow fork, vfork, clone and exec; report
-//!   seccomp events and exits; kill the program if hc-trace dies) before the
-//!   program runs a single instruction of its own.
+//! - The child stops itself (SIGSTOP); the tracer attaches with
+//!   PTRACE_SEIZE and its options (follow fork, vfork, clone and exec;
+//!   report seccomp events and exits; kill the program if hc-trace dies)
+//!   and wakes it with SIGCONT, before the program runs a single
+//!   instruction of its own. SEIZE, not PTRACE_TRACEME, because only a
+//!   seized tracee can be left in a job-control stop with PTRACE_LISTEN
+//!   ([`listen`]): a SIGSTOP sent to the program then stops it as it would
+//!   without hc-trace, until SIGCONT.
 //! - It then installs a seccomp filter that returns SECCOMP_RET_TRACE for the
 //!   traced calls only ([`syscalls::filter`]) and execs the program. Every
 //!   other system call runs without a stop.
@@ -40,7 +44,20 @@ pub const EVENT_CLONE: i32 = libc::PTRACE_EVENT_CLONE;
 pub const EVENT_EXEC: i32 = libc::PTRACE_EVENT_EXEC;
 pub const EVENT_EXIT: i32 = libc::PTRACE_EVENT_EXIT;
 pub const EVENT_SECCOMP: i32 = libc::PTRACE_EVENT_SECCOMP;
-pub use libc::{SIGKILL, SIGSTOP, SIGTERM, SIGTRAP};
+/// A seized tracee's stop that is no signal to deliver: a job-control
+/// (group) stop when the signal is a stopping one, else a new task's first
+/// stop or the end of a group-stop (glibc's libc crate lacks the constant).
+pub const EVENT_STOP: i32 = 128;
+pub use libc::{SIGCONT, SIGKILL, SIGSTOP, SIGTERM, SIGTRAP};
+
+/// Whether `sig` stops a process by default (job control): what a
+/// PTRACE_EVENT_STOP with this signal means is a group-stop.
+pub fn is_stop_signal(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
+}
 
 /// How a task ended, from its wait status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +147,9 @@ pub fn resume_to_exit(tid: i32) {
 }
 
 /// Leaves a task in its group-stop (job control: SIGSTOP) without resuming
-/// it, while still reporting its next events (PTRACE_LISTEN, for tasks
-/// started with PTRACE_SEIZE; returns false where not allowed).
+/// it, while still reporting its next events (PTRACE_LISTEN, for seized
+/// tasks; returns false where not allowed). SIGCONT then ends the stop as it
+/// would without a tracer.
 pub fn listen(tid: i32) -> bool {
     ptrace(libc::PTRACE_LISTEN, tid, 0, 0) == 0
 }
@@ -147,19 +165,6 @@ pub fn event_msg(tid: i32) -> u64 {
         &mut msg as *mut libc::c_ulong as usize,
     );
     msg as u64
-}
-
-/// A stop after the signal was delivered (job control), not a signal to pass
-/// on: PTRACE_GETSIGINFO fails for group-stops.
-pub fn is_group_stop(tid: i32) -> bool {
-    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
-    let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    ptrace(
-        libc::PTRACE_GETSIGINFO,
-        tid,
-        0,
-        &mut si as *mut libc::siginfo_t as usize,
-    ) < 0
 }
 
 /// What PTRACE_GET_SYSCALL_INFO says about a stop.
@@ -290,24 +295,56 @@ pub fn tcp_listening(fd: &OwnedFd) -> Option<bool> {
     tcp.then(|| get(libc::SO_ACCEPTCONN) == Some(1))
 }
 
-/// `len` bytes of the task's memory at `addr` (at most 4 KiB).
+/// `len` bytes of the task's memory at `addr` (at most 64 KiB).
 pub fn read_mem(tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
-    if addr == 0 || len == 0 || len > 4096 {
+    if addr == 0 || len == 0 || len > 64 << 10 {
         return None;
     }
     let mut buf = vec![0u8; len];
+    (read_into(tid, addr, &mut buf) == Some(len)).then_some(buf)
+}
+
+/// Reads the task's memory at `addr` into `buf`: the bytes read.
+fn read_into(tid: i32, addr: u64, buf: &mut [u8]) -> Option<usize> {
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
+        iov_len: buf.len(),
     };
     let remote = libc::iovec {
         iov_base: addr as *mut libc::c_void,
-        iov_len: len,
+        iov_len: buf.len(),
     };
-    // SAFETY: reads the tracee's memory into our buffer of `len` bytes;
-    // the remote address is only interpreted by the kernel.
+    // SAFETY: reads the tracee's memory into our buffer of `buf.len()`
+    // bytes; the remote address is only interpreted by the kernel.
     let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
-    (n == len as isize).then_some(buf)
+    usize::try_from(n).ok()
+}
+
+/// A NUL-terminated string in the task's memory (a path given to execve),
+/// read a page at a time so a string near the end of a mapping is found;
+/// at most `max` bytes, lossily decoded.
+pub fn read_cstr(tid: i32, addr: u64, max: usize) -> Option<String> {
+    const PAGE: u64 = 4096;
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < max {
+        let room = (PAGE - at % PAGE) as usize;
+        let mut chunk = vec![0u8; room.min(max - out.len())];
+        let n = read_into(tid, at, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Some(String::from_utf8_lossy(&out).into_owned());
+        }
+        out.extend_from_slice(&chunk[..n]);
+        at += n as u64;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn last_err() -> String {
@@ -376,9 +413,9 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0usize, 0usize) < 0 {
-                fail(1);
-            }
+            // Stopped until the tracer has seized us and sends SIGCONT: the
+            // filter below must not be installed untraced (SECCOMP_RET_TRACE
+            // without a tracer fails the call with ENOSYS).
             libc::raise(libc::SIGSTOP);
             let install = || {
                 libc::syscall(
@@ -404,11 +441,11 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
     // SAFETY: the read end is ours alone from now on.
     let errpipe = unsafe { OwnedFd::from_raw_fd(pipe[0]) };
     let mut st = 0;
-    // SAFETY: waiting for our own child.
-    let r = unsafe { libc::waitpid(pid, &mut st, libc::__WALL) };
+    // SAFETY: waiting for our own child to stop itself (it is not traced yet).
+    let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED | libc::__WALL) };
     if r != pid || !libc::WIFSTOPPED(st) {
         return Err(child_error(&errpipe).unwrap_or(SpawnError::Trace {
-            what: "PTRACE_TRACEME",
+            what: "SIGSTOP",
             err: format!("the child did not stop (wait status {st:#x})"),
         }));
     }
@@ -420,16 +457,17 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
         | libc::PTRACE_O_TRACEEXIT
         | libc::PTRACE_O_TRACESECCOMP
         | libc::PTRACE_O_EXITKILL;
-    if ptrace(libc::PTRACE_SETOPTIONS, pid, 0, opts as usize) < 0 {
+    if ptrace(libc::PTRACE_SEIZE, pid, 0, opts as usize) < 0 {
         let err = last_err();
         // SAFETY: our child; it must not run untraced. kill takes no pointers.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         return Err(SpawnError::Trace {
-            what: "PTRACE_SETOPTIONS",
+            what: "PTRACE_SEIZE",
             err,
         });
     }
-    cont(pid, 0);
+    // SAFETY: our child, stopped; kill takes no pointers.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
     // Wait for exec (or the child's failure report): EOF means exec succeeded.
     let mut st = 0;
     loop {
@@ -444,23 +482,26 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
                 err: last_err(),
             });
         }
-        if libc::WIFSTOPPED(st) && (st >> 16) == libc::PTRACE_EVENT_EXEC {
-            cont(pid, 0);
-            return Ok(pid);
-        }
         if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
             return Err(child_error(&errpipe).unwrap_or(SpawnError::Start {
                 what: "execve",
                 err: format!("the child ended before exec (wait status {st:#x})"),
             }));
         }
-        // Stops before exec (signals): pass them on.
-        let sig = if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) != libc::SIGTRAP {
-            libc::WSTOPSIG(st)
-        } else {
-            0
-        };
-        cont(pid, sig);
+        if !libc::WIFSTOPPED(st) {
+            continue;
+        }
+        let event = (st >> 16) & 0xff;
+        if event == libc::PTRACE_EVENT_EXEC {
+            cont(pid, 0);
+            return Ok(pid);
+        }
+        // Before exec: the trap of the seize and the end of our own stop,
+        // the seccomp stop of the execve itself, and SIGCONT, all ours; any
+        // other signal is passed on.
+        let sig = libc::WSTOPSIG(st);
+        let pass = event == 0 && !matches!(sig, libc::SIGSTOP | libc::SIGCONT | libc::SIGTRAP);
+        cont(pid, if pass { sig } else { 0 });
     }
 }
 
@@ -475,10 +516,6 @@ fn child_error(pipe: &OwnedFd) -> Option<SpawnError> {
         std::io::Error::from_raw_os_error(i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]))
             .to_string();
     Some(match msg[0] {
-        1 => SpawnError::Trace {
-            what: "PTRACE_TRACEME",
-            err,
-        },
         2 => SpawnError::Trace {
             what: "seccomp(SECCOMP_SET_MODE_FILTER)",
             err,

@@ -32,6 +32,24 @@ pub enum Sys {
     Dup2,
     Dup3,
     Fcntl,
+    /// sendfile(out, in, offset, count): data into a socket from a file
+    /// (glibc's sendfile64 is the same system call on 64-bit architectures).
+    Sendfile,
+    /// splice(in, off_in, out, off_out, len, flags): into a socket from a
+    /// pipe (a write), or out of one into a pipe (a read).
+    Splice,
+    Sendmmsg,
+    Recvmmsg,
+    /// copy_file_range(in, off_in, out, off_out, len, flags): the kernel
+    /// refuses sockets (EINVAL), but a program may try.
+    CopyFileRange,
+    /// execve/execveat: close-on-exec descriptors close during it, and its
+    /// entry is when their FINs may leave.
+    Execve,
+    Execveat,
+    /// io_uring_setup: from then on the process may send, receive and close
+    /// through the ring, which no system call of the tracer sees.
+    IoUringSetup,
 }
 
 impl Sys {
@@ -59,15 +77,37 @@ impl Sys {
             Sys::Dup2 => "dup2",
             Sys::Dup3 => "dup3",
             Sys::Fcntl => "fcntl",
+            Sys::Sendfile => "sendfile",
+            Sys::Splice => "splice",
+            Sys::Sendmmsg => "sendmmsg",
+            Sys::Recvmmsg => "recvmmsg",
+            Sys::CopyFileRange => "copy_file_range",
+            Sys::Execve => "execve",
+            Sys::Execveat => "execveat",
+            Sys::IoUringSetup => "io_uring_setup",
         }
     }
 
+    /// Calls that hand bytes to a socket given as their first argument.
     pub fn is_write(self) -> bool {
-        matches!(self, Sys::Write | Sys::Writev | Sys::Sendto | Sys::Sendmsg)
+        matches!(
+            self,
+            Sys::Write | Sys::Writev | Sys::Sendto | Sys::Sendmsg | Sys::Sendfile | Sys::Sendmmsg
+        )
     }
 
+    /// Calls that take bytes from a socket given as their first argument.
     pub fn is_read(self) -> bool {
-        matches!(self, Sys::Read | Sys::Readv | Sys::Recvfrom | Sys::Recvmsg)
+        matches!(
+            self,
+            Sys::Read | Sys::Readv | Sys::Recvfrom | Sys::Recvmsg | Sys::Recvmmsg
+        )
+    }
+
+    /// Calls with a descriptor in and one out (splice, copy_file_range):
+    /// a write when the out one is the socket, a read when the in one is.
+    pub fn is_between(self) -> bool {
+        matches!(self, Sys::Splice | Sys::CopyFileRange)
     }
 }
 
@@ -96,6 +136,14 @@ fn table() -> Vec<(i64, Sys)> {
         (libc::SYS_dup, Sys::Dup),
         (libc::SYS_dup3, Sys::Dup3),
         (libc::SYS_fcntl, Sys::Fcntl),
+        (libc::SYS_sendfile, Sys::Sendfile),
+        (libc::SYS_splice, Sys::Splice),
+        (libc::SYS_sendmmsg, Sys::Sendmmsg),
+        (libc::SYS_recvmmsg, Sys::Recvmmsg),
+        (libc::SYS_copy_file_range, Sys::CopyFileRange),
+        (libc::SYS_execve, Sys::Execve),
+        (libc::SYS_execveat, Sys::Execveat),
+        (libc::SYS_io_uring_setup, Sys::IoUringSetup),
     ];
     // Newer architectures (aarch64) have no dup2; libc implements it with dup3.
     #[cfg(target_arch = "x86_64")]
@@ -289,6 +337,47 @@ pub fn is_dupfd(cmd: i32) -> bool {
     matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC)
 }
 
+/// splice(2) flags as a C programmer writes them.
+pub fn splice_flags(f: u64) -> String {
+    if f == 0 {
+        return "0".into();
+    }
+    let mut v = Vec::new();
+    for (bit, name) in [
+        (1, "SPLICE_F_MOVE"),
+        (2, "SPLICE_F_NONBLOCK"),
+        (4, "SPLICE_F_MORE"),
+        (8, "SPLICE_F_GIFT"),
+    ] {
+        if f & bit != 0 {
+            v.push(name.to_string());
+        }
+    }
+    if f & !0xf != 0 {
+        v.push(format!("{:#x}", f & !0xf));
+    }
+    v.join("|")
+}
+
+/// Bytes a sendmmsg/recvmmsg moved: the sum of `msg_len` of the first
+/// `n` entries of the `struct mmsghdr` array the kernel filled in.
+pub fn mmsg_bytes(array: &[u8], n: usize) -> Option<u64> {
+    // struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } (padded).
+    let hdr = std::mem::size_of::<libc::msghdr>();
+    let size = std::mem::size_of::<libc::mmsghdr>();
+    (0..n)
+        .map(|i| {
+            let at = i * size + hdr;
+            array
+                .get(at..at + 4)
+                .map(|b| u64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])))
+        })
+        .sum()
+}
+
+/// The size of one `struct mmsghdr` entry.
+pub const MMSGHDR_SIZE: usize = std::mem::size_of::<libc::mmsghdr>();
+
 /// close_range(2)'s CLOSE_RANGE_CLOEXEC flag: marks instead of closing.
 pub const CLOSE_RANGE_CLOEXEC: u64 = 4;
 
@@ -332,5 +421,21 @@ mod tests {
         assert!(!is_tcp_socket(1, 1, 0));
         assert_eq!(msg_flags(libc::MSG_NOSIGNAL as u64), "MSG_NOSIGNAL");
         assert_eq!(type_name(1 | 0x80000), "SOCK_STREAM|SOCK_CLOEXEC");
+        assert_eq!(splice_flags(1 | 4), "SPLICE_F_MOVE|SPLICE_F_MORE");
+    }
+
+    #[test]
+    fn mmsg_bytes_adds_the_msg_len_of_each_entry() {
+        let mut a = vec![0u8; 3 * MMSGHDR_SIZE];
+        let hdr = std::mem::size_of::<libc::msghdr>();
+        for (i, n) in [10u32, 20, 99].iter().enumerate() {
+            a[i * MMSGHDR_SIZE + hdr..i * MMSGHDR_SIZE + hdr + 4].copy_from_slice(&n.to_ne_bytes());
+        }
+        assert_eq!(
+            mmsg_bytes(&a, 2),
+            Some(30),
+            "only the entries the call returned"
+        );
+        assert_eq!(mmsg_bytes(&a, 4), None, "beyond what was read");
     }
 }
