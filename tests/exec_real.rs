@@ -128,6 +128,14 @@ fn pids(r: &Run, side: &str) -> Vec<u64> {
     p
 }
 
+/// A shell function, `listening PORT`: waits (at most 20 s) until an IPv4
+/// socket listens on PORT, by its LISTEN line in /proc/net/tcp, so no
+/// connection is made to find out (a traced server can take seconds to
+/// start on a loaded machine; a fixed sleep made these tests flaky).
+const LISTENING: &str = "listening() { i=0; \
+    while ! grep -q \":$(printf %04X $1) 00000000:0000 0A\" /proc/net/tcp; do \
+    i=$((i+1)); [ $i -gt 400 ] && break; sleep 0.05; done; };";
+
 #[test]
 #[cfg_attr(
     not(feature = "privileged"),
@@ -314,7 +322,8 @@ fn nginx_serves_a_file_with_sendfile_and_each_byte_has_its_call() {
     let conf = nginx_conf(&dir, p);
     let got = dir.join("got.bin");
     let script = format!(
-        "nginx -c {c} -e stderr & sleep 0.5; curl -sS -o {g} http://127.0.0.1:{p}/file.bin; kill -QUIT $!; wait",
+        "{LISTENING} nginx -c {c} -e stderr & listening {p}; \
+         curl -sS -o {g} http://127.0.0.1:{p}/file.bin; kill -QUIT $!; wait",
         c = conf.display(),
         g = got.display()
     );
@@ -666,8 +675,9 @@ fn view_all_puts_a_proxy_chain_on_one_clock() {
     let (front, back) = (port(), port());
     // curl → socat → python3 -m http.server: two connections, one story.
     let script = format!(
-        "python3 -m http.server {back} --bind 127.0.0.1 --directory {d} >/dev/null 2>&1 & S=$!; \
-         socat TCP-LISTEN:{front},bind=127.0.0.1,reuseaddr TCP:127.0.0.1:{back} & P=$!; sleep 0.7; \
+        "{LISTENING} python3 -m http.server {back} --bind 127.0.0.1 --directory {d} >/dev/null 2>&1 & S=$!; \
+         socat TCP-LISTEN:{front},bind=127.0.0.1,reuseaddr TCP:127.0.0.1:{back} & P=$!; \
+         listening {back}; listening {front}; \
          curl -sS http://127.0.0.1:{front}/hello.txt; sleep 0.2; kill $S $P; wait",
         d = dir.display()
     );

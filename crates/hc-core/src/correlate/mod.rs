@@ -875,11 +875,17 @@ impl Correlator {
                 });
                 d.max_end = end;
             } else if reordered {
-                d.sent.push(Range {
-                    start: rel,
-                    end,
-                    copies: vec![(idx, delivered)],
-                });
+                // Kept in sequence order: what an ACK newly covers is read
+                // in that order, its last range being the one acknowledged.
+                let at = d.sent.partition_point(|r| r.start < rel);
+                d.sent.insert(
+                    at,
+                    Range {
+                        start: rel,
+                        end,
+                        copies: vec![(idx, delivered)],
+                    },
+                );
             }
             // A copy of every range it sends again.
             for r in d.sent.iter_mut() {
@@ -968,13 +974,14 @@ mod tests {
             .call_at(3, Side::Client, CallKind::Write, "100", 100)
             .call_at(3, Side::Client, CallKind::Write, "100", 100)
             .seg_at(4, Side::Client, P | A, 100)
-            .seg_at(4, Side::Client, P | A, 100);
+            .seg_at(4, Side::Client, P | A, 100)
+            .seg_at(5, Side::Server, A, 0);
         let (calls, mut segs) = s.parts();
         // Loopback on two CPUs: the capture saw the second segment first.
         let n = segs.len();
-        segs.swap(n - 2, n - 1);
+        segs.swap(n - 3, n - 2);
+        segs[n - 3].frame = n - 3;
         segs[n - 2].frame = n - 2;
-        segs[n - 1].frame = n - 1;
         let t = correlate(calls, segs, Some(addr(crate::testkit::S)));
         let (w1, _) = call_of(&t, CallKind::Write, Side::Client, 0);
         let (w2, _) = call_of(&t, CallKind::Write, Side::Client, 1);
@@ -990,6 +997,14 @@ mod tests {
             "the first bytes, captured second, are still the first write's: {:?}",
             earlier.causes
         );
+        // The ACK of both is the ACK of the one that ends where it points
+        // (the later bytes), not of the one captured last.
+        let (_, ack) = nth_seg(&t, 5);
+        let of = ack.causes.iter().find_map(|c| match &c.origin {
+            Origin::Ack(AckCause::Of(a)) => Some(a.last),
+            _ => None,
+        });
+        assert_eq!(of, Some(nth_seg(&t, 3).0), "{:?}", ack.causes);
         // Negative control: the same bytes sent again are a retransmission.
         let mut s = Script::new();
         s.handshake()
