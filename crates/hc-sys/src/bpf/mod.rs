@@ -1,0 +1,423 @@
+//! The eBPF event source: the programs of `hc.bpf.c` (compiled by build.rs),
+//! loaded with libbpf (CO-RE: fitted to this kernel's BTF), attached to
+//! BTF-typed tracepoints, read from one ring buffer by a thread of its own.
+//!
+//! Loading fails where eBPF cannot run (no BTF, no CAP_BPF+CAP_PERFMON,
+//! root of a user namespace, a kernel without the tracepoints): the error
+//! says which, and the caller falls back to tracefs.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use libbpf_rs::{MapCore, MapFlags, ObjectBuilder};
+
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized>(B);
+static OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/hc.bpf.o")));
+
+/// Why the eBPF source is not running.
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("this kernel exposes no BTF (/sys/kernel/btf/vmlinux)")]
+    NoBtf,
+    #[error("cannot load the BPF programs: {0}")]
+    Load(String),
+    #[error("cannot attach {prog}: {why}")]
+    Attach { prog: String, why: String },
+    #[error("cannot start the ring-buffer reader: {0}")]
+    Thread(io::Error),
+}
+
+/// Which TCP/socket tracepoint an event comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// sock:inet_sock_set_state
+    State,
+    /// tcp:tcp_send_reset
+    SendReset,
+    /// tcp:tcp_receive_reset
+    ReceiveReset,
+    /// tcp:tcp_retransmit_skb
+    Retransmit,
+    /// tcp:tcp_destroy_sock
+    Destroy,
+}
+
+/// One event as the kernel side recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockEvent {
+    pub kind: Kind,
+    /// CLOCK_MONOTONIC, ns.
+    pub mono_ns: u64,
+    /// The socket's kernel address (0: a reset sent without a socket).
+    pub sk: u64,
+    /// The thread the event ran in (in softirq: whichever was running).
+    pub tid: u32,
+    pub tgid: u32,
+    pub netns: u32,
+    /// The socket's local and remote ends (resets without a full socket:
+    /// the answered segment's ends, reversed).
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// State: old → new. Other kinds: the socket's state in `old` (0: none).
+    pub old: i32,
+    pub new: i32,
+    /// tcp_send_reset's reason (enum sk_rst_reason), by the kernel's own name.
+    pub reason: Option<String>,
+}
+
+/// Which events to keep, decided in the kernel.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Network namespaces (inode numbers) whose TCP events are kept.
+    pub netns: Vec<u32>,
+}
+
+/// What the reader saw, when it stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    /// Events the ring buffer had no room for (lost).
+    pub drops: u64,
+}
+
+/// A running eBPF source. Stopping it (or dropping it) detaches the programs
+/// after reading what is left in the ring.
+pub struct BpfTrace {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Stats>>,
+}
+
+const EVENT_SIZE: usize = 88;
+
+static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn keep_log(_level: libbpf_rs::PrintLevel, msg: String) {
+    if let Ok(mut l) = LIBBPF_LOG.lock() {
+        if l.len() > 200 {
+            l.remove(0);
+        }
+        l.push(msg.trim_end().to_string());
+    }
+}
+
+/// The last words libbpf logged (the reason a load failed).
+fn last_log() -> String {
+    let l = LIBBPF_LOG.lock().map(|l| l.clone()).unwrap_or_default();
+    l.iter()
+        .rev()
+        .find(|m| !m.is_empty())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The network namespace this thread is in (its inode number).
+pub fn current_netns() -> io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net")?;
+    u32::try_from(m.ino()).map_err(|_| io::Error::other("namespace inode out of range"))
+}
+
+/// enum sk_rst_reason's names on this kernel, from its BTF (`NO_SOCKET`, ...).
+fn reset_reasons() -> HashMap<i64, String> {
+    use libbpf_rs::btf::{types::Enum, Btf};
+    let Ok(btf) = Btf::from_vmlinux() else {
+        return HashMap::new();
+    };
+    let Some(e) = btf.type_by_name::<Enum>("sk_rst_reason") else {
+        return HashMap::new();
+    };
+    e.iter()
+        .filter_map(|m| {
+            let name = m.name?.to_str()?;
+            Some((
+                m.value,
+                name.trim_start_matches("SK_RST_REASON_").to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn addr(family: u16, b: &[u8], port: u16) -> SocketAddr {
+    let ip = if family == 10 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[..16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    };
+    SocketAddr::new(ip, port)
+}
+
+fn decode(b: &[u8], reasons: &HashMap<i64, String>) -> Option<SockEvent> {
+    if b.len() < EVENT_SIZE {
+        return None;
+    }
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
+    let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap_or_default());
+    let i32_at = |o: usize| i32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
+    let kind = match u32_at(16) {
+        1 => Kind::State,
+        2 => Kind::SendReset,
+        3 => Kind::ReceiveReset,
+        4 => Kind::Retransmit,
+        5 => Kind::Destroy,
+        _ => return None,
+    };
+    let family = u16_at(32);
+    let reason = (kind == Kind::SendReset).then(|| {
+        let r = i32_at(80);
+        reasons
+            .get(&i64::from(r))
+            .cloned()
+            .unwrap_or_else(|| r.to_string())
+    });
+    Some(SockEvent {
+        kind,
+        mono_ns: u64_at(0),
+        sk: u64_at(8),
+        tid: u32_at(20),
+        tgid: u32_at(24),
+        netns: u32_at(28),
+        local: addr(family, &b[40..56], u16_at(34)),
+        remote: addr(family, &b[56..72], u16_at(36)),
+        old: i32_at(72),
+        new: i32_at(76),
+        reason,
+    })
+}
+
+impl BpfTrace {
+    /// Loads and attaches the programs, then hands every event to `send` from
+    /// a thread of its own. Returns once the programs are attached (events
+    /// from then on are seen), or with why they could not be.
+    pub fn start(
+        filter: Filter,
+        send: impl FnMut(SockEvent) + Send + 'static,
+    ) -> Result<BpfTrace, BpfError> {
+        if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return Err(BpfError::NoBtf);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), BpfError>>(1);
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("hc-trace-bpf".into())
+            .spawn(move || {
+                crate::signals::block_in_this_thread();
+                run(filter, send, flag, ready_tx)
+            })
+            .map_err(BpfError::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(BpfTrace {
+                stop,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(BpfError::Load("the loader thread ended".into()))
+            }
+        }
+    }
+
+    /// Reads what is left, detaches, and says how many events came and how
+    /// many were lost.
+    pub fn stop(mut self) -> Stats {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Stats {
+        self.stop.store(true, Ordering::Release);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for BpfTrace {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn run(
+    filter: Filter,
+    mut send: impl FnMut(SockEvent),
+    stop: Arc<AtomicBool>,
+    ready: mpsc::SyncSender<Result<(), BpfError>>,
+) -> Stats {
+    let fail = |e: BpfError| {
+        let _ = ready.send(Err(e));
+        Stats::default()
+    };
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, keep_log)));
+    let load_err = |e: libbpf_rs::Error| {
+        if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+            return BpfError::Load(
+                "permission denied: needs CAP_BPF and CAP_PERFMON in the host's namespaces (root, not root of a user namespace)".into(),
+            );
+        }
+        let log = last_log();
+        let e = e.to_string();
+        BpfError::Load(if log.is_empty() {
+            e
+        } else {
+            format!("{e} ({log})")
+        })
+    };
+    let open = match ObjectBuilder::default().open_memory(&OBJECT.0) {
+        Ok(o) => o,
+        Err(e) => return fail(load_err(e)),
+    };
+    let obj = match open.load() {
+        Ok(o) => o,
+        Err(e) => return fail(load_err(e)),
+    };
+    let map = |name: &str| obj.maps().find(|m| m.name() == name);
+    if let Some(m) = map("netns_filter") {
+        for ns in &filter.netns {
+            if let Err(e) = m.update(&ns.to_ne_bytes(), &[1u8], MapFlags::ANY) {
+                return fail(BpfError::Load(format!("cannot set the filter: {e}")));
+            }
+        }
+    }
+    let mut links = Vec::new();
+    for prog in obj.progs_mut() {
+        match prog.attach() {
+            Ok(l) => links.push(l),
+            Err(e) => {
+                return fail(BpfError::Attach {
+                    prog: prog.section().to_string_lossy().into_owned(),
+                    why: e.to_string(),
+                })
+            }
+        }
+    }
+    let reasons = reset_reasons();
+    let Some(ring_map) = map("events") else {
+        return fail(BpfError::Load("the object has no ring buffer".into()));
+    };
+    let count = std::cell::Cell::new(0u64);
+    let mut builder = libbpf_rs::RingBufferBuilder::new();
+    let added = builder.add(&ring_map, |b: &[u8]| {
+        if let Some(e) = decode(b, &reasons) {
+            count.set(count.get() + 1);
+            send(e);
+        }
+        0
+    });
+    if let Err(e) = added {
+        return fail(BpfError::Load(format!("cannot read the ring buffer: {e}")));
+    }
+    let ring = match builder.build() {
+        Ok(r) => r,
+        Err(e) => return fail(BpfError::Load(format!("cannot read the ring buffer: {e}"))),
+    };
+    let _ = ready.send(Ok(()));
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        let _ = ring.poll(Duration::from_millis(20));
+        if stopping {
+            let _ = ring.consume();
+            break;
+        }
+    }
+    drop(links);
+    let _ = ring.consume();
+    drop(ring);
+    let events = count.get();
+    let drops = map("drops")
+        .and_then(|m| m.lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY).ok())
+        .flatten()
+        .map(|per_cpu| {
+            per_cpu
+                .iter()
+                .map(|v| {
+                    u64::from_ne_bytes(
+                        v.get(..8)
+                            .and_then(|s| s.try_into().ok())
+                            .unwrap_or_default(),
+                    )
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    Stats { events, drops }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root: `cargo test -p hc-sys -- --ignored` (the binary's tests
+    /// cover it under `--features privileged`).
+    #[test]
+    #[ignore = "needs root (CAP_BPF+CAP_PERFMON)"]
+    fn sees_a_loopback_connection_and_its_reset() {
+        use std::io::Write;
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let filter = Filter {
+            netns: vec![current_netns().unwrap()],
+        };
+        let t = BpfTrace::start(filter, move |e| sink.lock().unwrap().push(e)).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (s, _) = l.accept().unwrap();
+        c.write_all(b"x").unwrap();
+        // Closing with unread data: an RST, TCP_ABORT_ON_CLOSE.
+        drop(s);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(c);
+        let stats = t.stop();
+        let got = got.lock().unwrap();
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|e| e.local.port() == port || e.remote.port() == port)
+            .collect();
+        eprintln!("{stats:?} {mine:#?}");
+        assert!(mine.iter().any(
+            |e| e.kind == Kind::SendReset && e.reason.as_deref() == Some("TCP_ABORT_ON_CLOSE")
+        ));
+        assert!(mine.iter().any(|e| e.kind == Kind::State && e.new == 1));
+        assert_eq!(stats.drops, 0);
+    }
+
+    #[test]
+    fn an_event_is_read_field_by_field() {
+        let mut b = vec![0u8; EVENT_SIZE];
+        b[0..8].copy_from_slice(&5u64.to_ne_bytes());
+        b[16..20].copy_from_slice(&2u32.to_ne_bytes());
+        b[20..24].copy_from_slice(&77u32.to_ne_bytes());
+        b[32..34].copy_from_slice(&2u16.to_ne_bytes());
+        b[34..36].copy_from_slice(&7799u16.to_ne_bytes());
+        b[36..38].copy_from_slice(&40000u16.to_ne_bytes());
+        b[40..44].copy_from_slice(&[127, 0, 0, 1]);
+        b[56..60].copy_from_slice(&[127, 0, 0, 2]);
+        b[72..76].copy_from_slice(&7i32.to_ne_bytes());
+        b[80..84].copy_from_slice(&11i32.to_ne_bytes());
+        let names = HashMap::from([(11, "TCP_ABORT_ON_CLOSE".to_string())]);
+        let e = decode(&b, &names).expect("a send_reset event");
+        assert_eq!(e.kind, Kind::SendReset);
+        assert_eq!(e.local, "127.0.0.1:7799".parse().unwrap());
+        assert_eq!(e.remote, "127.0.0.2:40000".parse().unwrap());
+        assert_eq!(e.reason.as_deref(), Some("TCP_ABORT_ON_CLOSE"));
+        assert_eq!((e.mono_ns, e.tid, e.old), (5, 77, 7));
+        // An unknown kind or a short record is not an event.
+        b[16..20].copy_from_slice(&99u32.to_ne_bytes());
+        assert!(decode(&b, &names).is_none());
+        assert!(decode(&b[..40], &names).is_none());
+    }
+}
