@@ -426,7 +426,11 @@ impl Recorded {
             }
             Obs::Packet(p) => self.packets.push(p.clone()),
             Obs::Kernel(e) => self.kernel.push(e.clone()),
-            Obs::Closed(_) | Obs::Untraced(_) | Obs::Capture(_) | Obs::KernelOff(_) => {}
+            Obs::Closed(_)
+            | Obs::Untraced(_)
+            | Obs::Capture(_)
+            | Obs::KernelOff(_)
+            | Obs::KernelVia(_) => {}
         }
     }
 
@@ -471,10 +475,7 @@ impl Recorded {
             states: exec::final_states(&socks),
             calls: self.calls,
             socks,
-            kernel: match kernel {
-                KernelRecord::Off(why) => KernelRecord::Off(why),
-                KernelRecord::Events(_) => KernelRecord::Events(self.kernel),
-            },
+            kernel: kernel.with_events(self.kernel),
             untraced,
         }
     }

@@ -14,7 +14,7 @@ use hc_core::correlate::{
     Timeline,
 };
 use hc_core::model::{CallKind, Side};
-use hc_core::report::{KernelSource, Report};
+use hc_core::report::{KernelSource, KernelVia, Report};
 use std::fmt::Write;
 
 /// Runs of at least this many plain data segments, their ACKs and reads are
@@ -728,12 +728,41 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
         let _ = writeln!(out, "{} {}", label("end"), states.join(" · "));
     }
     match &r.kernel {
-        KernelSource::Tracepoints { events } => {
+        KernelSource::Tracepoints {
+            events,
+            via: KernelVia::Tracefs { ebpf },
+        } => {
             let _ = writeln!(
                 out,
                 "{} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
                 label("kernel"),
                 pen.ink("(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)", Ink::DIM)
+            );
+            if let Some(why) = ebpf {
+                let _ = writeln!(
+                    out,
+                    "{} read from tracefs: the eBPF source could not load ({why})",
+                    label("kernel")
+                );
+            }
+        }
+        KernelSource::Tracepoints {
+            events,
+            via: KernelVia::Ebpf { drops },
+        } => {
+            let lost = if *drops == 0 {
+                pen.ink("0 lost", Ink::DIM)
+            } else {
+                pen.ink(
+                    &format!("{drops} LOST (the ring buffer was full)"),
+                    Ink::BOLD,
+                )
+            };
+            let _ = writeln!(
+                out,
+                "{} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state through eBPF (tp_btf, ring buffer: {lost}) {}",
+                label("kernel"),
+                pen.ink("(times: the kernel's CLOCK_MONOTONIC shifted to CLOCK_REALTIME by an offset measured at start)", Ink::DIM)
             );
         }
         KernelSource::Unavailable(why) => {
