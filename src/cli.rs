@@ -270,6 +270,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_kernel: bool,
 
+    /// How the program is traced: ebpf (BPF programs on the syscall tracepoints, no stop;
+    /// root or CAP_BPF+CAP_PERFMON), ptrace (stops at each socket call; works rootless), or
+    /// auto (ebpf where it loads, else ptrace)
+    #[arg(long, value_enum, default_value = "auto", value_name = "BACKEND")]
+    pub backend: crate::sources::exec::Backend,
+
     /// (internal) write everything the run observed here (JSON), to replay it in tests
     #[arg(long, hide = true, value_name = "FILE")]
     pub record: Option<PathBuf>,

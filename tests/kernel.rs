@@ -180,13 +180,13 @@ fn scenario_via(name: &str, source: &str) -> Run {
 
 /// The kernel's word on a run, without its times: every RST's reason, and
 /// each side's state changes in order.
-fn kernel_story(
-    r: &Run,
-) -> (
+type Story = (
     Vec<(String, Option<String>)>,
     Vec<(String, String)>,
     Vec<(String, String)>,
-) {
+);
+
+fn kernel_story(r: &Run) -> Story {
     let st = |side| {
         states(r, side)
             .into_iter()

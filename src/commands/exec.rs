@@ -157,7 +157,14 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
     let t0 = Instant::now();
     let tids = Arc::new(Mutex::new(HashSet::new()));
     let feed = exec::Feed::new(tx, queued);
+    let used = Arc::new(Mutex::new(None));
     let source = ExecSource {
+        // Rootless: inside a user namespace eBPF cannot load; ptrace can.
+        backend: match a.backend {
+            exec::Backend::Auto if rootless => exec::Backend::Ptrace,
+            b => b,
+        },
+        used: used.clone(),
         argv: a.program.clone(),
         timeout,
         sink: Some(feed.clone()),
@@ -198,6 +205,18 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
         sections: Vec::new(),
         unattached: None,
         stops: traced.stops,
+        backend: used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .map(|(b, why)| hc_core::exec::Backend {
+                name: match b {
+                    exec::Backend::Ebpf => "ebpf",
+                    _ => "ptrace",
+                }
+                .into(),
+                ebpf_unavailable: why,
+            }),
         packets: 0,
         kept: 0,
         counters: captured.counters,
@@ -458,6 +477,7 @@ impl Recorded {
             .collect();
         ExecRecording {
             version: RECORDING_VERSION,
+            backend: run.backend.clone(),
             command: run.command.clone(),
             pid: run.pid,
             status: run.status.clone(),

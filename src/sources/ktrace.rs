@@ -325,7 +325,10 @@ fn both(ebpf: Option<String>, tracefs: KtraceError) -> KtraceError {
 fn bpf_filter() -> Result<Filter, String> {
     let ns = hc_sys::bpf::current_netns()
         .map_err(|e| format!("cannot read this network namespace: {e}"))?;
-    Ok(Filter { netns: vec![ns] })
+    Ok(Filter {
+        netns: vec![ns],
+        calls: Vec::new(),
+    })
 }
 
 impl Kernel {

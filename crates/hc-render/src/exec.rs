@@ -202,6 +202,12 @@ pub struct ExecDoc {
     pub outcome: String,
     /// Stops the tracer handled.
     pub stops: u64,
+    /// The tracer that ran the program: `ebpf` (no stops) or `ptrace`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub backend: Option<String>,
+    /// `--backend auto` fell back to ptrace: why eBPF could not load.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ebpf_unavailable: Option<String>,
 }
 
 /// The program's exit code, or the signal that ended it.
@@ -253,6 +259,11 @@ pub fn exec_doc(run: &ExecRun) -> ExecDoc {
         timeout_s: run.timeout.map(|t| t.as_secs_f64()),
         outcome: outcome_line(run),
         stops: run.stops,
+        backend: run.backend.as_ref().map(|b| b.name.clone()),
+        ebpf_unavailable: run
+            .backend
+            .as_ref()
+            .and_then(|b| b.ebpf_unavailable.clone()),
     }
 }
 
@@ -337,6 +348,22 @@ pub fn outcome_line(run: &ExecRun) -> String {
         run.pid,
         run.status.describe()
     );
+    match run.backend.as_ref().map(|b| b.name.as_str()) {
+        Some("ebpf") => {
+            s.push_str(" · traced with eBPF (tp_btf on the syscall tracepoints: no stops)")
+        }
+        Some("ptrace") => {
+            let _ = write!(s, " · traced with ptrace ({} stops)", run.stops);
+            if let Some(why) = run
+                .backend
+                .as_ref()
+                .and_then(|b| b.ebpf_unavailable.as_ref())
+            {
+                let _ = write!(s, "; eBPF could not load: {why}");
+            }
+        }
+        _ => {}
+    }
     let grace = hc_core::exec::KILL_GRACE.as_secs();
     match &run.stopped {
         Some(Stopped::Timeout) => {

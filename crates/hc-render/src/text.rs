@@ -754,7 +754,7 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
                 pen.ink("0 lost", Ink::DIM)
             } else {
                 pen.ink(
-                    &format!("{drops} LOST (the ring buffer was full)"),
+                    format!("{drops} LOST (the ring buffer was full)"),
                     Ink::BOLD,
                 )
             };

@@ -344,3 +344,343 @@ int BPF_PROG(hc_destroy, const struct sock *sk)
 {
 	return sock_event(HC_DESTROY, sk);
 }
+
+// ==== exec: the traced program's socket calls (tp_btf on raw syscalls) ====
+//
+// Entry: the call's arguments, the socket its descriptor names (read from
+// the task's descriptor table: 4-tuple, state, bytes handed) and the
+// address or option it passes, kept per thread. Exit: the same socket read
+// again (or the new descriptor's, for socket/accept/dup), one record out.
+// Only the traced process tree (`pids`, followed through fork) and only
+// calls on TCP sockets reach userspace.
+
+struct pt_regs {
+	unsigned long r10;
+	unsigned long r9;
+	unsigned long r8;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned short i_mode;
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock {
+	__u32 write_seq;
+	__u32 snd_nxt;
+	__u64 bytes_sent;
+	__u64 bytes_retrans;
+} __attribute__((preserve_access_index));
+
+enum { HC_CALL = 10, HC_FORK = 11, HC_EXIT = 12 };
+
+// How a watched call names its socket (the `watched` map's value).
+enum {
+	FD_ARG0 = 1,   // the descriptor is the first argument
+	FD_BETWEEN = 2, // splice/copy_file_range: the third, else the first
+	FD_NONE = 3,   // socket(): no descriptor yet
+	FD_SOCKOPT = 4, // setsockopt: the first, and the option's value
+	FD_ADDR = 5,   // bind/connect: the first, and the address
+};
+
+struct hc_sockinfo {
+	__u64 sk;
+	__u64 ino;
+	__u64 handed;   // bytes sent once + not yet sent (TCP_INFO's view)
+	__u16 family;
+	__u16 sport;    // local port, host order
+	__u16 dport;
+	__u16 state;
+	__u8 saddr[16]; // local address (getsockname's)
+	__u8 daddr[16];
+};
+
+struct hc_call {
+	__u64 ts;       // exit, CLOCK_MONOTONIC
+	__u64 start;    // entry
+	__u32 kind;     // HC_CALL / HC_FORK / HC_EXIT
+	__u32 tid;
+	__u32 tgid;
+	__s32 nr;
+	__s64 ret;
+	__u64 args[6];
+	__s32 fd;       // the descriptor whose socket `before` is
+	__u32 pad;
+	struct hc_sockinfo before; // at entry
+	struct hc_sockinfo after;  // at exit (socket/accept/dup: the new descriptor)
+	__u8 addr[32];  // bind/connect: the sockaddr; setsockopt: the value
+	__u64 files;    // the descriptor table (fork: the parent's)
+	__u64 files2;   // fork: the child's table
+	__u32 child;    // fork: the child's tid
+	__u32 child_tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, __u8);
+} watched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct hc_call);
+} inflight SEC(".maps");
+
+// A zeroed record to start from (too large for the BPF stack).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hc_call);
+} scratch SEC(".maps");
+
+static __always_inline struct sock *sock_of_fd(struct task_struct *t, long fd, __u64 *ino)
+{
+	if (fd < 0)
+		return 0;
+	struct files_struct *files = BPF_CORE_READ(t, files);
+	if (!files)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **arr = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	if (!f)
+		return 0;
+	struct inode *in = BPF_CORE_READ(f, f_inode);
+	if (!in || (BPF_CORE_READ(in, i_mode) & 0170000) != 0140000)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AF_INET && fam != AF_INET6)
+		return 0;
+	*ino = BPF_CORE_READ(in, i_ino);
+	return sk;
+}
+
+static __always_inline void read_sock(struct hc_sockinfo *s, struct sock *sk, __u64 ino)
+{
+	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	s->sk = (__u64)sk;
+	s->ino = ino;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	s->family = family;
+	s->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	s->sport = __builtin_bswap16(BPF_CORE_READ(inet, inet_sport));
+	s->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&s->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&s->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		if (!a)
+			a = BPF_CORE_READ(inet, inet_saddr);
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(s->saddr, &a, 4);
+		__builtin_memcpy(s->daddr, &d, 4);
+	}
+	__u32 wseq = BPF_CORE_READ(tp, write_seq);
+	__u32 nxt = BPF_CORE_READ(tp, snd_nxt);
+	__u64 sent = BPF_CORE_READ(tp, bytes_sent);
+	__u64 re = BPF_CORE_READ(tp, bytes_retrans);
+	__s32 notsent = (__s32)(wseq - nxt);
+	s->handed = sent - re + (notsent > 0 ? notsent : 0);
+}
+
+static __always_inline int traced(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	return bpf_map_lookup_elem(&pids, &tgid) != 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
+{
+	if (!traced())
+		return 0;
+	__u32 nr = id;
+	__u8 *how = bpf_map_lookup_elem(&watched, &nr);
+	if (!how)
+		return 0;
+	__u32 zero = 0;
+	struct hc_call *c = bpf_map_lookup_elem(&scratch, &zero);
+	if (!c)
+		return 0;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->args[0] = BPF_CORE_READ(regs, di);
+	c->args[1] = BPF_CORE_READ(regs, si);
+	c->args[2] = BPF_CORE_READ(regs, dx);
+	c->args[3] = BPF_CORE_READ(regs, r10);
+	c->args[4] = BPF_CORE_READ(regs, r8);
+	c->args[5] = BPF_CORE_READ(regs, r9);
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 ino = 0;
+	struct sock *sk = 0;
+	long fd = (long)(int)c->args[0];
+	if (*how == FD_BETWEEN) {
+		long out = (long)(int)c->args[2];
+		sk = sock_of_fd(t, out, &ino);
+		if (sk)
+			fd = out;
+	}
+	if (!sk && *how != FD_NONE)
+		sk = sock_of_fd(t, fd, &ino);
+	if (!sk && *how != FD_NONE)
+		return 0; // not a TCP socket: not shown
+	if (sk)
+		read_sock(&c->before, sk, ino);
+	c->fd = fd;
+	if (*how == FD_ADDR) {
+		__u32 len = c->args[2];
+		if (len > sizeof(c->addr))
+			len = sizeof(c->addr);
+		bpf_probe_read_user(c->addr, len & 31, (void *)c->args[1]);
+	} else if (*how == FD_SOCKOPT) {
+		bpf_probe_read_user(c->addr, 8, (void *)c->args[3]);
+	}
+	__u64 idt = bpf_get_current_pid_tgid();
+	c->kind = HC_CALL;
+	c->tid = (__u32)idt;
+	c->tgid = idt >> 32;
+	c->nr = nr;
+	c->start = bpf_ktime_get_ns();
+	c->files = (__u64)BPF_CORE_READ(t, files);
+	__u32 tid = c->tid;
+	bpf_map_update_elem(&inflight, &tid, c, 0);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct hc_call *p = bpf_map_lookup_elem(&inflight, &tid);
+	if (!p)
+		return 0;
+	struct hc_call *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+	if (!c) {
+		count_drop();
+		bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	__builtin_memcpy(c, p, sizeof(*c));
+	bpf_map_delete_elem(&inflight, &tid);
+	c->ret = ret;
+	c->ts = bpf_ktime_get_ns();
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 ino = 0;
+	struct sock *sk = 0;
+	__u8 *how = bpf_map_lookup_elem(&watched, (__u32 *)&c->nr);
+	int newfd = how && *how == FD_NONE; // socket(): the result is the descriptor
+	// accept, accept4, dup, dup2, dup3, fcntl(F_DUPFD): userspace says which
+	// by the value 6 (FD_ARG0 + a new descriptor in the result).
+	if (how && *how == 6)
+		newfd = 1;
+	if (newfd && ret >= 0)
+		sk = sock_of_fd(t, ret, &ino);
+	else if (c->before.sk) {
+		sk = (struct sock *)c->before.sk;
+		ino = c->before.ino;
+	}
+	if (sk)
+		read_sock(&c->after, sk, ino);
+	bpf_ringbuf_submit(c, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(hc_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	if (!bpf_map_lookup_elem(&pids, &ptgid))
+		return 0;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u8 one = 1;
+	bpf_map_update_elem(&pids, &ctgid, &one, 0);
+	struct hc_call *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+	if (!c) {
+		count_drop();
+		return 0;
+	}
+	__builtin_memset(c, 0, sizeof(*c));
+	c->kind = HC_FORK;
+	c->ts = bpf_ktime_get_ns();
+	c->tid = BPF_CORE_READ(parent, pid);
+	c->tgid = ptgid;
+	c->child = BPF_CORE_READ(child, pid);
+	c->child_tgid = ctgid;
+	c->files = (__u64)BPF_CORE_READ(parent, files);
+	c->files2 = (__u64)BPF_CORE_READ(child, files);
+	bpf_ringbuf_submit(c, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(hc_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!bpf_map_lookup_elem(&pids, &tgid))
+		return 0;
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&inflight, &tid);
+	struct hc_call *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+	if (!c) {
+		count_drop();
+		return 0;
+	}
+	__builtin_memset(c, 0, sizeof(*c));
+	c->kind = HC_EXIT;
+	c->ret = BPF_CORE_READ(p, exit_code);
+	c->ts = bpf_ktime_get_ns();
+	c->tid = tid;
+	c->tgid = tgid;
+	c->files = (__u64)BPF_CORE_READ(p, files);
+	bpf_ringbuf_submit(c, 0);
+	return 0;
+}

@@ -76,6 +76,102 @@ pub struct SockEvent {
 pub struct Filter {
     /// Network namespaces (inode numbers) whose TCP events are kept.
     pub netns: Vec<u32>,
+    /// exec: also the socket calls of a process tree (its root added with
+    /// [`Pids::add`]): system call numbers and how each names its socket.
+    pub calls: Vec<(u32, FdArg)>,
+}
+
+/// How a watched system call names its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdArg {
+    /// The first argument.
+    First = 1,
+    /// splice/copy_file_range: the third (the destination), else the first.
+    Between = 2,
+    /// socket(): the result is the new descriptor.
+    None = 3,
+    /// setsockopt: the first, and 8 bytes of the option's value are read.
+    Sockopt = 4,
+    /// bind/connect: the first, and the address (up to 32 bytes) is read.
+    Addr = 5,
+    /// accept, dup: the first; the result is a new descriptor, read at exit.
+    NewFd = 6,
+}
+
+/// A socket as the kernel had it at a call's entry or exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockInfo {
+    /// The socket's kernel address and inode number (its identity).
+    pub sk: u64,
+    pub ino: u64,
+    /// tcpi_state.
+    pub state: u8,
+    /// Bytes handed to the kernel so far, as TCP_INFO counts them (sent once
+    /// plus not yet sent).
+    pub handed: u64,
+    /// getsockname's answer, when it has a port.
+    pub local: Option<SocketAddr>,
+    /// getpeername's answer (None where it fails: no peer, CLOSE, SYN_SENT).
+    pub peer: Option<SocketAddr>,
+}
+
+/// One system call of the traced tree, on a TCP socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    /// Entry and exit, CLOCK_MONOTONIC ns.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub tid: u32,
+    pub tgid: u32,
+    pub nr: u32,
+    pub ret: i64,
+    pub args: [u64; 6],
+    /// The descriptor `before` was read from.
+    pub fd: i32,
+    pub before: Option<SockInfo>,
+    /// The same socket at exit; socket/accept/dup: the new descriptor's.
+    pub after: Option<SockInfo>,
+    /// bind/connect: the address argument; setsockopt: the option's value.
+    pub data: [u8; 32],
+    /// The calling task's descriptor table (its kernel address).
+    pub files: u64,
+}
+
+/// What the ring buffer delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Sock(SockEvent),
+    Call(CallRecord),
+    /// A traced task forked or cloned `child`; `shares_files`: one
+    /// descriptor table for both (threads, CLONE_FILES).
+    Fork {
+        mono_ns: u64,
+        tid: u32,
+        tgid: u32,
+        child: u32,
+        child_tgid: u32,
+        shares_files: bool,
+    },
+    /// A traced task is exiting (its descriptors close right after);
+    /// `status`: its exit code as a wait status.
+    Exit {
+        mono_ns: u64,
+        tid: u32,
+        tgid: u32,
+        status: i32,
+    },
+}
+
+/// The set of traced processes, shared with the kernel side: adding a pid
+/// traces it (and, through fork, its children).
+pub struct Pids(libbpf_rs::MapHandle);
+
+impl Pids {
+    pub fn add(&self, tgid: u32) -> io::Result<()> {
+        self.0
+            .update(&tgid.to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .map_err(|e| io::Error::other(e.to_string()))
+    }
 }
 
 /// What the reader saw, when it stopped.
@@ -91,6 +187,7 @@ pub struct Stats {
 pub struct BpfTrace {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Stats>>,
+    pids: Option<Pids>,
 }
 
 const EVENT_SIZE: usize = 88;
@@ -154,6 +251,85 @@ fn addr(family: u16, b: &[u8], port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+const CALL_SIZE: usize = 280;
+
+fn sockinfo(b: &[u8]) -> Option<SockInfo> {
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap_or_default());
+    let sk = u64_at(0);
+    if sk == 0 {
+        return None;
+    }
+    let family = u16_at(24);
+    let (sport, dport, state) = (u16_at(26), u16_at(28), u16_at(30) as u8);
+    let local = Some(addr(family, &b[32..48], sport)).filter(|a| a.port() != 0);
+    // inet_getname(peer): ENOTCONN without a peer port, or in CLOSE/SYN_SENT.
+    let peer =
+        Some(addr(family, &b[48..64], dport)).filter(|_| dport != 0 && state != 7 && state != 2);
+    Some(SockInfo {
+        sk,
+        ino: u64_at(8),
+        handed: u64_at(16),
+        state,
+        local,
+        peer,
+    })
+}
+
+fn decode_record(b: &[u8], reasons: &HashMap<i64, String>) -> Option<Record> {
+    if b.len() < 20 {
+        return None;
+    }
+    let kind = u32::from_ne_bytes(b[16..20].try_into().unwrap_or_default());
+    if kind < 10 {
+        return decode(b, reasons).map(Record::Sock);
+    }
+    if b.len() < CALL_SIZE {
+        return None;
+    }
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
+    match kind {
+        10 => {
+            let mut args = [0u64; 6];
+            for (i, a) in args.iter_mut().enumerate() {
+                *a = u64_at(40 + 8 * i);
+            }
+            let mut data = [0u8; 32];
+            data.copy_from_slice(&b[224..256]);
+            Some(Record::Call(CallRecord {
+                end_ns: u64_at(0),
+                start_ns: u64_at(8),
+                tid: u32_at(20),
+                tgid: u32_at(24),
+                nr: u32_at(28),
+                ret: u64_at(32) as i64,
+                args,
+                fd: u32_at(88) as i32,
+                before: sockinfo(&b[96..160]),
+                after: sockinfo(&b[160..224]),
+                data,
+                files: u64_at(256),
+            }))
+        }
+        11 => Some(Record::Fork {
+            mono_ns: u64_at(0),
+            tid: u32_at(20),
+            tgid: u32_at(24),
+            child: u32_at(272),
+            child_tgid: u32_at(276),
+            shares_files: u64_at(256) == u64_at(264),
+        }),
+        12 => Some(Record::Exit {
+            mono_ns: u64_at(0),
+            tid: u32_at(20),
+            tgid: u32_at(24),
+            status: u64_at(32) as i32,
+        }),
+        _ => None,
+    }
+}
+
 fn decode(b: &[u8], reasons: &HashMap<i64, String>) -> Option<SockEvent> {
     if b.len() < EVENT_SIZE {
         return None;
@@ -199,13 +375,26 @@ impl BpfTrace {
     /// from then on are seen), or with why they could not be.
     pub fn start(
         filter: Filter,
-        send: impl FnMut(SockEvent) + Send + 'static,
+        mut send: impl FnMut(SockEvent) + Send + 'static,
+    ) -> Result<BpfTrace, BpfError> {
+        Self::start_records(filter, move |r| {
+            if let Record::Sock(e) = r {
+                send(e)
+            }
+        })
+    }
+
+    /// As [`BpfTrace::start`], with every kind of record (exec: calls,
+    /// forks, exits too).
+    pub fn start_records(
+        filter: Filter,
+        send: impl FnMut(Record) + Send + 'static,
     ) -> Result<BpfTrace, BpfError> {
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return Err(BpfError::NoBtf);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), BpfError>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<Option<Pids>, BpfError>>(1);
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("hc-trace-bpf".into())
@@ -215,9 +404,10 @@ impl BpfTrace {
             })
             .map_err(BpfError::Thread)?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(BpfTrace {
+            Ok(Ok(pids)) => Ok(BpfTrace {
                 stop,
                 thread: Some(thread),
+                pids,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -228,6 +418,11 @@ impl BpfTrace {
                 Err(BpfError::Load("the loader thread ended".into()))
             }
         }
+    }
+
+    /// The traced processes (exec mode only).
+    pub fn pids(&self) -> Option<&Pids> {
+        self.pids.as_ref()
     }
 
     /// Reads what is left, detaches, and says how many events came and how
@@ -253,9 +448,9 @@ impl Drop for BpfTrace {
 
 fn run(
     filter: Filter,
-    mut send: impl FnMut(SockEvent),
+    mut send: impl FnMut(Record),
     stop: Arc<AtomicBool>,
-    ready: mpsc::SyncSender<Result<(), BpfError>>,
+    ready: mpsc::SyncSender<Result<Option<Pids>, BpfError>>,
 ) -> Stats {
     let fail = |e: BpfError| {
         let _ = ready.send(Err(e));
@@ -276,10 +471,19 @@ fn run(
             format!("{e} ({log})")
         })
     };
-    let open = match ObjectBuilder::default().open_memory(&OBJECT.0) {
+    let mut open = match ObjectBuilder::default().open_memory(&OBJECT.0) {
         Ok(o) => o,
         Err(e) => return fail(load_err(e)),
     };
+    let exec = !filter.calls.is_empty();
+    for mut p in open.progs_mut() {
+        let name = p.name().to_string_lossy();
+        let of_exec =
+            ["hc_sys_enter", "hc_sys_exit", "hc_fork", "hc_exit"].contains(&name.as_ref());
+        if (of_exec && !exec) || (!of_exec && filter.netns.is_empty()) {
+            p.set_autoload(false);
+        }
+    }
     let obj = match open.load() {
         Ok(o) => o,
         Err(e) => return fail(load_err(e)),
@@ -292,8 +496,27 @@ fn run(
             }
         }
     }
+    if let Some(m) = map("watched") {
+        for (nr, how) in &filter.calls {
+            if let Err(e) = m.update(&nr.to_ne_bytes(), &[*how as u8], MapFlags::ANY) {
+                return fail(BpfError::Load(format!("cannot set the watched calls: {e}")));
+            }
+        }
+    }
+    let pids = if exec {
+        match map("pids").map(|m| libbpf_rs::MapHandle::try_from(&m)) {
+            Some(Ok(h)) => Some(Pids(h)),
+            Some(Err(e)) => return fail(BpfError::Load(format!("cannot share the pid map: {e}"))),
+            None => return fail(BpfError::Load("the object has no pid map".into())),
+        }
+    } else {
+        None
+    };
     let mut links = Vec::new();
     for prog in obj.progs_mut() {
+        if !prog.autoload() {
+            continue;
+        }
         match prog.attach() {
             Ok(l) => links.push(l),
             Err(e) => {
@@ -311,7 +534,7 @@ fn run(
     let count = std::cell::Cell::new(0u64);
     let mut builder = libbpf_rs::RingBufferBuilder::new();
     let added = builder.add(&ring_map, |b: &[u8]| {
-        if let Some(e) = decode(b, &reasons) {
+        if let Some(e) = decode_record(b, &reasons) {
             count.set(count.get() + 1);
             send(e);
         }
@@ -324,7 +547,7 @@ fn run(
         Ok(r) => r,
         Err(e) => return fail(BpfError::Load(format!("cannot read the ring buffer: {e}"))),
     };
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(pids));
     loop {
         let stopping = stop.load(Ordering::Acquire);
         let _ = ring.poll(Duration::from_millis(20));
@@ -370,6 +593,7 @@ mod tests {
         let sink = got.clone();
         let filter = Filter {
             netns: vec![current_netns().unwrap()],
+            calls: Vec::new(),
         };
         let t = BpfTrace::start(filter, move |e| sink.lock().unwrap().push(e)).unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
