@@ -8,10 +8,10 @@
 //! the same descriptor map ([`super::fdmap`]) and the same call texts, so
 //! the same correlator tells the same story.
 //!
-//! Not seen by this backend (the ptrace one sees them): close_range(),
-//! close-on-exec at execve, io_uring, sendmmsg's byte count, and calls a
-//! signal interrupted and the kernel restarted (each attempt's exit with
-//! ERESTART* is dropped; the restart is recorded as its own call).
+//! Differences from the ptrace backend, all from not stopping the program:
+//! sendmmsg's byte count is not read (its data segments are placed by the
+//! kernel's own count); which descriptors an execve's close-on-exec closed
+//! is read from /proc after the fact; an execve's path is cut at 31 bytes.
 
 use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
 use super::tracer::{self, Pending, Shared, TraceConfig, TraceError, TraceOutcome, Tracer};
@@ -37,8 +37,9 @@ fn watched(dec: &Decoder) -> Vec<(u32, FdArg)> {
                     FdArg::NewFd
                 }
                 Sys::Splice | Sys::CopyFileRange => FdArg::Between,
-                // Not followed by this backend (see the module's note).
-                Sys::CloseRange | Sys::Execve | Sys::Execveat | Sys::IoUringSetup => return None,
+                Sys::CloseRange | Sys::IoUringSetup => FdArg::Any,
+                Sys::Execve => FdArg::Exec,
+                Sys::Execveat => FdArg::ExecAt,
                 _ => FdArg::First,
             };
             Some((nr, how))
@@ -61,6 +62,8 @@ struct Assembler {
     /// A call a signal interrupted (its exit said ERESTART*), by thread: the
     /// same call next is the kernel's restart of it, one call.
     interrupted: HashMap<u32, CallRecord>,
+    /// Processes that set up an io_uring (said once each).
+    uring: HashSet<u32>,
 }
 
 const RESTART: [i64; 4] = [-512, -513, -514, -516];
@@ -118,6 +121,7 @@ impl Assembler {
                 tid,
                 tgid,
                 status,
+                open,
             } => {
                 let now = self.ts(mono_ns);
                 if let Some(prev) = self.interrupted.remove(&tid) {
@@ -131,6 +135,12 @@ impl Assembler {
                 };
                 let why = self.ended_why(status);
                 for (fd, s) in self.fds.release(table) {
+                    // A descriptor closed by a path no call shows (an io_uring
+                    // close) is not open any more: the exit closes nothing.
+                    let closed = (0..64).contains(&fd) && open.is_some_and(|o| o & (1 << fd) == 0);
+                    if closed {
+                        continue;
+                    }
                     self.synthetic_close(tgid, fd, s, &format!("process exit ({why})"), now);
                 }
                 if tid == tgid {
@@ -257,22 +267,39 @@ impl Assembler {
     }
 
     fn synthetic_close(&mut self, tgid: u32, fd: i32, s: SockId, why: &str, at: Nanos) {
+        self.kernel_close(tgid, fd, s, why, (at, at), "exit");
+    }
+
+    /// A close the kernel made for the program (process exit, execve's
+    /// close-on-exec), over `span`.
+    fn kernel_close(
+        &mut self,
+        tgid: u32,
+        fd: i32,
+        s: SockId,
+        why: &str,
+        span: (Nanos, Nanos),
+        args: &str,
+    ) {
         let sock = &self.fds.socks[s];
+        let note = if args == "execve" {
+            "the descriptor was marked close-on-exec (O_CLOEXEC, FD_CLOEXEC); it was the socket's last"
+        } else {
+            "the program never closed it; its last descriptor went with the process"
+        };
         self.emit(Traced {
             call: Call {
                 side: Side::Client,
                 kind: CallKind::Close,
                 text: format!("close({fd}) by the kernel: {why}"),
-                args: "exit".into(),
+                args: args.into(),
                 pid: Some(tgid),
                 fd: Some(fd),
                 ret: None,
                 errno: None,
-                note: Some(
-                    "the program never closed it; its last descriptor went with the process".into(),
-                ),
-                start: at,
-                end: at,
+                note: Some(note.into()),
+                start: span.0,
+                end: span.1,
                 local: sock.local,
                 peer: sock.peer,
                 stream: None,
@@ -357,6 +384,102 @@ impl Assembler {
         }
     }
 
+    /// A successful execve: the close-on-exec descriptors are gone; each
+    /// socket that lost its last descriptor gets a close of its own,
+    /// spanning the execve from its entry.
+    fn on_exec(&mut self, c: &CallRecord, old: TableId) {
+        let path = {
+            let end = c.data.iter().position(|&b| b == 0).unwrap_or(c.data.len());
+            String::from_utf8_lossy(&c.data[..end]).into_owned()
+        };
+        let why = format!("execve(\"{path}\") closed it (close-on-exec)");
+        let span = (self.ts(c.start_ns), self.ts(c.end_ns));
+        let table = self.fds.fork_table(old);
+        for (fd, s) in self.fds.release(old) {
+            self.kernel_close(c.tgid, fd, s, &why, span, "execve");
+        }
+        self.tasks.insert(c.tid, table);
+        let open: HashSet<i32> = std::fs::read_dir(format!("/proc/{}/fd", c.tgid))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for fd in self.fds.fds(table) {
+            if !open.contains(&fd) {
+                if let Some((s, true)) = self.fds.remove(table, fd) {
+                    self.kernel_close(c.tgid, fd, s, &why, span, "execve");
+                }
+            }
+        }
+        self.flush_dead();
+    }
+
+    /// close_range(): one close for each socket it closed, over the call.
+    fn close_range(&mut self, c: &CallRecord, table: TableId) {
+        let (first, last) = (
+            c.args[0].min(i32::MAX as u64),
+            c.args[1].min(i32::MAX as u64),
+        );
+        let mut fds = self.fds.fds(table);
+        fds.sort_unstable();
+        for fd in fds {
+            if !(first..=last).contains(&(fd as u64)) {
+                continue;
+            }
+            let Some(Slot::Sock(s)) = self.fds.get(table, fd) else {
+                self.fds.remove(table, fd);
+                continue;
+            };
+            let shared = self.fds.refs(s) > 1;
+            self.fds.remove(table, fd);
+            let p = Pending {
+                sys: Sys::CloseRange,
+                args: c.args,
+                start: self.ts(c.start_ns),
+                fd,
+                sock: Some(s),
+                addr: None,
+                opt: None,
+                shared,
+                before: None,
+                writes: false,
+                closing: Vec::new(),
+            };
+            let (text, args) = Tracer::describe(&p, Some(c.ret));
+            let (local, peer) = (self.fds.socks[s].local, self.fds.socks[s].peer);
+            let state = match local {
+                Some(l) if !shared => self.diag.lookup(l, peer),
+                _ => StateObs::Unknown,
+            };
+            self.emit(Traced {
+                call: Call {
+                    side: Side::Client,
+                    kind: CallKind::Close,
+                    text,
+                    args,
+                    pid: Some(c.tgid),
+                    fd: Some(fd),
+                    ret: Some(c.ret),
+                    errno: None,
+                    note: shared.then(|| {
+                        "another descriptor (dup, fork) still refers to this socket, so nothing is sent"
+                            .into()
+                    }),
+                    start: p.start,
+                    end: self.ts(c.end_ns),
+                    local,
+                    peer,
+                    stream: None,
+                    state_after: state,
+                    state_before: None,
+                    line: None,
+                },
+                sock: Some(s),
+            });
+        }
+    }
+
     fn call(&mut self, mut c: CallRecord) {
         let Some(sys) = self.dec.get(u64::from(c.nr)) else {
             return;
@@ -384,6 +507,32 @@ impl Assembler {
         let table = self.table(c.tid);
         let (ret, ok) = (c.ret, c.ret >= 0);
         let err = if ok { 0 } else { (-ret) as i32 };
+        match sys {
+            Sys::IoUringSetup => {
+                if self.uring.insert(c.tgid) {
+                    self.sink
+                        .send(Obs::Untraced(hc_core::model::exec::Untraced {
+                            pid: c.tgid,
+                            what: "io_uring".into(),
+                            ts: self.ts(c.start_ns),
+                        }));
+                }
+                return;
+            }
+            Sys::Execve | Sys::Execveat => {
+                if ok {
+                    self.on_exec(&c, table);
+                }
+                return;
+            }
+            Sys::CloseRange => {
+                if ok && c.args[2] & syscalls::CLOSE_RANGE_CLOEXEC == 0 {
+                    self.close_range(&c, table);
+                }
+                return;
+            }
+            _ => {}
+        }
         let mut fd = c.fd;
         // The socket the call named at entry.
         let mut sock = c.before.as_ref().map(|b| self.slot(table, fd, b));
@@ -617,6 +766,7 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, EbpfError> {
         timeout: cfg.timeout,
         calls: 0,
         interrupted: HashMap::new(),
+        uring: HashSet::new(),
     }));
     let feed = asm.clone();
     let bpf = BpfTrace::start_records(filter, move |r| {

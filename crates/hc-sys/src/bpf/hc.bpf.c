@@ -141,6 +141,20 @@ struct {
 	__type(value, __u8);
 } netns_filter SEC(".maps");
 
+// Wake the reader only once a batch has piled up: one wakeup per record
+// would cost the traced program more than the recording itself. The reader
+// also polls every 20 ms, so nothing waits longer than that.
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
+#define WAKE_AT (256 << 10)
+
+static __always_inline void submit(void *e)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, avail >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void count_drop(void)
 {
 	__u32 zero = 0;
@@ -277,7 +291,7 @@ int BPF_PROG(hc_state, const struct sock *sk, int oldstate, int newstate)
 	fill_from_sock(e, sk);
 	e->old_state = oldstate;
 	e->new_state = newstate;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -307,7 +321,7 @@ int BPF_PROG(hc_send_reset, const struct sock *sk, const struct sk_buff *skb, in
 		fill_from_skb_reversed(e, skb);
 	e->old_state = state;
 	e->reason = reason;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -323,7 +337,7 @@ static __always_inline int sock_event(__u32 kind, const struct sock *sk)
 		return 0;
 	fill_from_sock(e, sk);
 	e->old_state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -409,6 +423,10 @@ enum {
 	FD_NONE = 3,   // socket(): no descriptor yet
 	FD_SOCKOPT = 4, // setsockopt: the first, and the option's value
 	FD_ADDR = 5,   // bind/connect: the first, and the address
+	FD_NEWFD = 6,  // accept, dup: the first; the result is a new descriptor
+	FD_ANY = 7,    // close_range, io_uring_setup: recorded whatever the descriptors
+	FD_EXEC = 8,   // execve: recorded, with (the start of) its path
+	FD_EXECAT = 9, // execveat: the same, the path in the second argument
 };
 
 struct hc_sockinfo {
@@ -569,9 +587,10 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		if (sk)
 			fd = out;
 	}
-	if (!sk && *how != FD_NONE)
+	int any = *how == FD_NONE || *how >= FD_ANY;
+	if (!sk && !any)
 		sk = sock_of_fd(t, fd, &ino);
-	if (!sk && *how != FD_NONE)
+	if (!sk && !any)
 		return 0; // not a TCP socket: not shown
 	if (sk)
 		read_sock(&c->before, sk, ino);
@@ -583,6 +602,8 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		bpf_probe_read_user(c->addr, len & 31, (void *)c->args[1]);
 	} else if (*how == FD_SOCKOPT) {
 		bpf_probe_read_user(c->addr, 8, (void *)c->args[3]);
+	} else if (*how == FD_EXEC || *how == FD_EXECAT) {
+		bpf_probe_read_user_str(c->addr, sizeof(c->addr), (void *)c->args[*how == FD_EXEC ? 0 : 1]);
 	}
 	__u64 idt = bpf_get_current_pid_tgid();
 	c->kind = HC_CALL;
@@ -618,9 +639,7 @@ int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
 	struct sock *sk = 0;
 	__u8 *how = bpf_map_lookup_elem(&watched, (__u32 *)&c->nr);
 	int newfd = how && *how == FD_NONE; // socket(): the result is the descriptor
-	// accept, accept4, dup, dup2, dup3, fcntl(F_DUPFD): userspace says which
-	// by the value 6 (FD_ARG0 + a new descriptor in the result).
-	if (how && *how == 6)
+	if (how && *how == FD_NEWFD)
 		newfd = 1;
 	if (newfd && ret >= 0)
 		sk = sock_of_fd(t, ret, &ino);
@@ -630,7 +649,7 @@ int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (sk)
 		read_sock(&c->after, sk, ino);
-	bpf_ringbuf_submit(c, 0);
+	submit(c);
 	return 0;
 }
 
@@ -657,7 +676,7 @@ int BPF_PROG(hc_fork, struct task_struct *parent, struct task_struct *child)
 	c->child_tgid = ctgid;
 	c->files = (__u64)BPF_CORE_READ(parent, files);
 	c->files2 = (__u64)BPF_CORE_READ(child, files);
-	bpf_ringbuf_submit(c, 0);
+	submit(c);
 	return 0;
 }
 
@@ -681,6 +700,25 @@ int BPF_PROG(hc_exit, struct task_struct *p)
 	c->tid = tid;
 	c->tgid = tgid;
 	c->files = (__u64)BPF_CORE_READ(p, files);
-	bpf_ringbuf_submit(c, 0);
+	// Which of descriptors 0..63 are still open as the task goes (an
+	// io_uring may have closed some without a system call): args[0], a bitmap.
+	struct files_struct *files = BPF_CORE_READ(p, files);
+	struct fdtable *fdt = files ? BPF_CORE_READ(files, fdt) : 0;
+	if (fdt) {
+		unsigned int max = BPF_CORE_READ(fdt, max_fds);
+		struct file **arr = BPF_CORE_READ(fdt, fd);
+		__u64 open = 0;
+		for (int i = 0; i < 64; i++) {
+			struct file *f = 0;
+			if (i >= max)
+				break;
+			bpf_probe_read_kernel(&f, sizeof(f), &arr[i]);
+			if (f)
+				open |= 1ULL << i;
+		}
+		c->args[0] = open;
+		c->args[1] = 1; // the bitmap is known
+	}
+	submit(c);
 	return 0;
 }

@@ -96,6 +96,12 @@ pub enum FdArg {
     Addr = 5,
     /// accept, dup: the first; the result is a new descriptor, read at exit.
     NewFd = 6,
+    /// close_range, io_uring_setup: recorded whatever the descriptors are.
+    Any = 7,
+    /// execve: recorded, with the first 31 bytes of its path in `data`.
+    Exec = 8,
+    /// execveat: the same, the path being its second argument.
+    ExecAt = 9,
 }
 
 /// A socket as the kernel had it at a call's entry or exit.
@@ -159,6 +165,9 @@ pub enum Record {
         tid: u32,
         tgid: u32,
         status: i32,
+        /// Descriptors 0..63 still open as it went (bit n: descriptor n),
+        /// when the kernel could read its table.
+        open: Option<u64>,
     },
 }
 
@@ -325,6 +334,7 @@ fn decode_record(b: &[u8], reasons: &HashMap<i64, String>) -> Option<Record> {
             tid: u32_at(20),
             tgid: u32_at(24),
             status: u64_at(32) as i32,
+            open: (u64_at(48) == 1).then(|| u64_at(40)),
         }),
         _ => None,
     }
@@ -550,7 +560,10 @@ fn run(
     let _ = ready.send(Ok(pids));
     loop {
         let stopping = stop.load(Ordering::Acquire);
+        // Records come without a wakeup until a batch has piled up (see
+        // hc.bpf.c): a poll that times out is followed by reading what is there.
         let _ = ring.poll(Duration::from_millis(20));
+        let _ = ring.consume();
         if stopping {
             let _ = ring.consume();
             break;
