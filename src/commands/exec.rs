@@ -67,7 +67,13 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
             "--view all draws the text timeline; with --format json every event is on one clock already (t0_ns + t_ns, CLOCK_REALTIME)",
         ));
     }
-    exec::resolve(&a.program[0]).map_err(AppError::trace)?;
+    if let Some(pid) = a.attach {
+        if hc_sys::signals::kill(pid, 0).is_err() {
+            return Err(AppError::usage(format!("attach {pid}: no such process")));
+        }
+    } else {
+        exec::resolve(&a.program[0]).map_err(AppError::trace)?;
+    }
     // An output file that cannot be written is found before the program runs.
     let out_file = a.out.as_deref().map(open_out).transpose()?;
     let mut rootless = false;
@@ -165,6 +171,7 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
             b => b,
         },
         used: used.clone(),
+        attach: a.attach,
         argv: a.program.clone(),
         timeout,
         sink: Some(feed.clone()),

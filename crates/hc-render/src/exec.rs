@@ -214,8 +214,17 @@ pub struct ExecDoc {
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(untagged)]
 pub enum StatusDoc {
-    Code { code: i32 },
-    Signal { signal: i32, signal_name: String },
+    Code {
+        code: i32,
+    },
+    Signal {
+        signal: i32,
+        signal_name: String,
+    },
+    /// `attach`: the process was still running when the trace ended.
+    Running {
+        running: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
@@ -253,6 +262,7 @@ pub fn exec_doc(run: &ExecRun) -> ExecDoc {
                 signal: *s,
                 signal_name: name.clone(),
             },
+            ExitStatus::Running => StatusDoc::Running { running: true },
         },
         exit_code: run.exit_code(),
         timed_out: run.timed_out,
@@ -381,6 +391,9 @@ pub fn outcome_line(run: &ExecRun) -> String {
         }
         Some(Stopped::SecondInterrupt) => {
             let _ = write!(s, " — hc-trace sent SIGKILL after a second Ctrl-C");
+        }
+        Some(Stopped::Detached(why)) => {
+            let _ = write!(s, " — attached; hc-trace stopped tracing it ({why})");
         }
         None => {}
     }

@@ -47,6 +47,25 @@ fn watched(dec: &Decoder) -> Vec<(u32, FdArg)> {
         .collect()
 }
 
+/// Whether a socket of this namespace listens on `port` (/proc/net/tcp{,6}).
+fn listening_on(port: u16) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f).is_ok_and(|text| {
+            text.lines().skip(1).any(|l| {
+                let mut it = l.split_whitespace();
+                let local = it.nth(1).unwrap_or("");
+                let state = it.nth(1).unwrap_or("");
+                state == "0A"
+                    && local
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| u16::from_str_radix(p, 16).ok())
+                        == Some(port)
+            })
+        })
+    })
+}
+
 /// The state machine fed by the ring buffer's reader thread.
 struct Assembler {
     dec: Decoder,
@@ -64,6 +83,11 @@ struct Assembler {
     interrupted: HashMap<u32, CallRecord>,
     /// Processes that set up an io_uring (said once each).
     uring: HashSet<u32>,
+    /// attach: threads that were running before the trace share their
+    /// process's descriptor table, found by its kernel address.
+    by_files: Option<HashMap<u64, TableId>>,
+    /// attach: the traced process's wait status once its leader exited.
+    leader: Option<(u32, Option<i32>)>,
 }
 
 const RESTART: [i64; 4] = [-512, -513, -514, -516];
@@ -124,6 +148,11 @@ impl Assembler {
                 open,
             } => {
                 let now = self.ts(mono_ns);
+                if let Some((p, st)) = &mut self.leader {
+                    if *p == tid && tid == tgid {
+                        *st = Some(status);
+                    }
+                }
                 if let Some(prev) = self.interrupted.remove(&tid) {
                     let note = self.interrupted_note();
                     // It ended when the kernel left it for the signal.
@@ -185,6 +214,9 @@ impl Assembler {
             }
             Some(Stopped::SecondInterrupt) => {
                 "interrupted: hc-trace killed the program after a second Ctrl-C".into()
+            }
+            Some(Stopped::Detached(why)) => {
+                format!("still running when hc-trace stopped tracing ({why})")
             }
             None => "interrupted by a signal".to_string(),
         }
@@ -328,9 +360,13 @@ impl Assembler {
                 return s;
             }
         }
+        // attach: a socket accepted before the trace began, from a
+        // listener the trace has not seen, is found by a listener on its port.
+        let listened =
+            || self.by_files.is_some() && info.local.is_some_and(|l| listening_on(l.port()));
         let role = if info.state == TcpState::LISTEN.0 {
             Role::Listening
-        } else if info.peer.is_some() && self.is_listening_port(info.local) {
+        } else if info.peer.is_some() && (self.is_listening_port(info.local) || listened()) {
             Role::Accepted
         } else {
             Role::Connecting
@@ -504,7 +540,22 @@ impl Assembler {
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(t);
         }
-        let table = self.table(c.tid);
+        let table = match (self.tasks.get(&c.tid), &mut self.by_files) {
+            (None, Some(by)) if c.files != 0 => match by.get(&c.files) {
+                Some(&t) => {
+                    self.fds.share(t);
+                    self.tasks.insert(c.tid, t);
+                    t
+                }
+                None => {
+                    let t = self.fds.new_table();
+                    by.insert(c.files, t);
+                    self.tasks.insert(c.tid, t);
+                    t
+                }
+            },
+            _ => self.table(c.tid),
+        };
         let (ret, ok) = (c.ret, c.ret >= 0);
         let err = if ok { 0 } else { (-ret) as i32 };
         match sys {
@@ -743,6 +794,104 @@ impl From<TraceError> for EbpfError {
     }
 }
 
+/// `attach PID`: traces a process that is already running (its threads,
+/// and the children it starts from now on) until it ends, the duration
+/// (`cfg.timeout`) is over, or hc-trace gets SIGINT/SIGTERM; the process is
+/// never signalled. Sockets it opened before are known from their first
+/// call in the trace.
+pub fn attach(cfg: &TraceConfig, pid: i32) -> Result<TraceOutcome, EbpfError> {
+    let p = u32::try_from(pid).map_err(|_| EbpfError::Unavailable(format!("bad pid {pid}")))?;
+    let dec = Decoder::new();
+    let filter = Filter {
+        netns: Vec::new(),
+        calls: watched(&dec),
+    };
+    let shared = Arc::new(Shared {
+        alive: Mutex::new(HashSet::from([pid])),
+        stopped: Mutex::new(None),
+    });
+    let asm = Arc::new(Mutex::new(Assembler {
+        dec,
+        fds: FdMap::default(),
+        tasks: HashMap::new(),
+        offset: hc_sys::clock::realtime_minus_monotonic(),
+        diag: Diag::open(),
+        sink: cfg.sink.clone(),
+        tids: cfg.tids.clone(),
+        shared: shared.clone(),
+        timeout: cfg.timeout,
+        calls: 0,
+        interrupted: HashMap::new(),
+        uring: HashSet::new(),
+        by_files: Some(HashMap::new()),
+        leader: Some((p, None)),
+    }));
+    let feed = asm.clone();
+    let bpf = BpfTrace::start_records(filter, move |r| {
+        feed.lock().unwrap_or_else(PoisonError::into_inner).on(r);
+    })
+    .map_err(|e| EbpfError::Unavailable(e.to_string()))?;
+    cfg.tids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(pid);
+    bpf.pids()
+        .ok_or_else(|| EbpfError::Unavailable("no pid map".into()))?
+        .add(p)
+        .map_err(|e| EbpfError::Unavailable(e.to_string()))?;
+    eprintln!("hc-trace: attached to pid {pid}");
+    let started = std::time::Instant::now();
+    let why = loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let ended = asm
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .leader
+            .and_then(|(_, st)| st);
+        if let Some(st) = ended {
+            break Err(st);
+        }
+        if hc_sys::signals::kill(pid, 0).is_err() {
+            break Err(0);
+        }
+        if let Some(sig) = hc_sys::signals::exec_sent() {
+            break Ok(format!("hc-trace got {}", hc_sys::signals::name(sig)));
+        }
+        if hc_sys::signals::exec_terminal_interrupts() > 0 {
+            break Ok("Ctrl-C".to_string());
+        }
+        if cfg.timeout.is_some_and(|t| started.elapsed() >= t) {
+            break Ok(format!("--duration {}", hc_core::time::secs(cfg.timeout)));
+        }
+    };
+    let stats = bpf.stop();
+    let mut a = asm.lock().unwrap_or_else(PoisonError::into_inner);
+    a.flush_dead();
+    if stats.drops > 0 {
+        eprintln!(
+            "hc-trace: the eBPF ring buffer lost {} records: the timeline misses calls",
+            stats.drops
+        );
+    }
+    let tids = a
+        .tids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let (status, stopped) = match why {
+        Ok(why) => (ExitStatus::Running, Some(Stopped::Detached(why))),
+        Err(st) => (tracer::status_of(st), None),
+    };
+    Ok(TraceOutcome {
+        pid: p,
+        status,
+        stopped,
+        stops: 0,
+        tids,
+        untraced: Vec::new(),
+    })
+}
+
 /// Runs the program to its end under the eBPF trace.
 pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, EbpfError> {
     let dec = Decoder::new();
@@ -767,6 +916,8 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, EbpfError> {
         calls: 0,
         interrupted: HashMap::new(),
         uring: HashSet::new(),
+        by_files: None,
+        leader: None,
     }));
     let feed = asm.clone();
     let bpf = BpfTrace::start_records(filter, move |r| {

@@ -88,6 +88,8 @@ pub struct ExecSource {
     pub backend: Backend,
     /// Which backend ran, and why eBPF did not when auto fell back.
     pub used: Arc<Mutex<Option<Used>>>,
+    /// `attach PID`: trace this running process (eBPF only).
+    pub attach: Option<i32>,
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
     /// Where observations go as they are made; taken by the run.
@@ -116,6 +118,18 @@ impl Source for ExecSource {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((b, why));
         };
+        if let Some(pid) = self.attach {
+            return match ebpf::attach(&cfg, pid) {
+                Ok(o) => {
+                    set(Backend::Ebpf, None);
+                    Ok(o)
+                }
+                Err(ebpf::EbpfError::Trace(e)) => Err(AppError::trace(e)),
+                Err(ebpf::EbpfError::Unavailable(why)) => Err(AppError::env(format!(
+                    "attach: the eBPF programs cannot load: {why}\nhint: attach needs root (or CAP_BPF and CAP_PERFMON) in the host's namespaces"
+                ))),
+            };
+        }
         if self.backend == Backend::Ptrace {
             set(Backend::Ptrace, None);
             return tracer::trace(&cfg).map_err(AppError::trace);

@@ -590,6 +590,9 @@ impl Tracer {
             Some(Stopped::SecondInterrupt) => {
                 "interrupted: hc-trace killed the program after a second Ctrl-C".into()
             }
+            Some(Stopped::Detached(why)) => {
+                format!("still running when hc-trace stopped tracing ({why})")
+            }
             None => "interrupted by a signal".to_string(),
         }
     }

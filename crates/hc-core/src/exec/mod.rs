@@ -159,6 +159,7 @@ pub fn stop_words(s: &Stopped, timeout: Option<Duration>) -> String {
         Stopped::SecondInterrupt => {
             "a second Ctrl-C (hc-trace sent the program SIGKILL)".to_string()
         }
+        Stopped::Detached(why) => format!("the end of the trace ({why}); the process goes on"),
     }
 }
 
