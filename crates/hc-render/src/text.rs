@@ -811,6 +811,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_footer_names_the_kernel_source_and_its_fallback() {
+        use hc_core::report::KernelVia;
+        let mut r = hc_core::testkit::shut_wr();
+        let style = Style::default();
+        let line = |r: &Report| {
+            footer_text(r, &style)
+                .lines()
+                .filter(|l| l.starts_with("kernel"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Ebpf { drops: 0 },
+        };
+        let l = line(&r);
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].contains("7 events") && l[0].contains("through eBPF") && l[0].contains("0 lost"),
+            "{l:?}"
+        );
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Ebpf { drops: 3 },
+        };
+        assert!(line(&r)[0].contains("3 LOST"), "losses are loud");
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Tracefs {
+                ebpf: Some("permission denied".into()),
+            },
+        };
+        let l = line(&r);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert!(
+            !l[0].contains("eBPF")
+                && l[1].contains("read from tracefs")
+                && l[1].contains("permission denied"),
+            "{l:?}"
+        );
+        // tracefs asked for (or an old recording): no fallback line.
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Tracefs { ebpf: None },
+        };
+        assert_eq!(line(&r).len(), 1);
+    }
+
+    #[test]
     fn arrows_point_from_the_sender() {
         let p = Pen { on: false };
         assert!(arrow(Side::Client, "SYN", p).starts_with("client ─"));
