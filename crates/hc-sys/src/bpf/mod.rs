@@ -596,11 +596,18 @@ fn run(
 mod tests {
     use super::*;
 
-    /// Needs root: `cargo test -p hc-sys -- --ignored` (the binary's tests
-    /// cover it under `--features privileged`).
+    /// Needs root (CAP_BPF+CAP_PERFMON): runs under `--features privileged`
+    /// (scripts/test), and fails there without root.
     #[test]
-    #[ignore = "needs root (CAP_BPF+CAP_PERFMON)"]
+    #[cfg_attr(
+        not(feature = "privileged"),
+        ignore = "needs root: run scripts/test, or cargo test --features privileged"
+    )]
     fn sees_a_loopback_connection_and_its_reset() {
+        assert!(
+            crate::system::is_root(),
+            "loading BPF programs needs root: run the privileged tests as root"
+        );
         use std::io::Write;
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
