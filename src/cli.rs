@@ -88,6 +88,9 @@ pub enum Command {
     /// Trace a program's socket calls and show the segments each one put on the wire
     #[command(after_help = EXEC_HELP)]
     Exec(ExecArgs),
+    /// Trace a running process's sockets through eBPF (root, host namespace) until it ends,
+    /// --duration S, or Ctrl-C: the same timelines, JSON and pcapng as exec
+    Attach(AttachArgs),
 }
 
 impl Command {
@@ -252,6 +255,62 @@ the host (not in a rootless namespace) each RST carries the kernel's reason
 and the kernel's state changes are shown (tracepoints; --no-kernel: off).";
 
 #[derive(Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// The process to trace: all its threads, and the children it starts from now on
+    pub pid: i32,
+
+    /// Stop tracing after this many seconds (the process goes on)
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Output format: text (one annotated timeline per connection) or json
+    #[arg(long, value_enum, default_value_t = StreamFormat::Text)]
+    pub format: StreamFormat,
+
+    /// Write the timeline or JSON to FILE instead of standard output
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Save the annotated capture here (default: captures/exec.pcapng)
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// Do not save a pcapng file
+    #[arg(long, conflicts_with = "write")]
+    pub no_save: bool,
+
+    /// Capture on this interface (default `any`)
+    #[arg(short = 'i', long = "iface", value_name = "IFACE")]
+    pub iface: Option<String>,
+
+    /// Do not read the kernel's tracepoints (RST reasons, state changes)
+    #[arg(long)]
+    pub no_kernel: bool,
+}
+
+impl AttachArgs {
+    /// The same run as `exec --host --backend ebpf`, on a process that is already running.
+    pub fn as_exec(&self) -> ExecArgs {
+        ExecArgs {
+            format: self.format,
+            view: ExecView::Connections,
+            out: self.out.clone(),
+            no_fold: false,
+            write: self.write.clone(),
+            no_save: self.no_save,
+            host: true,
+            iface: self.iface.clone(),
+            timeout: self.duration,
+            no_kernel: self.no_kernel,
+            backend: crate::sources::exec::Backend::Ebpf,
+            record: None,
+            program: vec![format!("pid {}", self.pid).into()],
+            attach: Some(self.pid),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
     /// Output format: text (one annotated timeline per connection) or json (one document,
     /// written connection by connection as they are built)
@@ -296,6 +355,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_kernel: bool,
 
+    /// How the program is traced: ebpf (BPF programs on the syscall tracepoints, no stop;
+    /// root or CAP_BPF+CAP_PERFMON), ptrace (stops at each socket call; works rootless), or
+    /// auto (ebpf where it loads, else ptrace)
+    #[arg(long, value_enum, default_value = "auto", value_name = "BACKEND")]
+    pub backend: crate::sources::exec::Backend,
+
     /// (internal) write everything the run observed here (JSON), to replay it in tests
     #[arg(long, hide = true, value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -308,6 +373,10 @@ pub struct ExecArgs {
         value_name = "PROGRAM"
     )]
     pub program: Vec<std::ffi::OsString>,
+
+    /// `attach PID`: trace this running process instead of starting one.
+    #[arg(skip)]
+    pub attach: Option<i32>,
 }
 
 /// How a run or a connection is drawn.

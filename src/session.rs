@@ -13,7 +13,7 @@
 use crate::error::AppError;
 use crate::sources::capture::{CaptureConfig, LiveCapture};
 use crate::sources::files::{write_pcapng, SaveError, SaveTarget};
-use crate::sources::ktrace::KernelTrace;
+use crate::sources::ktrace::{Kernel, KernelLive};
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::model::{LinkType, RawPacket};
 use hc_core::report::PcapCounters;
@@ -126,7 +126,7 @@ pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>,
     let ktrace = plan
         .kernel
         .as_ref()
-        .map(|k| KernelTrace::start_with(k.port, k.buffer_kb));
+        .map(|k| Kernel::start(k.port, k.buffer_kb));
     let out = match source.run(&capture) {
         Ok(o) => o,
         Err(e) => {
@@ -141,7 +141,7 @@ pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>,
         Err(why) => KernelRecord::Off(why.clone()),
         Ok(Err(e)) => KernelRecord::Off(e.to_string()),
         Ok(Ok(kt)) => match kt.events_by(|tid| source.ours(&out, tid)) {
-            Ok(ev) => KernelRecord::Events(ev),
+            Ok((ev, via)) => KernelRecord::from_via(&via, ev),
             Err(e) => KernelRecord::Off(e.to_string()),
         },
     };
@@ -168,7 +168,7 @@ pub fn run_live<S: Source>(
     plan: &Plan,
     mut source: S,
     sink: crate::sources::exec::Feed,
-    ours: impl Fn(i32) -> bool + Send + 'static,
+    ours: impl Fn(i32) -> bool + Send + Sync + 'static,
 ) -> Result<Captured<S::Output>, AppError> {
     use hc_core::exec::live::Obs;
     let (tx, rx) = std::sync::mpsc::channel::<RawPacket>();
@@ -187,15 +187,15 @@ pub fn run_live<S: Source>(
             .map_err(|e| AppError::io("cannot start a thread".into(), e))?
     };
     let ktrace = plan.kernel.as_ref().map(|k| {
-        KernelTrace::start_with(k.port, k.buffer_kb).and_then(|kt| {
-            let sink = sink.clone();
-            kt.stream(ours, move |e| sink.send(Obs::Kernel(e)))
+        let sink = sink.clone();
+        KernelLive::start(k.port, k.buffer_kb, ours, move |e| {
+            sink.send(Obs::Kernel(e))
         })
     });
     match &ktrace {
         Err(why) => sink.send(Obs::KernelOff(why.to_string())),
         Ok(Err(e)) => sink.send(Obs::KernelOff(e.to_string())),
-        Ok(Ok(_)) => {}
+        Ok(Ok((_, via))) => sink.send(Obs::KernelVia(via.clone())),
     }
     drop(sink);
     let out = match source.run(&capture) {
@@ -211,9 +211,15 @@ pub fn run_live<S: Source>(
     let kernel = match ktrace {
         Err(why) => KernelRecord::Off(why.clone()),
         Ok(Err(e)) => KernelRecord::Off(e.to_string()),
-        Ok(Ok(stream)) => {
-            stream.stop();
-            KernelRecord::Events(Vec::new())
+        Ok(Ok((live, via))) => {
+            let drops = live.stop();
+            let via = match via {
+                hc_core::report::KernelVia::Ebpf { .. } => {
+                    hc_core::report::KernelVia::Ebpf { drops }
+                }
+                other => other,
+            };
+            KernelRecord::from_via(&via, Vec::new())
         }
     };
     Ok(Captured {

@@ -170,3 +170,84 @@ fn no_tracing_instance_is_left_behind() {
         );
     }
 }
+
+/// A built-in scenario's JSON with the kernel read by one source
+/// (HC_TRACE_KERNEL_SOURCE: `ebpf` or `tracefs`, no fallback to the other).
+fn scenario_via(name: &str, source: &str) -> Run {
+    let out = std::process::Command::new(bin())
+        .args(["scenario", name, "--format", "json", "--no-save"])
+        .env("HC_TRACE_KERNEL_SOURCE", source)
+        .output()
+        .expect("run hc-trace");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{name} via {source}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Run::new(serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
+/// The kernel's word on a run, without its times: every RST's reason, and
+/// each side's state changes in order.
+type Story = (
+    Vec<(String, Option<String>)>,
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+);
+
+fn kernel_story(r: &Run) -> Story {
+    let st = |side| {
+        states(r, side)
+            .into_iter()
+            .map(|(old, new, _, _)| (old, new))
+            .collect::<Vec<_>>()
+    };
+    (rst_reasons(r), st("client"), st("server"))
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn ebpf_and_tracefs_tell_the_same_kernel_story() {
+    require_root();
+    for name in [
+        "close-unread",
+        "linger0",
+        "refused",
+        "shut-wr",
+        "close-early",
+    ] {
+        let bpf = scenario_via(name, "ebpf");
+        let fs = scenario_via(name, "tracefs");
+        assert_eq!(
+            bpf.doc["kernel"]["source"], "ebpf",
+            "{name}: {}",
+            bpf.doc["kernel"]
+        );
+        assert_eq!(
+            bpf.doc["kernel"]["lost"], 0,
+            "{name}: {}",
+            bpf.doc["kernel"]
+        );
+        assert_eq!(
+            fs.doc["kernel"]["source"], "tracefs",
+            "{name}: {}",
+            fs.doc["kernel"]
+        );
+        let (a, b) = (kernel_story(&bpf), kernel_story(&fs));
+        // (refused: the server never has a socket of the connection.)
+        assert!(
+            !a.1.is_empty(),
+            "{name}: the client's states came through eBPF: {a:?}"
+        );
+        assert_eq!(a, b, "{name}: eBPF (left) and tracefs (right) differ");
+        assert_eq!(
+            bpf.doc["kernel"]["events"], fs.doc["kernel"]["events"],
+            "{name}"
+        );
+        println!("{name}: {a:?}");
+    }
+}

@@ -369,3 +369,56 @@ fn colour_follows_the_terminal_no_color_and_clicolor_force() {
         "CLICOLOR_FORCE colours a pipe"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/setup: run scripts/test, or cargo test --features privileged"
+)]
+fn rootless_exec_traces_with_ptrace_and_refuses_a_demanded_ebpf() {
+    // Root, to switch to an unprivileged user (no CAP_BPF, a user namespace).
+    require_root();
+    require_tool("setpriv");
+    let dir = temp_path("rootless-exec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("hc-trace");
+    std::fs::copy(bin(), &exe).unwrap();
+    Command::new("chmod")
+        .args(["-R", "a+rwx", dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let run = |backend: &str| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(&exe)
+            .args([
+                "exec",
+                "--format",
+                "json",
+                "--no-save",
+                "--backend",
+                backend,
+            ])
+            .args(["--", "sh", "-c", "exit 3"])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let auto = run("auto");
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    assert_eq!(
+        auto.status.code(),
+        Some(3),
+        "the program's status: {stderr}"
+    );
+    let text = String::from_utf8_lossy(&auto.stdout);
+    let doc: serde_json::Value =
+        serde_json::from_str(&text[text.find("{\n").expect("JSON")..]).unwrap();
+    assert_eq!(doc["exec"]["backend"], "ptrace", "{}", doc["exec"]);
+    // Demanded, eBPF is an environment error, with the way out named.
+    let ebpf = run("ebpf");
+    let stderr = String::from_utf8_lossy(&ebpf.stderr);
+    assert_eq!(ebpf.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--backend ptrace"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

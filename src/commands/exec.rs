@@ -67,7 +67,13 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
             "--view all draws the text timeline; with --format json every event is on one clock already (t0_ns + t_ns, CLOCK_REALTIME)",
         ));
     }
-    exec::resolve(&a.program[0]).map_err(AppError::trace)?;
+    if let Some(pid) = a.attach {
+        if hc_sys::signals::kill(pid, 0).is_err() {
+            return Err(AppError::usage(format!("attach {pid}: no such process")));
+        }
+    } else {
+        exec::resolve(&a.program[0]).map_err(AppError::trace)?;
+    }
     // An output file that cannot be written is found before the program runs.
     let out_file = a.out.as_deref().map(open_out).transpose()?;
     let mut rootless = false;
@@ -165,7 +171,15 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
     let t0 = Instant::now();
     let tids = Arc::new(Mutex::new(HashSet::new()));
     let feed = exec::Feed::new(tx, queued);
+    let used = Arc::new(Mutex::new(None));
     let source = ExecSource {
+        // Rootless: inside a user namespace eBPF cannot load; ptrace can.
+        backend: match a.backend {
+            exec::Backend::Auto if rootless => exec::Backend::Ptrace,
+            b => b,
+        },
+        used: used.clone(),
+        attach: a.attach,
         argv: a.program.clone(),
         timeout,
         sink: Some(feed.clone()),
@@ -206,6 +220,18 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
         sections: Vec::new(),
         unattached: None,
         stops: traced.stops,
+        backend: used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .map(|(b, why)| hc_core::exec::Backend {
+                name: match b {
+                    exec::Backend::Ebpf => "ebpf",
+                    _ => "ptrace",
+                }
+                .into(),
+                ebpf_unavailable: why,
+            }),
         packets: 0,
         kept: 0,
         counters: captured.counters,
@@ -434,7 +460,11 @@ impl Recorded {
             }
             Obs::Packet(p) => self.packets.push(p.clone()),
             Obs::Kernel(e) => self.kernel.push(e.clone()),
-            Obs::Closed(_) | Obs::Untraced(_) | Obs::Capture(_) | Obs::KernelOff(_) => {}
+            Obs::Closed(_)
+            | Obs::Untraced(_)
+            | Obs::Capture(_)
+            | Obs::KernelOff(_)
+            | Obs::KernelVia(_) => {}
         }
     }
 
@@ -462,6 +492,7 @@ impl Recorded {
             .collect();
         ExecRecording {
             version: RECORDING_VERSION,
+            backend: run.backend.clone(),
             command: run.command.clone(),
             pid: run.pid,
             status: run.status.clone(),
@@ -479,10 +510,7 @@ impl Recorded {
             states: exec::final_states(&socks),
             calls: self.calls,
             socks,
-            kernel: match kernel {
-                KernelRecord::Off(why) => KernelRecord::Off(why),
-                KernelRecord::Events(_) => KernelRecord::Events(self.kernel),
-            },
+            kernel: kernel.with_events(self.kernel),
             untraced,
         }
     }

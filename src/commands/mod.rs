@@ -24,5 +24,20 @@ pub fn run(cli: Cli, color: bool) -> Result<ExitCode, AppError> {
         Command::Analyze(a) => analyze::run(a, color),
         Command::Watch(a) => watch::run(&a),
         Command::Exec(a) => exec::run(&a, color),
+        Command::Attach(a) => {
+            let mut e = a.as_exec();
+            // The process's own command line names it, where it can be read.
+            if let Ok(cmd) = std::fs::read(format!("/proc/{}/cmdline", a.pid)) {
+                let args: Vec<std::ffi::OsString> = cmd
+                    .split(|&b| b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned().into())
+                    .collect();
+                if !args.is_empty() {
+                    e.program = args;
+                }
+            }
+            exec::run(&e, color)
+        }
     }
 }

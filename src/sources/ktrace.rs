@@ -285,3 +285,235 @@ impl Drop for KernelStream {
         }
     }
 }
+
+// ---- the eBPF source, with tracefs as its fallback ----
+
+use hc_core::model::TcpState;
+use hc_core::report::KernelVia;
+use hc_sys::bpf::{BpfTrace, Filter, Kind, SockEvent};
+use std::sync::{Arc, Mutex};
+
+/// `HC_TRACE_KERNEL_SOURCE=tracefs|ebpf` forces one source (tests compare
+/// them; unset: eBPF, else tracefs).
+const FORCE_VAR: &str = "HC_TRACE_KERNEL_SOURCE";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    Auto,
+    Ebpf,
+    Tracefs,
+}
+
+fn wanted() -> Wanted {
+    match std::env::var(FORCE_VAR).as_deref() {
+        Ok("tracefs") => Wanted::Tracefs,
+        Ok("ebpf") => Wanted::Ebpf,
+        _ => Wanted::Auto,
+    }
+}
+
+/// One eBPF event as the correlator's kernel event: on CLOCK_REALTIME,
+/// `by_us` from the thread it ran in (as ftrace's `comm-tid`). Events the
+/// model has no place for (received resets, retransmissions, destroyed
+/// sockets) are None.
+pub fn kernel_event(
+    e: &SockEvent,
+    offset: Nanos,
+    ours: &dyn Fn(i32) -> bool,
+) -> Option<KernelEvent> {
+    let ts = i64::try_from(e.mono_ns).ok()? + offset;
+    let state = |n: i32| {
+        u8::try_from(n)
+            .ok()
+            .filter(|n| (1..=13).contains(n))
+            .map(TcpState)
+    };
+    match e.kind {
+        Kind::State => Some(KernelEvent::State {
+            ts,
+            local: e.local,
+            remote: e.remote,
+            old: state(e.old)?,
+            new: state(e.new)?,
+            by_us: ours(i32::try_from(e.tid).ok()?),
+        }),
+        Kind::SendReset => Some(KernelEvent::SendReset {
+            ts,
+            src: e.local,
+            dst: e.remote,
+            state: state(e.old).map_or_else(|| "UNKNOWN".to_string(), |s| s.name()),
+            reason: e.reason.clone().unwrap_or_default(),
+        }),
+        Kind::ReceiveReset | Kind::Retransmit | Kind::Destroy => None,
+    }
+}
+
+/// The kernel events of a run, read through eBPF where it loads, else
+/// from tracefs.
+pub enum Kernel {
+    Bpf {
+        trace: BpfTrace,
+        got: Arc<Mutex<Vec<SockEvent>>>,
+        offset: Nanos,
+        port: Option<u16>,
+    },
+    Tracefs {
+        trace: KernelTrace,
+        /// Why eBPF was not used (None: tracefs was asked for).
+        ebpf: Option<String>,
+    },
+}
+
+/// Why neither source runs: both reasons.
+fn both(ebpf: Option<String>, tracefs: KtraceError) -> KtraceError {
+    match ebpf {
+        Some(why) => {
+            KtraceError::Read(io::Error::other(format!("eBPF: {why}; tracefs: {tracefs}")))
+        }
+        None => tracefs,
+    }
+}
+
+fn bpf_filter() -> Result<Filter, String> {
+    let ns = hc_sys::bpf::current_netns()
+        .map_err(|e| format!("cannot read this network namespace: {e}"))?;
+    Ok(Filter {
+        netns: vec![ns],
+        calls: Vec::new(),
+    })
+}
+
+impl Kernel {
+    /// Starts the kernel trace of this network namespace's TCP events.
+    pub fn start(port: Option<u16>, buffer_kb: u32) -> Result<Kernel, KtraceError> {
+        let w = wanted();
+        let mut ebpf = None;
+        if w != Wanted::Tracefs {
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let sink = got.clone();
+            let started = bpf_filter().and_then(|f| {
+                BpfTrace::start(f, move |e| {
+                    if let Ok(mut g) = sink.lock() {
+                        g.push(e);
+                    }
+                })
+                .map_err(|e| e.to_string())
+            });
+            match started {
+                Ok(trace) => {
+                    return Ok(Kernel::Bpf {
+                        trace,
+                        got,
+                        offset: hc_sys::clock::realtime_minus_monotonic(),
+                        port,
+                    })
+                }
+                Err(why) if w == Wanted::Ebpf => {
+                    return Err(KtraceError::Read(io::Error::other(format!("eBPF: {why}"))))
+                }
+                Err(why) => ebpf = Some(why),
+            }
+        }
+        match KernelTrace::start_with(port, buffer_kb) {
+            Ok(trace) => Ok(Kernel::Tracefs { trace, ebpf }),
+            Err(e) => Err(both(ebpf, e)),
+        }
+    }
+
+    /// Every event of the run, and how they were read. Stops an eBPF trace.
+    pub fn events_by(
+        self,
+        ours: impl Fn(i32) -> bool,
+    ) -> Result<(Vec<KernelEvent>, KernelVia), KtraceError> {
+        match self {
+            Kernel::Tracefs { trace, ebpf } => {
+                Ok((trace.events_by(ours)?, KernelVia::Tracefs { ebpf }))
+            }
+            Kernel::Bpf {
+                trace,
+                got,
+                offset,
+                port,
+            } => {
+                let stats = trace.stop();
+                let got = std::mem::take(&mut *got.lock().map_err(|_| {
+                    KtraceError::Read(io::Error::other("the eBPF reader panicked"))
+                })?);
+                let on_port = |a: &SocketAddr, b: &SocketAddr| {
+                    port.is_none_or(|p| a.port() == p || b.port() == p)
+                };
+                let events = got
+                    .iter()
+                    .filter_map(|e| kernel_event(e, offset, &ours))
+                    .filter(|e| match e {
+                        KernelEvent::State { local, remote, .. } => on_port(local, remote),
+                        KernelEvent::SendReset { src, dst, .. } => on_port(src, dst),
+                    })
+                    .collect();
+                Ok((events, KernelVia::Ebpf { drops: stats.drops }))
+            }
+        }
+    }
+}
+
+/// A kernel trace read while it runs, through eBPF or tracefs.
+pub enum KernelLive {
+    Bpf(BpfTrace),
+    Tracefs(KernelStream),
+}
+
+impl KernelLive {
+    /// Starts the trace, sending each event (on CLOCK_REALTIME; `ours` says
+    /// which threads are the program's) to `send` as it comes.
+    pub fn start(
+        port: Option<u16>,
+        buffer_kb: u32,
+        ours: impl Fn(i32) -> bool + Send + Sync + 'static,
+        send: impl Fn(KernelEvent) + Send + Sync + 'static,
+    ) -> Result<(KernelLive, KernelVia), KtraceError> {
+        let w = wanted();
+        let ours = Arc::new(ours);
+        let send = Arc::new(send);
+        let mut ebpf = None;
+        if w != Wanted::Tracefs {
+            let offset = hc_sys::clock::realtime_minus_monotonic();
+            let (o, s) = (ours.clone(), send.clone());
+            let on_port = move |a: &SocketAddr, b: &SocketAddr| {
+                port.is_none_or(|p| a.port() == p || b.port() == p)
+            };
+            let started = bpf_filter().and_then(|f| {
+                BpfTrace::start(f, move |e| {
+                    if !on_port(&e.local, &e.remote) {
+                        return;
+                    }
+                    if let Some(k) = kernel_event(&e, offset, &*o) {
+                        s(k);
+                    }
+                })
+                .map_err(|e| e.to_string())
+            });
+            match started {
+                Ok(t) => return Ok((KernelLive::Bpf(t), KernelVia::Ebpf { drops: 0 })),
+                Err(why) if w == Wanted::Ebpf => {
+                    return Err(KtraceError::Read(io::Error::other(format!("eBPF: {why}"))))
+                }
+                Err(why) => ebpf = Some(why),
+            }
+        }
+        let stream = KernelTrace::start_with(port, buffer_kb)
+            .and_then(|kt| kt.stream(move |t| ours(t), move |e| send(e)))
+            .map_err(|e| both(ebpf.clone(), e))?;
+        Ok((KernelLive::Tracefs(stream), KernelVia::Tracefs { ebpf }))
+    }
+
+    /// Reads what is left and stops; the eBPF ring's losses (0 for tracefs).
+    pub fn stop(self) -> u64 {
+        match self {
+            KernelLive::Bpf(t) => t.stop().drops,
+            KernelLive::Tracefs(s) => {
+                s.stop();
+                0
+            }
+        }
+    }
+}

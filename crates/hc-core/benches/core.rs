@@ -285,6 +285,7 @@ fn exec_trace(n: u16) -> ExecRecording {
         socks.len()
     ];
     ExecRecording {
+        backend: None,
         version: 1,
         command: vec!["bench".into()],
         pid: 42,

@@ -85,10 +85,31 @@ pub enum KernelSource {
     /// Not asked for (a capture file, or a source that has no live kernel).
     #[default]
     None,
-    /// Read from tracepoints; the number of events kept.
-    Tracepoints { events: usize },
+    /// Read from tracepoints; the number of events kept, and how they were read.
+    Tracepoints { events: usize, via: KernelVia },
     /// Asked for but not available, and why.
     Unavailable(String),
+}
+
+/// How the kernel's tracepoints were read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KernelVia {
+    /// The ftrace text of a tracefs instance; `ebpf`: why the eBPF source
+    /// was not used, when it was tried.
+    Tracefs { ebpf: Option<String> },
+    /// BPF programs on BTF-typed tracepoints, through a ring buffer;
+    /// `drops`: events lost for want of room.
+    Ebpf { drops: u64 },
+}
+
+impl KernelVia {
+    /// The source's short name (`tracefs`, `ebpf`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            KernelVia::Tracefs { .. } => "tracefs",
+            KernelVia::Ebpf { .. } => "ebpf",
+        }
+    }
 }
 
 /// Bytes one side handed to write() on a connection, against the bytes

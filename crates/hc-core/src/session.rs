@@ -25,7 +25,76 @@ pub const RECORDING_VERSION: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum KernelRecord {
     Off(String),
+    /// Read from tracefs (the ftrace text).
     Events(Vec<KernelEvent>),
+    /// Read from tracefs because the eBPF source could not load (`ebpf`: why).
+    Tracefs {
+        events: Vec<KernelEvent>,
+        ebpf: String,
+    },
+    /// Read through eBPF (tp_btf programs, ring buffer); `drops`: events the
+    /// ring had no room for.
+    Bpf {
+        events: Vec<KernelEvent>,
+        drops: u64,
+    },
+}
+
+impl KernelRecord {
+    /// The events, whichever source read them (None: the kernel was not read).
+    pub fn events(&self) -> Option<&[KernelEvent]> {
+        match self {
+            KernelRecord::Off(_) => None,
+            KernelRecord::Events(ev)
+            | KernelRecord::Tracefs { events: ev, .. }
+            | KernelRecord::Bpf { events: ev, .. } => Some(ev),
+        }
+    }
+
+    /// Where kernel events came from, for the report (None: not read).
+    pub fn via(&self) -> Option<crate::report::KernelVia> {
+        use crate::report::KernelVia;
+        match self {
+            KernelRecord::Off(_) => None,
+            KernelRecord::Events(_) => Some(KernelVia::Tracefs { ebpf: None }),
+            KernelRecord::Tracefs { ebpf, .. } => Some(KernelVia::Tracefs {
+                ebpf: Some(ebpf.clone()),
+            }),
+            KernelRecord::Bpf { drops, .. } => Some(KernelVia::Ebpf { drops: *drops }),
+        }
+    }
+
+    /// The record of events read by `via`.
+    pub fn from_via(via: &crate::report::KernelVia, events: Vec<KernelEvent>) -> KernelRecord {
+        use crate::report::KernelVia;
+        match via {
+            KernelVia::Tracefs { ebpf: None } => KernelRecord::Events(events),
+            KernelVia::Tracefs { ebpf: Some(why) } => KernelRecord::Tracefs {
+                events,
+                ebpf: why.clone(),
+            },
+            KernelVia::Ebpf { drops } => KernelRecord::Bpf {
+                events,
+                drops: *drops,
+            },
+        }
+    }
+
+    /// The same source, with other events (exec: the events kept while it ran).
+    pub fn with_events(&self, events: Vec<KernelEvent>) -> KernelRecord {
+        match self {
+            KernelRecord::Off(why) => KernelRecord::Off(why.clone()),
+            KernelRecord::Events(_) => KernelRecord::Events(events),
+            KernelRecord::Tracefs { ebpf, .. } => KernelRecord::Tracefs {
+                events,
+                ebpf: ebpf.clone(),
+            },
+            KernelRecord::Bpf { drops, .. } => KernelRecord::Bpf {
+                events,
+                drops: *drops,
+            },
+        }
+    }
 }
 
 /// Everything one scenario run observed, before any of it was interpreted.
@@ -73,9 +142,16 @@ impl Recording {
 /// correlated, expectations graded.
 pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
     let (segments, unparsed) = wire::parse_all(rec.linktype, &rec.packets);
-    let (kernel_events, kernel) = match &rec.kernel {
-        KernelRecord::Off(why) => (Vec::new(), KernelSource::Unavailable(why.clone())),
-        KernelRecord::Events(ev) => (ev.clone(), KernelSource::Tracepoints { events: ev.len() }),
+    let (kernel_events, kernel) = match (&rec.kernel, rec.kernel.events(), rec.kernel.via()) {
+        (_, Some(ev), Some(via)) => (
+            ev.to_vec(),
+            KernelSource::Tracepoints {
+                events: ev.len(),
+                via,
+            },
+        ),
+        (KernelRecord::Off(why), _, _) => (Vec::new(), KernelSource::Unavailable(why.clone())),
+        _ => (Vec::new(), KernelSource::None),
     };
     let extra = Extra {
         kernel: kernel_events,
@@ -87,8 +163,9 @@ pub fn assemble(rec: &Recording, scenario: &Scenario) -> Report {
     let timeline = correlate_with(rec.calls.clone(), segments, extra, Some(rec.server));
     // Count what the timeline kept: tracepoints see the whole machine.
     let kernel = match kernel {
-        KernelSource::Tracepoints { .. } => KernelSource::Tracepoints {
+        KernelSource::Tracepoints { via, .. } => KernelSource::Tracepoints {
             events: timeline.kernel_events(),
+            via,
         },
         other => other,
     };

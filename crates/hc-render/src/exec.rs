@@ -202,14 +202,29 @@ pub struct ExecDoc {
     pub outcome: String,
     /// Stops the tracer handled.
     pub stops: u64,
+    /// The tracer that ran the program: `ebpf` (no stops) or `ptrace`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub backend: Option<String>,
+    /// `--backend auto` fell back to ptrace: why eBPF could not load.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ebpf_unavailable: Option<String>,
 }
 
 /// The program's exit code, or the signal that ended it.
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(untagged)]
 pub enum StatusDoc {
-    Code { code: i32 },
-    Signal { signal: i32, signal_name: String },
+    Code {
+        code: i32,
+    },
+    Signal {
+        signal: i32,
+        signal_name: String,
+    },
+    /// `attach`: the process was still running when the trace ended.
+    Running {
+        running: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
@@ -247,12 +262,18 @@ pub fn exec_doc(run: &ExecRun) -> ExecDoc {
                 signal: *s,
                 signal_name: name.clone(),
             },
+            ExitStatus::Running => StatusDoc::Running { running: true },
         },
         exit_code: run.exit_code(),
         timed_out: run.timed_out,
         timeout_s: run.timeout.map(|t| t.as_secs_f64()),
         outcome: outcome_line(run),
         stops: run.stops,
+        backend: run.backend.as_ref().map(|b| b.name.clone()),
+        ebpf_unavailable: run
+            .backend
+            .as_ref()
+            .and_then(|b| b.ebpf_unavailable.clone()),
     }
 }
 
@@ -337,6 +358,22 @@ pub fn outcome_line(run: &ExecRun) -> String {
         run.pid,
         run.status.describe()
     );
+    match run.backend.as_ref().map(|b| b.name.as_str()) {
+        Some("ebpf") => {
+            s.push_str(" · traced with eBPF (tp_btf on the syscall tracepoints: no stops)")
+        }
+        Some("ptrace") => {
+            let _ = write!(s, " · traced with ptrace ({} stops)", run.stops);
+            if let Some(why) = run
+                .backend
+                .as_ref()
+                .and_then(|b| b.ebpf_unavailable.as_ref())
+            {
+                let _ = write!(s, "; eBPF could not load: {why}");
+            }
+        }
+        _ => {}
+    }
     let grace = hc_core::exec::KILL_GRACE.as_secs();
     match &run.stopped {
         Some(Stopped::Timeout) => {
@@ -354,6 +391,9 @@ pub fn outcome_line(run: &ExecRun) -> String {
         }
         Some(Stopped::SecondInterrupt) => {
             let _ = write!(s, " — hc-trace sent SIGKILL after a second Ctrl-C");
+        }
+        Some(Stopped::Detached(why)) => {
+            let _ = write!(s, " — attached; hc-trace stopped tracing it ({why})");
         }
         None => {}
     }

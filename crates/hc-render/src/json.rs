@@ -15,7 +15,7 @@ use super::{causes_text, primary_cause};
 use hc_core::correlate::story::SentWhy;
 use hc_core::correlate::{Eof, Event, Part, Timeline};
 use hc_core::model::{CallKind, Side, StateObs, TcpFlags};
-use hc_core::report::{KernelSource, Report};
+use hc_core::report::{KernelSource, KernelVia, Report};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -188,6 +188,16 @@ pub struct KernelDoc {
     /// Why not (when not available).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub why: Option<String>,
+    /// How the tracepoints were read: `ebpf` (BPF programs, ring buffer) or
+    /// `tracefs` (the ftrace text).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<String>,
+    /// eBPF: events the ring buffer had no room for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lost: Option<u64>,
+    /// tracefs: why the eBPF source was not used, when it was tried.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ebpf_unavailable: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,15 +546,27 @@ pub fn typed(r: &Report) -> Document {
             .collect(),
         interrupted: r.interrupted.clone(),
         kernel: match &r.kernel {
-            KernelSource::Tracepoints { events } => Some(KernelDoc {
+            KernelSource::Tracepoints { events, via } => Some(KernelDoc {
                 available: true,
                 events: Some(*events),
                 why: None,
+                source: Some(via.name().to_string()),
+                lost: match via {
+                    KernelVia::Ebpf { drops } => Some(*drops),
+                    KernelVia::Tracefs { .. } => None,
+                },
+                ebpf_unavailable: match via {
+                    KernelVia::Tracefs { ebpf } => ebpf.clone(),
+                    KernelVia::Ebpf { .. } => None,
+                },
             }),
             KernelSource::Unavailable(why) => Some(KernelDoc {
                 available: false,
                 events: None,
                 why: Some(why.clone()),
+                source: None,
+                lost: None,
+                ebpf_unavailable: None,
             }),
             KernelSource::None => None,
         },

@@ -13,7 +13,7 @@ use hc_core::correlate::{
     CallEvent, EntryEvent, Event, KernelRst, SegEvent, StateEvent, TableEvent, Timeline,
 };
 use hc_core::model::{CallKind, Side};
-use hc_core::report::{KernelSource, Report};
+use hc_core::report::{KernelSource, KernelVia, Report};
 use std::fmt::Write;
 
 /// The timeline, folded, plain, 140 columns ([`Style::default`]).
@@ -761,12 +761,41 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
         let _ = writeln!(out, "{} {}", label("end"), states.join(" · "));
     }
     match &r.kernel {
-        KernelSource::Tracepoints { events } => {
+        KernelSource::Tracepoints {
+            events,
+            via: KernelVia::Tracefs { ebpf },
+        } => {
             let _ = writeln!(
                 out,
                 "{} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state {}",
                 label("kernel"),
                 pen.ink("(times ±1 µs: ftrace's mono clock shifted to CLOCK_REALTIME by an offset measured at start)", Ink::DIM)
+            );
+            if let Some(why) = ebpf {
+                let _ = writeln!(
+                    out,
+                    "{} read from tracefs: the eBPF source could not load ({why})",
+                    label("kernel")
+                );
+            }
+        }
+        KernelSource::Tracepoints {
+            events,
+            via: KernelVia::Ebpf { drops },
+        } => {
+            let lost = if *drops == 0 {
+                pen.ink("0 lost", Ink::DIM)
+            } else {
+                pen.ink(
+                    format!("{drops} LOST (the ring buffer was full)"),
+                    Ink::BOLD,
+                )
+            };
+            let _ = writeln!(
+                out,
+                "{} {events} events of this run from tracepoints tcp:tcp_send_reset and sock:inet_sock_set_state through eBPF (tp_btf, ring buffer: {lost}) {}",
+                label("kernel"),
+                pen.ink("(times: the kernel's CLOCK_MONOTONIC shifted to CLOCK_REALTIME by an offset measured at start)", Ink::DIM)
             );
         }
         KernelSource::Unavailable(why) => {
@@ -813,6 +842,55 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_footer_names_the_kernel_source_and_its_fallback() {
+        use hc_core::report::KernelVia;
+        let mut r = hc_core::testkit::shut_wr();
+        let style = Style::default();
+        let line = |r: &Report| {
+            footer_text(r, &style)
+                .lines()
+                .filter(|l| l.starts_with("kernel"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Ebpf { drops: 0 },
+        };
+        let l = line(&r);
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(
+            l[0].contains("7 events") && l[0].contains("through eBPF") && l[0].contains("0 lost"),
+            "{l:?}"
+        );
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Ebpf { drops: 3 },
+        };
+        assert!(line(&r)[0].contains("3 LOST"), "losses are loud");
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Tracefs {
+                ebpf: Some("permission denied".into()),
+            },
+        };
+        let l = line(&r);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert!(
+            !l[0].contains("eBPF")
+                && l[1].contains("read from tracefs")
+                && l[1].contains("permission denied"),
+            "{l:?}"
+        );
+        // tracefs asked for (or an old recording): no fallback line.
+        r.kernel = KernelSource::Tracepoints {
+            events: 7,
+            via: KernelVia::Tracefs { ebpf: None },
+        };
+        assert_eq!(line(&r).len(), 1);
+    }
 
     #[test]
     fn arrows_point_from_the_sender() {

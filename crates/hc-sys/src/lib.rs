@@ -6,6 +6,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bpf;
 pub mod clock;
 pub mod errno;
 pub mod mmap;

@@ -8,6 +8,7 @@
 //! `hc_sys::ptrace`; cutting the trace into one story per connection is in
 //! `hc_core::exec`.
 
+pub mod ebpf;
 pub mod fdmap;
 pub mod tracer;
 
@@ -69,7 +70,26 @@ impl Feed {
     }
 }
 
+/// Which tracer runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// eBPF where it loads (root or CAP_BPF+CAP_PERFMON on the host), else ptrace.
+    Auto,
+    /// BPF programs on the syscall tracepoints: no stop; fails where eBPF cannot load.
+    Ebpf,
+    /// ptrace + seccomp: stops at each socket call; works rootless.
+    Ptrace,
+}
+
+/// The backend that ran, and why eBPF did not when auto fell back.
+pub type Used = (Backend, Option<String>);
+
 pub struct ExecSource {
+    pub backend: Backend,
+    /// Which backend ran, and why eBPF did not when auto fell back.
+    pub used: Arc<Mutex<Option<Used>>>,
+    /// `attach PID`: trace this running process (eBPF only).
+    pub attach: Option<i32>,
     pub argv: Vec<OsString>,
     pub timeout: Option<Duration>,
     /// Where observations go as they are made; taken by the run.
@@ -86,13 +106,51 @@ impl Source for ExecSource {
             .sink
             .take()
             .ok_or_else(|| AppError::env("the exec source runs once"))?;
-        tracer::trace(&tracer::TraceConfig {
+        let cfg = tracer::TraceConfig {
             argv: self.argv.clone(),
             timeout: self.timeout,
             sink,
             tids: self.tids.clone(),
-        })
-        .map_err(AppError::trace)
+        };
+        let set = |b: Backend, why: Option<String>| {
+            *self
+                .used
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((b, why));
+        };
+        if let Some(pid) = self.attach {
+            return match ebpf::attach(&cfg, pid) {
+                Ok(o) => {
+                    set(Backend::Ebpf, None);
+                    Ok(o)
+                }
+                Err(ebpf::EbpfError::Trace(e)) => Err(AppError::trace(e)),
+                Err(ebpf::EbpfError::Unavailable(why)) => Err(AppError::env(format!(
+                    "attach: the eBPF programs cannot load: {why}\nhint: attach needs root (or CAP_BPF and CAP_PERFMON) in the host's namespaces"
+                ))),
+            };
+        }
+        if self.backend == Backend::Ptrace {
+            set(Backend::Ptrace, None);
+            return tracer::trace(&cfg).map_err(AppError::trace);
+        }
+        match ebpf::trace(&cfg) {
+            Ok(o) => {
+                set(Backend::Ebpf, None);
+                Ok(o)
+            }
+            Err(ebpf::EbpfError::Trace(e)) => Err(AppError::trace(e)),
+            Err(ebpf::EbpfError::Unavailable(why)) if self.backend == Backend::Ebpf => {
+                Err(AppError::env(format!(
+                    "--backend ebpf: the eBPF programs cannot load: {why}\nhint: eBPF needs root (or CAP_BPF and CAP_PERFMON) in the host's namespaces; --backend ptrace works without"
+                )))
+            }
+            Err(ebpf::EbpfError::Unavailable(why)) => {
+                eprintln!("hc-trace: eBPF cannot load ({why}); tracing with ptrace instead");
+                set(Backend::Ptrace, Some(why));
+                tracer::trace(&cfg).map_err(AppError::trace)
+            }
+        }
     }
 
     /// Only the traced program's threads ran its calls.

@@ -138,30 +138,30 @@ fn spawn(argv: &[OsString]) -> Result<i32, TraceError> {
 
 /// A call seen at its seccomp stop, waiting for its return.
 #[derive(Clone, Debug)]
-struct Pending {
-    sys: Sys,
-    args: [u64; 6],
-    start: Nanos,
-    fd: i32,
-    sock: Option<SockId>,
+pub(super) struct Pending {
+    pub(super) sys: Sys,
+    pub(super) args: [u64; 6],
+    pub(super) start: Nanos,
+    pub(super) fd: i32,
+    pub(super) sock: Option<SockId>,
     /// bind/connect: the address argument.
-    addr: Option<SocketAddr>,
+    pub(super) addr: Option<SocketAddr>,
     /// setsockopt: (option text, short form for causes).
-    opt: Option<(String, String)>,
+    pub(super) opt: Option<(String, String)>,
     /// close: other descriptors still refer to the socket.
-    shared: bool,
+    pub(super) shared: bool,
     /// The socket's TCP_INFO state at the call's entry, when known.
-    before: Option<StateObs>,
+    pub(super) before: Option<StateObs>,
     /// splice/copy_file_range: the socket is the destination (a write) or
     /// the source (a read).
-    writes: bool,
+    pub(super) writes: bool,
     /// close_range: the sockets it closes, as (fd, socket, other
     /// descriptors still refer to it).
-    closing: Vec<(i32, SockId, bool)>,
+    pub(super) closing: Vec<(i32, SockId, bool)>,
 }
 
 impl Pending {
-    fn kind(&self) -> CallKind {
+    pub(super) fn kind(&self) -> CallKind {
         match self.sys {
             s if s.is_between() => {
                 if self.writes {
@@ -203,15 +203,15 @@ struct Remote {
 }
 
 /// What the watcher thread and the tracer share.
-struct Shared {
+pub(super) struct Shared {
     /// Thread-group ids of the traced processes, for signals.
-    alive: Mutex<HashSet<i32>>,
+    pub(super) alive: Mutex<HashSet<i32>>,
     /// Why hc-trace stopped the program, once it did.
-    stopped: Mutex<Option<Stopped>>,
+    pub(super) stopped: Mutex<Option<Stopped>>,
 }
 
 impl Shared {
-    fn stopped(&self) -> Option<Stopped> {
+    pub(super) fn stopped(&self) -> Option<Stopped> {
         self.stopped
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -219,7 +219,7 @@ impl Shared {
     }
 }
 
-struct Tracer {
+pub(super) struct Tracer {
     dec: Decoder,
     fds: FdMap,
     tasks: HashMap<i32, Task>,
@@ -318,7 +318,7 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
 /// grace period if they are still there. A Ctrl-C at the terminal reached
 /// the program directly (same foreground group): the program decides, and
 /// a second one kills it at once.
-fn watch(timeout: Option<Duration>, done: &mpsc::Receiver<()>, shared: &Shared) {
+pub(super) fn watch(timeout: Option<Duration>, done: &mpsc::Receiver<()>, shared: &Shared) {
     let start = Instant::now();
     let kill_all = |sig| {
         for &p in shared
@@ -362,7 +362,7 @@ fn watch(timeout: Option<Duration>, done: &mpsc::Receiver<()>, shared: &Shared) 
     }
 }
 
-fn status_of(st: i32) -> ExitStatus {
+pub(super) fn status_of(st: i32) -> ExitStatus {
     match Ended::from_status(st) {
         Ended::Signal(s) => ExitStatus::Signal(s, hc_sys::signals::name(s)),
         Ended::Code(c) => ExitStatus::Code(c),
@@ -589,6 +589,9 @@ impl Tracer {
             }
             Some(Stopped::SecondInterrupt) => {
                 "interrupted: hc-trace killed the program after a second Ctrl-C".into()
+            }
+            Some(Stopped::Detached(why)) => {
+                format!("still running when hc-trace stopped tracing ({why})")
             }
             None => "interrupted by a signal".to_string(),
         }
@@ -1060,7 +1063,7 @@ impl Tracer {
 
     fn record_unfinished(&mut self, tgid: i32, p: Pending, note: String) {
         let end = now_ns();
-        let (text, args) = self.describe(&p, None);
+        let (text, args) = Self::describe(&p, None);
         let sock = p.sock;
         let (local, peer) = self.addrs(sock);
         let kind = p.kind();
@@ -1094,7 +1097,7 @@ impl Tracer {
     }
 
     /// The call as a C programmer writes it, and its short argument form.
-    fn describe(&self, p: &Pending, ret: Option<i64>) -> (String, String) {
+    pub(super) fn describe(p: &Pending, ret: Option<i64>) -> (String, String) {
         let a = &p.args;
         let fd = p.fd;
         let addr = p.addr.map_or_else(|| "?".to_string(), |x| x.to_string());
@@ -1400,7 +1403,7 @@ impl Tracer {
             None if ok || p.sys != Sys::Socket => self.tcp_info(tid, fd, sock).0,
             None => StateObs::Unknown,
         };
-        let (text, args) = self.describe(&p, Some(ret));
+        let (text, args) = Self::describe(&p, Some(ret));
         let (local, peer) = self.addrs(sock);
         self.emit(Traced {
             call: Call {
@@ -1439,7 +1442,7 @@ impl Tracer {
                 sock: Some(s),
                 ..p.clone()
             };
-            let (text, args) = self.describe(&one, Some(ret));
+            let (text, args) = Self::describe(&one, Some(ret));
             let (local, peer) = self.addrs(Some(s));
             let state = match local {
                 Some(l) if !shared => self.diag.lookup(l, peer),
@@ -1483,7 +1486,7 @@ fn addrs_and_state(c: RawFd) -> (Option<SocketAddr>, Option<SocketAddr>, Option<
     )
 }
 
-fn kind_of(s: Sys) -> CallKind {
+pub(super) fn kind_of(s: Sys) -> CallKind {
     match s {
         Sys::Socket => CallKind::Socket,
         Sys::Bind => CallKind::Bind,

@@ -49,6 +49,8 @@ pub enum Obs {
     Capture(LinkType),
     /// The kernel's events will not come, and why.
     KernelOff(String),
+    /// How the kernel's events are read (before the first of them).
+    KernelVia(crate::report::KernelVia),
 }
 
 #[derive(Default)]
@@ -95,6 +97,7 @@ pub struct Live {
     linktype: LinkType,
     quiet: Nanos,
     kernel_off: Option<String>,
+    kernel_via: crate::report::KernelVia,
     /// Every socket as the program saw it, by id (small: addresses and role).
     seen: Vec<Option<Sock>>,
     closed: Vec<bool>,
@@ -134,6 +137,7 @@ impl Live {
             linktype,
             quiet,
             kernel_off: kernel,
+            kernel_via: crate::report::KernelVia::Tracefs { ebpf: None },
             seen: Vec::new(),
             closed: Vec::new(),
             key_of: Vec::new(),
@@ -202,6 +206,7 @@ impl Live {
             Obs::Kernel(e) => self.kernel(e),
             Obs::Capture(lt) => self.linktype = lt,
             Obs::KernelOff(why) => self.kernel_off = Some(why),
+            Obs::KernelVia(via) => self.kernel_via = via,
         }
     }
 
@@ -573,6 +578,7 @@ impl Live {
             untraced: &self.untraced,
         };
         let kernel_off = self.kernel_off.clone();
+        let via = self.kernel_via.clone();
         let batch = Batch {
             first: Some(self.emitted),
             frames: Some(std::mem::take(&mut g.frames)),
@@ -581,7 +587,7 @@ impl Live {
             obs,
             move || match kernel_off {
                 Some(why) => Kernel::Off(why),
-                None => Kernel::Events(kernel),
+                None => Kernel::from_via(&via, kernel),
             },
             &self.ctx,
             batch,
@@ -625,12 +631,16 @@ pub fn replay(rec: super::ExecRecording) -> (Vec<Report>, Option<Report>) {
         interrupted: None,
         keep_all: rec.keep_all,
     };
-    let (kernel_off, events) = match rec.kernel {
-        Kernel::Off(why) => (Some(why), Vec::new()),
-        Kernel::Events(ev) => (None, ev),
+    let (kernel_off, events) = match (&rec.kernel, rec.kernel.events()) {
+        (_, Some(ev)) => (None, ev.to_vec()),
+        (Kernel::Off(why), _) => (Some(why.clone()), Vec::new()),
+        _ => (None, Vec::new()),
     };
     let quiet = 1_000_000_000;
     let mut live = Live::new(ctx, rec.linktype, quiet, kernel_off);
+    if let Some(via) = rec.kernel.via() {
+        live.kernel_via = via;
+    }
     // (arrival, order, observation)
     let mut obs: Vec<(Nanos, usize, Obs)> = Vec::new();
     let mut last_of: HashMap<SockId, Nanos> = HashMap::new();

@@ -14,6 +14,15 @@ use std::time::Duration;
 /// After --timeout's SIGTERM, how long a program has before SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
+/// The tracer that ran a program.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Backend {
+    /// `ebpf` or `ptrace`.
+    pub name: String,
+    /// auto fell back to ptrace: why eBPF could not load.
+    pub ebpf_unavailable: Option<String>,
+}
+
 /// One traced run, ready to render.
 #[derive(Debug)]
 pub struct ExecRun {
@@ -30,6 +39,9 @@ pub struct ExecRun {
     /// when it served none, a socket that never connected).
     pub unattached: Option<Report>,
     pub stops: u64,
+    /// Which tracer ran the program (`ebpf`, `ptrace`), and why eBPF did
+    /// not when it was tried; None in recordings made before there was a choice.
+    pub backend: Option<Backend>,
     pub packets: usize,
     pub kept: usize,
     pub counters: PcapCounters,
@@ -54,6 +66,8 @@ pub struct ExecRecording {
     #[serde(default)]
     pub stopped: Option<Stopped>,
     pub stops: u64,
+    #[serde(default)]
+    pub backend: Option<Backend>,
     pub namespace: String,
     pub iface: String,
     /// Every captured packet belongs to the program (a private namespace).
@@ -119,6 +133,7 @@ pub fn prepare(rec: ExecRecording) -> (ExecRun, sections::Prepared) {
         sections: Vec::new(),
         unattached: None,
         stops: rec.stops,
+        backend: rec.backend,
         packets: total,
         kept: prepared.packets.len(),
         counters: rec.counters,
@@ -144,6 +159,7 @@ pub fn stop_words(s: &Stopped, timeout: Option<Duration>) -> String {
         Stopped::SecondInterrupt => {
             "a second Ctrl-C (hc-trace sent the program SIGKILL)".to_string()
         }
+        Stopped::Detached(why) => format!("the end of the trace ({why}); the process goes on"),
     }
 }
 

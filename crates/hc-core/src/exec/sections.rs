@@ -83,7 +83,7 @@ pub struct Sections {
     /// (a live run hands over one connection's packets at a time).
     frames: Option<Vec<usize>>,
     kernel_of: Option<Vec<Vec<KernelEvent>>>,
-    kernel_off: Option<String>,
+    kernel_via: Result<crate::report::KernelVia, String>,
     /// Every socket as the program saw it (final states are shown so).
     seen: Vec<Sock>,
     /// The same sockets as the wire shows them.
@@ -281,12 +281,20 @@ pub(crate) fn prepare_part(
         }
     }
     let n = units.len();
-    let (kernel_of, kernel_off) = match kernel() {
-        Kernel::Events(ev) => {
-            let ev = ev.into_iter().map(wire_event).collect();
-            (Some(distribute(ev, &units)), None)
+    let k = kernel();
+    let (kernel_of, kernel_via) = match (k.via(), k) {
+        (Some(via), k) => {
+            let ev = k
+                .events()
+                .unwrap_or_default()
+                .iter()
+                .cloned()
+                .map(wire_event)
+                .collect();
+            (Some(distribute(ev, &units)), Ok(via))
         }
-        Kernel::Off(why) => (None, Some(why)),
+        (None, Kernel::Off(why)) => (None, Err(why)),
+        (None, _) => (None, Err(String::new())),
     };
     let unattached = (!rest.is_empty()).then(|| {
         let calls: Vec<_> = rest.into_iter().map(|t| t.call).collect();
@@ -320,7 +328,7 @@ pub(crate) fn prepare_part(
             of_total: part.first.is_none(),
             frames: part.frames,
             kernel_of,
-            kernel_off,
+            kernel_via,
             seen: seen.to_vec(),
             socks,
             states: states.to_vec(),
@@ -415,10 +423,11 @@ impl Iterator for Sections {
             .as_mut()
             .map(|by| std::mem::take(&mut by[i]))
             .unwrap_or_default();
-        let kernel = match &self.kernel_off {
-            Some(why) => KernelSource::Unavailable(why.clone()),
-            None => KernelSource::Tracepoints {
+        let kernel = match &self.kernel_via {
+            Err(why) => KernelSource::Unavailable(why.clone()),
+            Ok(via) => KernelSource::Tracepoints {
                 events: events.len(),
+                via: via.clone(),
             },
         };
         let extra = Extra {

@@ -79,6 +79,8 @@ pub enum Stopped {
     /// A second Ctrl-C at the terminal: SIGKILL at once (the program had the
     /// first one from the terminal itself).
     SecondInterrupt,
+    /// `attach`: hc-trace stopped tracing (why) and left the process running.
+    Detached(String),
 }
 
 /// How the program ended.
@@ -87,6 +89,8 @@ pub enum ExitStatus {
     Code(i32),
     /// Ended by a signal: its number and its name on this system.
     Signal(i32, String),
+    /// `attach`: still running when hc-trace stopped tracing it.
+    Running,
 }
 
 impl ExitStatus {
@@ -95,12 +99,15 @@ impl ExitStatus {
         match self {
             ExitStatus::Code(c) => *c,
             ExitStatus::Signal(s, _) => 128 + s,
+            // hc-trace's own run went well; the process is not ours to report.
+            ExitStatus::Running => 0,
         }
     }
     pub fn describe(&self) -> String {
         match self {
             ExitStatus::Code(c) => format!("exit status {c}"),
             ExitStatus::Signal(_, name) => format!("killed by {name}"),
+            ExitStatus::Running => "still running".into(),
         }
     }
 }

@@ -526,3 +526,117 @@ fn child_error(pipe: &OwnedFd) -> Option<SpawnError> {
         },
     })
 }
+
+/// Forks `path` with `argv` without ptrace or seccomp: the child stops
+/// itself before exec; `gate` runs (the eBPF backend adds the pid to its
+/// traced set there), then the child is woken and execs. Returns the pid
+/// once exec succeeded (or the child's failure). The caller waits for it
+/// with [`wait_exit`].
+pub fn spawn_gated(
+    path: &Path,
+    argv: &[OsString],
+    gate: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<i32, SpawnError> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| SpawnError::Nul)?;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SpawnError::Nul)?;
+    let mut argp: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let cenv: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let mut pipe = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills the array we own.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(SpawnError::Start {
+            what: "pipe2",
+            err: last_err(),
+        });
+    }
+    // SAFETY: fork; the child below only makes async-signal-safe system
+    // calls on data prepared before the fork, then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(SpawnError::Start {
+            what: "fork",
+            err: last_err(),
+        });
+    }
+    if pid == 0 {
+        // SAFETY: the child: raw system calls only, see above.
+        unsafe {
+            libc::close(pipe[0]);
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // Stopped until the parent has set up the trace and sends SIGCONT.
+            libc::raise(libc::SIGSTOP);
+            libc::execve(cpath.as_ptr(), argp.as_ptr(), envp.as_ptr());
+            let e = *libc::__errno_location();
+            let mut msg = [0u8; 5];
+            msg[0] = 3;
+            msg[1..].copy_from_slice(&e.to_ne_bytes());
+            libc::write(pipe[1], msg.as_ptr().cast(), msg.len());
+            libc::_exit(127);
+        }
+    }
+    // SAFETY: the write end is ours; the child has its own copy.
+    unsafe { libc::close(pipe[1]) };
+    // SAFETY: the read end is ours alone from now on.
+    let errpipe = unsafe { OwnedFd::from_raw_fd(pipe[0]) };
+    let mut st = 0;
+    // SAFETY: waiting for our own child to stop itself.
+    let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
+    if r != pid || !libc::WIFSTOPPED(st) {
+        return Err(child_error(&errpipe).unwrap_or(SpawnError::Start {
+            what: "SIGSTOP",
+            err: format!("the child did not stop (wait status {st:#x})"),
+        }));
+    }
+    if let Err(err) = gate(pid) {
+        // SAFETY: our child, stopped; it must not run untraced.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = wait_exit(pid);
+        return Err(SpawnError::Trace {
+            what: "the eBPF trace",
+            err,
+        });
+    }
+    // SAFETY: our child, stopped; kill takes no pointers.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // The pipe closes on exec (EOF) or carries the exec's error.
+    match child_error(&errpipe) {
+        Some(e) => {
+            let _ = wait_exit(pid);
+            Err(e)
+        }
+        None => Ok(pid),
+    }
+}
+
+/// Waits for our child `pid` to end; its wait status.
+pub fn wait_exit(pid: i32) -> Option<i32> {
+    let mut st = 0;
+    loop {
+        // SAFETY: waiting for our own child; st is ours.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r == pid {
+            return Some(st);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
