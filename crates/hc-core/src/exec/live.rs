@@ -404,7 +404,9 @@ impl Live {
     fn kernel(&mut self, e: KernelEvent) {
         let e = sections::wire_event(e);
         let Some((a, b)) = event_key(&e) else {
-            self.portless.push(e);
+            // Kept in time order, for the search in `build`.
+            let at = self.portless.partition_point(|x| x.ts() <= e.ts());
+            self.portless.insert(at, e);
             return;
         };
         let k = if self.groups.contains_key(&(a, b)) {
@@ -557,12 +559,23 @@ impl Live {
             g.last.saturating_add(self.quiet),
         );
         let mut kernel = std::mem::take(&mut g.kernel);
-        kernel.extend(
-            self.portless
-                .iter()
-                .filter(|e| e.ts() >= lo && e.ts() <= hi)
-                .cloned(),
-        );
+        // Port-less events can only go to a call that may run one and was
+        // running then (sections::distribute decides): only those are
+        // handed over, found by time, not the whole list, which holds one
+        // SYN_SENT of every connection made in the last seconds.
+        let mut near: Vec<usize> = Vec::new();
+        for (_, t) in &g.calls {
+            if !sections::runs_portless(t.call.kind) {
+                continue;
+            }
+            let from = t.call.start.saturating_sub(sections::CALL_SLACK).max(lo);
+            let to = t.call.end.saturating_add(sections::CALL_SLACK).min(hi);
+            let i = self.portless.partition_point(|e| e.ts() < from);
+            near.extend((i..self.portless.len()).take_while(|&j| self.portless[j].ts() <= to));
+        }
+        near.sort_unstable();
+        near.dedup();
+        kernel.extend(near.into_iter().map(|j| self.portless[j].clone()));
         let (calls, socks) = self.local(std::mem::take(&mut g.calls), &g.socks);
         let states: Vec<Option<StateObs>> = socks
             .iter()

@@ -575,7 +575,7 @@ fn failed_connects(
 
 /// How far from a call a kernel event may be and still have happened
 /// during it (the correlator's own margin).
-const CALL_SLACK: Nanos = 200_000;
+pub(crate) const CALL_SLACK: Nanos = 200_000;
 
 /// Each unit's share of the run's kernel events. Events on a connection's
 /// exact addresses go to that connection (to the one of its reuses that
@@ -584,6 +584,19 @@ const CALL_SLACK: Nanos = 200_000;
 /// connection holding a call on that socket during which they ran.
 /// Everything else belongs to someone else and is dropped; the correlator
 /// checks each kept event again against the connection's own segments and calls.
+/// Calls during which a port-less state change (listen, SYN_SENT before
+/// the port is chosen, a close of either) may run.
+pub(crate) fn runs_portless(k: CallKind) -> bool {
+    matches!(
+        k,
+        CallKind::Connect
+            | CallKind::Listen
+            | CallKind::Close
+            | CallKind::Shutdown
+            | CallKind::Bind
+    )
+}
+
 fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>> {
     let mut out: Vec<Vec<KernelEvent>> = vec![Vec::new(); units.len()];
     let mut by_key: HashMap<Key, Vec<(Nanos, usize)>> = HashMap::new();
@@ -595,16 +608,7 @@ fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>>
         .iter()
         .enumerate()
         .flat_map(|(i, u)| u.calls.iter().map(move |(_, t)| (i, &t.call)))
-        .filter(|(_, c)| {
-            matches!(
-                c.kind,
-                CallKind::Connect
-                    | CallKind::Listen
-                    | CallKind::Close
-                    | CallKind::Shutdown
-                    | CallKind::Bind
-            )
-        })
+        .filter(|(_, c)| runs_portless(c.kind))
         .map(|(i, c)| (c.start, c.end, i, c))
         .collect();
     calls.sort_unstable_by_key(|c| c.0);
