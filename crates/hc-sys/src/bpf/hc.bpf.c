@@ -151,6 +151,13 @@ struct {
 
 static __always_inline void submit(void *e)
 {
+	// A socket event's time is taken last: the kernel stores the new state
+	// right after the tracepoint returns, so the event is timed as close to
+	// that moment as this program can (a call that read the old state must
+	// not seem to start after the change).
+	struct hc_event *ev = e;
+	if (ev->kind < 10)
+		ev->ts = bpf_ktime_get_ns();
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	bpf_ringbuf_submit(e, avail >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
@@ -571,6 +578,9 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 	if (!c)
 		return 0;
 	__builtin_memset(c, 0, sizeof(*c));
+	// Timed before the socket is read, as ptrace times a call before asking
+	// TCP_INFO: a state change after this moment may not be in `before`.
+	c->start = bpf_ktime_get_ns();
 	c->args[0] = BPF_CORE_READ(regs, di);
 	c->args[1] = BPF_CORE_READ(regs, si);
 	c->args[2] = BPF_CORE_READ(regs, dx);
@@ -610,7 +620,6 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 	c->tid = (__u32)idt;
 	c->tgid = idt >> 32;
 	c->nr = nr;
-	c->start = bpf_ktime_get_ns();
 	c->files = (__u64)BPF_CORE_READ(t, files);
 	__u32 tid = c->tid;
 	bpf_map_update_elem(&inflight, &tid, c, 0);
