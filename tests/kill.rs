@@ -190,7 +190,11 @@ fn sigkill_at_random_moments_leaves_nothing_that_changes_a_later_run() {
                 if named {
                     args.extend(["--netns".into(), ns.clone(), "--port".into(), "6501".into()]);
                 }
+                // tracefs as the kernel source, so a kill can leave a tracing
+                // instance for the next run to remove (an eBPF source leaves
+                // nothing: its programs go with the process).
                 let mut child = Command::new(bin())
+                    .env("HC_TRACE_KERNEL_SOURCE", "tracefs")
                     .args(&args)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -362,7 +366,11 @@ fn a_second_ctrl_c_ends_at_once_after_removing_rules_and_trace() {
     .expect("scenario");
     for signals in [2, 1] {
         let file = dir.join(format!("run-{signals}.pcapng"));
+        // tracefs as the kernel source: the one that leaves a tracing
+        // instance to remove (the eBPF source's programs go with the
+        // process, so there is nothing of it to undo).
         let child = Command::new(bin())
+            .env("HC_TRACE_KERNEL_SOURCE", "tracefs")
             .arg("run")
             .arg(&scenario)
             .args(["--netns", &ns, "--port", "6502", "-w"])

@@ -89,7 +89,12 @@ fn the_timeline_fits_an_80_column_terminal_and_hints_at_the_ladder() {
 fn term_dumb_gets_no_colour() {
     require_root();
     let shown = on_terminal(120, "dumb", "scenario shut-wr --no-save");
-    assert!(shown.contains("shutdown(12, SHUT_WR)"), "{shown}");
+    // (The descriptor's number depends on what the process opened before:
+    // the eBPF source's maps and programs are descriptors too.)
+    assert!(
+        shown.contains("shutdown(") && shown.contains(", SHUT_WR)"),
+        "{shown}"
+    );
     assert!(
         !shown.contains('\u{1b}'),
         "TERM=dumb: no escape codes:\n{shown}"
