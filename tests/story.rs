@@ -119,6 +119,9 @@ fn the_self_check_holds_on_every_scenario_and_probe() {
 }
 
 /// tshark's `tcp.analysis` flags per frame (1-based frame numbers).
+/// tshark's out-of-order flag: asked for, never compared (see its use).
+const OUT_OF_ORDER: &str = "tcp.analysis.out_of_order";
+
 fn tshark_flags(pcap: &PathBuf, fields: &[&str]) -> Vec<BTreeSet<String>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r")
@@ -182,13 +185,33 @@ fn flow_labels_agree_with_tshark() {
         "tcp.analysis.retransmission",
     ];
     let mut disagree = Vec::new();
+    let mut ambiguous: Vec<String> = Vec::new();
     let (mut segments, mut flagged) = (0, 0);
     for (name, args) in all_scenarios() {
         let pcap = temp_path("pcapng");
         let (doc, _) = run(&args, &pcap);
-        let theirs = tshark_flags(&pcap, &FIELDS);
+        let mut asked = FIELDS.to_vec();
+        asked.push(OUT_OF_ORDER);
+        let theirs = tshark_flags(&pcap, &asked);
         let _ = std::fs::remove_file(&pcap);
         let r = Run::new(doc);
+        // Sequence ranges of which a copy is "out of order" for tshark: its
+        // time-based heuristic (a copy within about an RTT of the highest
+        // sequence seen is out of order, not a retransmission) and our
+        // sequence rule (bytes seen before are sent again) may name the two
+        // copies of a loopback range differently; the retransmission flag
+        // is not compared for them (counted and printed instead).
+        let range =
+            |s: &serde_json::Value| (s["from"].to_string(), s["seq"].as_u64(), s["len"].as_u64());
+        let ooo: BTreeSet<_> = r
+            .segments()
+            .iter()
+            .filter(|s| {
+                let frame = s["frame"].as_u64().unwrap_or(u64::MAX) as usize;
+                theirs.get(frame).is_some_and(|t| t.contains(OUT_OF_ORDER))
+            })
+            .map(|s| range(s))
+            .collect();
         for s in r.segments() {
             let frame = s["frame"].as_u64().expect("frame") as usize;
             let mut ours: BTreeSet<String> = s["flow"]
@@ -200,7 +223,21 @@ fn flow_labels_agree_with_tshark() {
             if !s["retransmission_of"].is_null() {
                 ours.insert("tcp.analysis.retransmission".into());
             }
-            let t = theirs.get(frame).cloned().unwrap_or_default();
+            let mut t = theirs.get(frame).cloned().unwrap_or_default();
+            t.remove(OUT_OF_ORDER);
+            if ooo.contains(&range(s)) {
+                let (a, b) = (
+                    ours.remove("tcp.analysis.retransmission"),
+                    t.remove("tcp.analysis.retransmission"),
+                );
+                if a != b {
+                    ambiguous.push(format!(
+                        "{name} #{} (frame {}): ours retransmission {a}, tshark {b} (a copy is out of order for tshark)",
+                        s["i"],
+                        frame + 1
+                    ));
+                }
+            }
             segments += 1;
             flagged += usize::from(!t.is_empty());
             if ours != t {
@@ -213,9 +250,14 @@ fn flow_labels_agree_with_tshark() {
         }
     }
     eprintln!(
-        "tshark flags: {segments} segments, {flagged} flagged by tshark, {} disagree",
-        disagree.len()
+        "tshark flags: {segments} segments, {flagged} flagged by tshark, {} disagree; \
+         {} retransmission flags not compared (a copy of the range is out of order for tshark)",
+        disagree.len(),
+        ambiguous.len()
     );
+    for a in &ambiguous {
+        eprintln!("  {a}");
+    }
     // Not a comparison of two empty lists: the probes make tshark flag plenty.
     assert!(flagged > 50, "tshark flagged only {flagged} segments");
     assert!(disagree.is_empty(), "{}", disagree.join("\n"));
