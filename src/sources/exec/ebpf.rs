@@ -188,38 +188,11 @@ impl Assembler {
     }
 
     fn ended_why(&self, st: i32) -> String {
-        match (tracer::status_of(st), self.shared.stopped()) {
-            (ExitStatus::Signal(_, name), Some(Stopped::Timeout)) => format!(
-                "killed by {name} from hc-trace at --timeout {}",
-                hc_core::time::secs(self.timeout)
-            ),
-            (ExitStatus::Signal(_, name), Some(Stopped::Signal(got))) => {
-                format!("killed by {name}: hc-trace got {got} and passed it on")
-            }
-            (ExitStatus::Signal(_, name), Some(Stopped::SecondInterrupt)) => {
-                format!("killed by {name} from hc-trace after a second Ctrl-C")
-            }
-            (s, _) => s.describe(),
-        }
+        tracer::ended_words(st, self.shared.stopped(), self.timeout)
     }
 
     fn interrupted_note(&self) -> String {
-        match self.shared.stopped() {
-            Some(Stopped::Timeout) => format!(
-                "interrupted: hc-trace signalled the program at --timeout {}",
-                hc_core::time::secs(self.timeout)
-            ),
-            Some(Stopped::Signal(got)) => {
-                format!("interrupted: hc-trace got {got} and passed it on to the program")
-            }
-            Some(Stopped::SecondInterrupt) => {
-                "interrupted: hc-trace killed the program after a second Ctrl-C".into()
-            }
-            Some(Stopped::Detached(why)) => {
-                format!("still running when hc-trace stopped tracing ({why})")
-            }
-            None => "interrupted by a signal".to_string(),
-        }
+        tracer::interrupted_words(self.shared.stopped(), self.timeout)
     }
 
     /// A call that never returned to the program (a signal ended it).

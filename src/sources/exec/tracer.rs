@@ -312,6 +312,45 @@ pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, TraceError> {
     })
 }
 
+/// The words for a process that ended, as the timeline says them (both
+/// backends: ptrace here, eBPF in ebpf.rs).
+pub(super) fn ended_words(st: i32, stopped: Option<Stopped>, timeout: Option<Duration>) -> String {
+    match (status_of(st), stopped) {
+        (ExitStatus::Signal(_, name), Some(Stopped::Timeout)) => format!(
+            "killed by {name} from hc-trace at --timeout {}",
+            secs(timeout)
+        ),
+        (ExitStatus::Signal(_, name), Some(Stopped::Signal(got))) => {
+            format!("killed by {name}: hc-trace got {got} and passed it on")
+        }
+        (ExitStatus::Signal(_, name), Some(Stopped::SecondInterrupt)) => {
+            format!("killed by {name} from hc-trace after a second Ctrl-C")
+        }
+        (s, _) => s.describe(),
+    }
+}
+
+/// Why a call did not return, when a signal interrupted it for good (both
+/// backends).
+pub(super) fn interrupted_words(stopped: Option<Stopped>, timeout: Option<Duration>) -> String {
+    match stopped {
+        Some(Stopped::Timeout) => format!(
+            "interrupted: hc-trace signalled the program at --timeout {}",
+            secs(timeout)
+        ),
+        Some(Stopped::Signal(got)) => {
+            format!("interrupted: hc-trace got {got} and passed it on to the program")
+        }
+        Some(Stopped::SecondInterrupt) => {
+            "interrupted: hc-trace killed the program after a second Ctrl-C".into()
+        }
+        Some(Stopped::Detached(why)) => {
+            format!("still running when hc-trace stopped tracing ({why})")
+        }
+        None => "interrupted by a signal".to_string(),
+    }
+}
+
 /// Stops the program when asked: at --timeout, or when hc-trace itself got
 /// SIGINT or SIGTERM from another process, the signal (SIGTERM at the
 /// timeout) goes to every traced process, and SIGKILL follows after the
@@ -562,39 +601,12 @@ impl Tracer {
 
     /// The words for a process that ended, as the timeline says them.
     fn ended_why(&self, st: i32) -> String {
-        match (status_of(st), self.shared.stopped()) {
-            (ExitStatus::Signal(_, name), Some(Stopped::Timeout)) => format!(
-                "killed by {name} from hc-trace at --timeout {}",
-                secs(self.timeout)
-            ),
-            (ExitStatus::Signal(_, name), Some(Stopped::Signal(got))) => {
-                format!("killed by {name}: hc-trace got {got} and passed it on")
-            }
-            (ExitStatus::Signal(_, name), Some(Stopped::SecondInterrupt)) => {
-                format!("killed by {name} from hc-trace after a second Ctrl-C")
-            }
-            (s, _) => s.describe(),
-        }
+        ended_words(st, self.shared.stopped(), self.timeout)
     }
 
     /// Why a call did not return, when a signal interrupted it for good.
     fn interrupted_note(&self) -> String {
-        match self.shared.stopped() {
-            Some(Stopped::Timeout) => format!(
-                "interrupted: hc-trace signalled the program at --timeout {}",
-                secs(self.timeout)
-            ),
-            Some(Stopped::Signal(got)) => {
-                format!("interrupted: hc-trace got {got} and passed it on to the program")
-            }
-            Some(Stopped::SecondInterrupt) => {
-                "interrupted: hc-trace killed the program after a second Ctrl-C".into()
-            }
-            Some(Stopped::Detached(why)) => {
-                format!("still running when hc-trace stopped tracing ({why})")
-            }
-            None => "interrupted by a signal".to_string(),
-        }
+        interrupted_words(self.shared.stopped(), self.timeout)
     }
 
     /// PTRACE_EVENT_EXIT: the task is about to go; its descriptors are still
