@@ -50,7 +50,7 @@ fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
         ("listen-close", libc::SIGINT),
     ];
     let delays = [5u64, 15, 40, 90, 160, 260, 400];
-    let mut interrupted = 0;
+    let (mut interrupted, mut early) = (0, 0);
     for (name, sig) in cases {
         for delay in delays {
             let dir = temp_path("int");
@@ -78,8 +78,19 @@ fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let expected = if *sig == libc::SIGTERM { 143 } else { 130 };
+            let err = String::from_utf8_lossy(&out.stderr);
             match code {
                 Some(0) => {} // finished before the signal came
+                // Before anything ran (while the command line is read): it
+                // says so, and there is nothing to save.
+                Some(c) if c == expected && err.contains("before anything ran") => {
+                    assert!(text.is_empty(), "{ctx}");
+                    assert!(err.contains("nothing was run or saved"), "{ctx}");
+                    assert!(!file.exists(), "no capture of a run that never ran: {ctx}");
+                    early += 1;
+                    let _ = std::fs::remove_dir_all(&dir);
+                    continue;
+                }
                 Some(c) if c == expected => {
                     interrupted += 1;
                     let last = text.lines().last().unwrap_or("");
@@ -105,9 +116,10 @@ fn a_signal_at_any_moment_leaves_a_valid_file_and_says_so() {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
+    eprintln!("{interrupted} runs interrupted, {early} stopped before anything ran");
     assert!(
-        interrupted >= 20,
-        "most runs were really interrupted ({interrupted})"
+        interrupted + early >= 20 && interrupted >= 10,
+        "most runs were really interrupted ({interrupted}, {early} before anything ran)"
     );
 }
 

@@ -54,9 +54,11 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let first = CAUGHT.load(Ordering::SeqCst);
     let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     if IMMEDIATE.load(Ordering::SeqCst) {
-        // End the line the prompt left open, so the shell's prompt starts clean.
+        // A new line ends the line a prompt left open, so the shell's prompt
+        // starts clean; then what happened.
+        let msg = stopped_before_anything_ran(first);
         // SAFETY: write(2) on a static buffer is async-signal-safe; a failure changes nothing.
-        unsafe { libc::write(2, b"\n".as_ptr().cast(), 1) };
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
         exit_now(128 + first);
     }
     // Second signal with nothing to clean up (no watcher), or a third one.
@@ -87,9 +89,22 @@ pub fn immediate() -> Immediate {
     IMMEDIATE.store(true, Ordering::SeqCst);
     let first = CAUGHT.load(Ordering::SeqCst);
     if first != 0 {
+        let msg = stopped_before_anything_ran(first);
+        // SAFETY: write(2) of a static buffer; a failure changes nothing.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
         exit_now(128 + first);
     }
     Immediate(())
+}
+
+/// What a signal that ends the process before anything ran says (a static
+/// text: the signal handler writes it too).
+fn stopped_before_anything_ran(sig: i32) -> &'static [u8] {
+    if sig == libc::SIGTERM {
+        b"\nhc-trace: stopped by SIGTERM before anything ran; nothing was run or saved\n"
+    } else {
+        b"\nhc-trace: stopped by SIGINT before anything ran; nothing was run or saved\n"
+    }
 }
 
 /// See [`immediate`]; dropping it makes signals graceful again.
