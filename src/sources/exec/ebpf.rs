@@ -767,20 +767,22 @@ impl From<TraceError> for EbpfError {
     }
 }
 
-/// `attach PID`: traces a process that is already running (its threads,
-/// and the children it starts from now on) until it ends, the duration
-/// (`cfg.timeout`) is over, or hc-trace gets SIGINT/SIGTERM; the process is
-/// never signalled. Sockets it opened before are known from their first
-/// call in the trace.
-pub fn attach(cfg: &TraceConfig, pid: i32) -> Result<TraceOutcome, EbpfError> {
-    let p = u32::try_from(pid).map_err(|_| EbpfError::Unavailable(format!("bad pid {pid}")))?;
+/// What [`start`] gives: the state shared with the watcher, the assembler
+/// the ring buffer feeds, and the loaded programs.
+type Started = (Arc<Shared>, Arc<Mutex<Assembler>>, BpfTrace);
+
+/// Loads the programs and starts the assembler that turns their records
+/// into calls: for `attach`, with the running process `attached` known
+/// alive, its descriptor tables learnt as they are met and its exit
+/// watched; for `exec`, empty until the program is spawned.
+fn start(cfg: &TraceConfig, attached: Option<u32>) -> Result<Started, EbpfError> {
     let dec = Decoder::new();
     let filter = Filter {
         netns: Vec::new(),
         calls: watched(&dec),
     };
     let shared = Arc::new(Shared {
-        alive: Mutex::new(HashSet::from([pid])),
+        alive: Mutex::new(attached.map(|p| p as i32).into_iter().collect()),
         stopped: Mutex::new(None),
     });
     let asm = Arc::new(Mutex::new(Assembler {
@@ -796,14 +798,25 @@ pub fn attach(cfg: &TraceConfig, pid: i32) -> Result<TraceOutcome, EbpfError> {
         calls: 0,
         interrupted: HashMap::new(),
         uring: HashSet::new(),
-        by_files: Some(HashMap::new()),
-        leader: Some((p, None)),
+        by_files: attached.map(|_| HashMap::new()),
+        leader: attached.map(|p| (p, None)),
     }));
     let feed = asm.clone();
     let bpf = BpfTrace::start_records(filter, move |r| {
         feed.lock().unwrap_or_else(PoisonError::into_inner).on(r);
     })
     .map_err(|e| EbpfError::Unavailable(e.to_string()))?;
+    Ok((shared, asm, bpf))
+}
+
+/// `attach PID`: traces a process that is already running (its threads,
+/// and the children it starts from now on) until it ends, the duration
+/// (`cfg.timeout`) is over, or hc-trace gets SIGINT/SIGTERM; the process is
+/// never signalled. Sockets it opened before are known from their first
+/// call in the trace.
+pub fn attach(cfg: &TraceConfig, pid: i32) -> Result<TraceOutcome, EbpfError> {
+    let p = u32::try_from(pid).map_err(|_| EbpfError::Unavailable(format!("bad pid {pid}")))?;
+    let (_, asm, bpf) = start(cfg, Some(p))?;
     cfg.tids
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -867,36 +880,7 @@ pub fn attach(cfg: &TraceConfig, pid: i32) -> Result<TraceOutcome, EbpfError> {
 
 /// Runs the program to its end under the eBPF trace.
 pub fn trace(cfg: &TraceConfig) -> Result<TraceOutcome, EbpfError> {
-    let dec = Decoder::new();
-    let filter = Filter {
-        netns: Vec::new(),
-        calls: watched(&dec),
-    };
-    let shared = Arc::new(Shared {
-        alive: Mutex::new(HashSet::new()),
-        stopped: Mutex::new(None),
-    });
-    let asm = Arc::new(Mutex::new(Assembler {
-        dec,
-        fds: FdMap::default(),
-        tasks: HashMap::new(),
-        offset: hc_sys::clock::realtime_minus_monotonic(),
-        diag: Diag::open(),
-        sink: cfg.sink.clone(),
-        tids: cfg.tids.clone(),
-        shared: shared.clone(),
-        timeout: cfg.timeout,
-        calls: 0,
-        interrupted: HashMap::new(),
-        uring: HashSet::new(),
-        by_files: None,
-        leader: None,
-    }));
-    let feed = asm.clone();
-    let bpf = BpfTrace::start_records(filter, move |r| {
-        feed.lock().unwrap_or_else(PoisonError::into_inner).on(r);
-    })
-    .map_err(|e| EbpfError::Unavailable(e.to_string()))?;
+    let (shared, asm, bpf) = start(cfg, None)?;
     let prog = cfg
         .argv
         .first()
