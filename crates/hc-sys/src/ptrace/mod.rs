@@ -351,33 +351,52 @@ fn last_err() -> String {
     std::io::Error::last_os_error().to_string()
 }
 
-/// Forks and execs `path` with `argv` and the current environment under
-/// ptrace, with the seccomp filter of [`syscalls::filter`] installed;
-/// returns its pid once it has exec'd (running, traced).
-pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
-    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| SpawnError::Nul)?;
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| SpawnError::Nul)?;
-    let mut argp: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-    argp.push(std::ptr::null());
-    let cenv: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
+/// `execve`'s arguments, made before the fork (the child must not
+/// allocate): the pointers point into the strings kept beside them.
+struct ExecArgs {
+    path: CString,
+    _args: Vec<CString>,
+    argp: Vec<*const libc::c_char>,
+    _env: Vec<CString>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl ExecArgs {
+    /// `path`, `argv` and the current environment (entries with a NUL are
+    /// left out of the environment; a NUL in the path or an argument is an
+    /// error).
+    fn new(path: &Path, argv: &[OsString]) -> Result<Self, SpawnError> {
+        let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| SpawnError::Nul)?;
+        let args: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| SpawnError::Nul)?;
+        let mut argp: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
+        argp.push(std::ptr::null());
+        let env: Vec<CString> = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).ok()
+            })
+            .collect();
+        let mut envp: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        Ok(ExecArgs {
+            path,
+            _args: args,
+            argp,
+            _env: env,
+            envp,
         })
-        .collect();
-    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let filter = syscalls::filter();
-    let prog_bpf = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
-    };
+    }
+}
+
+/// A close-on-exec pipe (the child reports a failure before exec through
+/// it), then fork: (the pid, 0 in the child; the pipe's two ends).
+fn pipe_and_fork() -> Result<(i32, [RawFd; 2]), SpawnError> {
     let mut pipe = [0 as RawFd; 2];
     // SAFETY: pipe2 fills the array we own.
     if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -386,8 +405,8 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
             err: last_err(),
         });
     }
-    // SAFETY: fork; the child below only makes async-signal-safe system
-    // calls on data prepared before the fork, then execs or _exits.
+    // SAFETY: fork has no preconditions; what the child may do after it is
+    // the caller's part (async-signal-safe calls only, then exec or _exit).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(SpawnError::Start {
@@ -395,6 +414,23 @@ pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
             err: last_err(),
         });
     }
+    Ok((pid, pipe))
+}
+
+/// Forks and execs `path` with `argv` and the current environment under
+/// ptrace, with the seccomp filter of [`syscalls::filter`] installed;
+/// returns its pid once it has exec'd (running, traced).
+pub fn spawn(path: &Path, argv: &[OsString]) -> Result<i32, SpawnError> {
+    let ex = ExecArgs::new(path, argv)?;
+    let (cpath, argp, envp) = (&ex.path, &ex.argp, &ex.envp);
+    let filter = syscalls::filter();
+    let prog_bpf = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // The child below only makes async-signal-safe system calls on data
+    // prepared before the fork, then execs or _exits.
+    let (pid, pipe) = pipe_and_fork()?;
     if pid == 0 {
         // SAFETY: the child: raw system calls only, see above.
         unsafe {
@@ -537,41 +573,11 @@ pub fn spawn_gated(
     argv: &[OsString],
     gate: impl FnOnce(i32) -> Result<(), String>,
 ) -> Result<i32, SpawnError> {
-    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| SpawnError::Nul)?;
-    let cargs: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| SpawnError::Nul)?;
-    let mut argp: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-    argp.push(std::ptr::null());
-    let cenv: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
-    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let mut pipe = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills the array we own.
-    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(SpawnError::Start {
-            what: "pipe2",
-            err: last_err(),
-        });
-    }
-    // SAFETY: fork; the child below only makes async-signal-safe system
-    // calls on data prepared before the fork, then execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(SpawnError::Start {
-            what: "fork",
-            err: last_err(),
-        });
-    }
+    let ex = ExecArgs::new(path, argv)?;
+    let (cpath, argp, envp) = (&ex.path, &ex.argp, &ex.envp);
+    // The child below only makes async-signal-safe system calls on data
+    // prepared before the fork, then execs or _exits.
+    let (pid, pipe) = pipe_and_fork()?;
     if pid == 0 {
         // SAFETY: the child: raw system calls only, see above.
         unsafe {
