@@ -379,9 +379,16 @@ fn states_from_entry(tl: &Timeline, ix: &Ix, out: &mut Vec<Violation>) {
                 // TCP_INFO is read after the entry was timed and before the
                 // call goes on: a change to what it says, reported by the
                 // kernel inside the call's span, is the same moment seen twice.
-                let changed_inside = Ix::window(list, call.start, call.end)
-                    .iter()
-                    .any(|&(_, k)| matches!(&tl.events[k], Event::State(st) if st.new == tcp_info));
+                // The same holds the other way round: a report stamped as
+                // its record is filled can come up to STORE_LAG_NS after
+                // the state it reports was stored.
+                let changed_inside = Ix::window(
+                    list,
+                    call.start,
+                    call.end.max(call.start + STORE_LAG_NS),
+                )
+                .iter()
+                .any(|&(_, k)| matches!(&tl.events[k], Event::State(st) if st.new == tcp_info));
                 // The tracepoint fires as the kernel begins the change and
                 // the state is stored a few instructions later; a CPU taken
                 // away in between (a shared virtual machine) lets a call that
