@@ -233,7 +233,7 @@ pub(super) fn flow(c: &Correlator, s: &SegCtx, rel_ack: Option<u32>) -> Vec<Flow
             Vec::new()
         };
     }
-    let same_numbers = s.rel == nextseq && rel_ack == fwd.acked;
+    let same_numbers = s.rel == nextseq && rel_ack == fwd.last_ack;
     let rev_win = rev.and_then(|r| r.last_win_bytes);
     let rev_flags: &[Flow] = rev.map_or(&[], |r| &r.last_flow);
     let mut out = Vec::new();
@@ -244,7 +244,7 @@ pub(super) fn flow(c: &Correlator, s: &SegCtx, rel_ack: Option<u32>) -> Vec<Flow
         out.push(Flow::ZeroWindow);
     }
     // Fills the receiver's window to its edge: its last ACK plus its window.
-    let edge = rev.and_then(|r| Some(r.acked?.wrapping_add(r.last_win_bytes?)));
+    let edge = rev.and_then(|r| Some(r.last_ack?.wrapping_add(r.last_win_bytes?)));
     if seglen > 0 && !control && edge == Some(s.rel.wrapping_add(seglen)) {
         out.push(Flow::WindowFull);
     }
@@ -255,16 +255,16 @@ pub(super) fn flow(c: &Correlator, s: &SegCtx, rel_ack: Option<u32>) -> Vec<Flow
         out.push(Flow::WindowUpdate);
     }
     let repeats = seglen == 0 && Some(win) == fwd.last_win_bytes && s.rel == nextseq && !control;
-    if repeats && win != 0 && rel_ack == fwd.acked && rev_flags.contains(&Flow::KeepAlive) {
+    if repeats && win != 0 && rel_ack == fwd.last_ack && rev_flags.contains(&Flow::KeepAlive) {
         out.push(Flow::KeepAliveAck);
         return out;
     }
-    let acks_probe = rel_ack == fwd.acked || rel_ack == fwd.acked.map(|a| a.wrapping_add(1));
+    let acks_probe = rel_ack == fwd.last_ack || rel_ack == fwd.last_ack.map(|a| a.wrapping_add(1));
     if repeats && win == 0 && acks_probe && rev_flags.contains(&Flow::ZeroWindowProbe) {
         out.push(Flow::ZeroWindowProbeAck);
         return out;
     }
-    if repeats && win != 0 && rel_ack == fwd.acked {
+    if repeats && win != 0 && rel_ack == fwd.last_ack {
         out.push(Flow::DuplicateAck);
     }
     out
@@ -416,6 +416,39 @@ mod tests {
         let t = correlate(parts.0, parts.1, None);
         assert_eq!(ack_of(seg_by_frame(&t, 3).1), AckCause::Nothing);
         assert_eq!(seg_by_frame(&t, 3).1.flow, vec![Flow::ZeroWindow]);
+    }
+
+    #[test]
+    fn after_a_reordered_ack_the_next_is_compared_with_it() {
+        // tshark compares a segment's numbers with its direction's last
+        // segment, not with the highest ACK: after a reordered (lower) ACK,
+        // the highest one again is neither a window update nor a duplicate.
+        let mut s = Script::new();
+        s.handshake()
+            .call_at(3, Side::Server, CallKind::Write, "200", 200)
+            .seg_at(3, Side::Server, A, 100)
+            .seg_at(4, Side::Server, P | A, 100)
+            .seg_at(5, Side::Client, A, 0);
+        let mut parts = s.parts();
+        parts.1[5].win = 1024;
+        let mut late = parts.1[5].clone();
+        late.frame = 6;
+        late.ts += 1_000;
+        late.ack = late.ack.wrapping_sub(100);
+        late.win = 2048;
+        let mut again = parts.1[5].clone();
+        again.frame = 7;
+        again.ts += 2_000;
+        parts.1.push(late);
+        parts.1.push(again.clone());
+        let t = correlate(parts.0.clone(), parts.1.clone(), None);
+        assert_eq!(seg_by_frame(&t, 6).1.flow, vec![]);
+        assert_eq!(seg_by_frame(&t, 7).1.flow, vec![]);
+        // Negative control: without the reordered ACK, frame 7 repeats
+        // frame 5 with the same window: a duplicate ACK.
+        parts.1.retain(|p| p.frame != 6);
+        let t = correlate(parts.0, parts.1, None);
+        assert_eq!(seg_by_frame(&t, 7).1.flow, vec![Flow::DuplicateAck]);
     }
 
     #[test]

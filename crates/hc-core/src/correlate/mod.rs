@@ -376,6 +376,9 @@ struct Dir {
     sent: Vec<Range>,
     /// Highest relative acknowledgment this sender has sent for the other direction.
     acked: Option<u32>,
+    /// The relative acknowledgment of its last segment, lower than `acked`
+    /// after a reordered ACK: tshark's flow flags compare with this one.
+    last_ack: Option<u32>,
     last_win: Option<u16>,
     /// The last window it advertised, in bytes where the scale is known.
     last_win_bytes: Option<u32>,
@@ -863,6 +866,7 @@ impl Correlator {
                 d.acked = Some(a);
             }
         }
+        d.last_ack = rel_ack;
         d.last_win = Some(seg.win);
         d.last_win_bytes = win_bytes.or(Some(u32::from(seg.win)));
         d.last_flow = flow.to_vec();
