@@ -11,7 +11,8 @@
 //! Differences from the ptrace backend, all from not stopping the program:
 //! sendmmsg's byte count is not read (its data segments are placed by the
 //! kernel's own count); which descriptors an execve's close-on-exec closed
-//! is read from /proc after the fact; an execve's path is cut at 31 bytes.
+//! is read in the kernel for descriptors 0..63 (from /proc after the fact
+//! above); an execve's path is cut at 31 bytes.
 
 use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
 use super::tracer::{self, Pending, Shared, TraceConfig, TraceError, TraceOutcome, Tracer};
@@ -408,14 +409,26 @@ impl Assembler {
             self.kernel_close(c.tgid, fd, s, &why, span, "execve");
         }
         self.tasks.insert(c.tid, table);
-        let open: HashSet<i32> = std::fs::read_dir(format!("/proc/{}/fd", c.tgid))
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Descriptors 0..63: the kernel's close-on-exec bitmap at entry.
+        // Above (or on a kernel that gave none): what /proc shows now, which
+        // the new program may already have reused.
+        let known = |fd: i32| c.cloexec.filter(|_| (0..64).contains(&fd));
+        let open: HashSet<i32> = if self.fds.fds(table).iter().all(|&fd| known(fd).is_some()) {
+            HashSet::new()
+        } else {
+            std::fs::read_dir(format!("/proc/{}/fd", c.tgid))
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         for fd in self.fds.fds(table) {
-            if !open.contains(&fd) {
+            let closed = match known(fd) {
+                Some(bits) => bits & (1u64 << fd) != 0,
+                None => !open.contains(&fd),
+            };
+            if closed {
                 if let Some((s, true)) = self.fds.remove(table, fd) {
                     self.kernel_close(c.tgid, fd, s, &why, span, "execve");
                 }

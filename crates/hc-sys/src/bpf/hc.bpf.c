@@ -397,6 +397,8 @@ struct file {
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
+	unsigned long *close_on_exec;
+	unsigned long *open_fds;
 } __attribute__((preserve_access_index));
 
 struct files_struct {
@@ -463,8 +465,8 @@ struct hc_call {
 	struct hc_sockinfo after;  // at exit (socket/accept/dup: the new descriptor)
 	__u8 addr[32];  // bind/connect: the sockaddr; setsockopt: the value
 	__u64 files;    // the descriptor table (fork: the parent's)
-	__u64 files2;   // fork: the child's table
-	__u32 child;    // fork: the child's tid
+	__u64 files2;   // fork: the child's table; execve: the close-on-exec bitmap
+	__u32 child;    // fork: the child's tid; execve: 1 when files2 is known
 	__u32 child_tgid;
 };
 
@@ -614,6 +616,22 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		bpf_probe_read_user(c->addr, 8, (void *)c->args[3]);
 	} else if (*how == FD_EXEC || *how == FD_EXECAT) {
 		bpf_probe_read_user_str(c->addr, sizeof(c->addr), (void *)c->args[*how == FD_EXEC ? 0 : 1]);
+		// Which of descriptors 0..63 this execve closes if it succeeds:
+		// open and marked close-on-exec at entry. Read here, in the
+		// kernel: after the execve the new program may have reused the
+		// numbers before userspace could look.
+		struct files_struct *files = BPF_CORE_READ(t, files);
+		struct fdtable *fdt = files ? BPF_CORE_READ(files, fdt) : 0;
+		if (fdt) {
+			unsigned long coe = 0, open = 0;
+			unsigned long *pc = BPF_CORE_READ(fdt, close_on_exec);
+			unsigned long *po = BPF_CORE_READ(fdt, open_fds);
+			if (pc && po && !bpf_probe_read_kernel(&coe, sizeof(coe), pc) &&
+			    !bpf_probe_read_kernel(&open, sizeof(open), po)) {
+				c->files2 = coe & open;
+				c->child = 1;
+			}
+		}
 	}
 	__u64 idt = bpf_get_current_pid_tgid();
 	c->kind = HC_CALL;

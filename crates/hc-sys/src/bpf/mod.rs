@@ -141,10 +141,15 @@ pub struct CallRecord {
     pub data: [u8; 32],
     /// The calling task's descriptor table (its kernel address).
     pub files: u64,
+    /// execve/execveat: which of descriptors 0..63 were open and marked
+    /// close-on-exec at entry (bit N: descriptor N), read in the kernel.
+    pub cloexec: Option<u64>,
 }
 
-/// What the ring buffer delivers.
+/// What the ring buffer delivers. Decoded one at a time and consumed at
+/// once (never queued in bulk), so the call's size is not boxed away.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Sock(SockEvent),
     Call(CallRecord),
@@ -319,6 +324,7 @@ fn decode_record(b: &[u8], reasons: &HashMap<i64, String>) -> Option<Record> {
                 after: sockinfo(&b[160..224]),
                 data,
                 files: u64_at(256),
+                cloexec: (u32_at(272) == 1).then(|| u64_at(264)),
             }))
         }
         11 => Some(Record::Fork {
