@@ -23,7 +23,9 @@ typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
 // Map types (uapi/linux/bpf.h, stable numbers).
-enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_PERCPU_ARRAY = 6, BPF_MAP_TYPE_RINGBUF = 27 };
+enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_PERCPU_ARRAY = 6, BPF_MAP_TYPE_RINGBUF = 27, BPF_MAP_TYPE_TASK_STORAGE = 29 };
+enum { BPF_F_NO_PREALLOC = 1 };
+enum { BPF_LOCAL_STORAGE_GET_F_CREATE = 1 };
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
@@ -174,12 +176,14 @@ static __always_inline __u32 net_inum(struct net *net)
 {
 	if (!net)
 		return 0;
-	return BPF_CORE_READ(net, ns.inum);
+	return bpf_core_cast(net, struct net)->ns.inum;
 }
 
+// Direct loads through bpf_core_cast (a read-only, fault-checked pointer of
+// the kernel's type): one load per field, not a bpf_probe_read_kernel call.
 static __always_inline __u32 sk_netns(const struct sock *sk)
 {
-	return net_inum(BPF_CORE_READ(sk, __sk_common.skc_net.net));
+	return net_inum(bpf_core_cast(sk, struct sock)->__sk_common.skc_net.net);
 }
 
 static __always_inline int wanted(__u32 netns)
@@ -207,19 +211,21 @@ static __always_inline struct hc_event *reserve(__u32 kind, const void *sk, __u3
 
 // The socket's own addresses, as the tcp/sock tracepoints store them
 // (TP_STORE_ADDR_PORTS): inet_saddr/inet_sport for the local end.
-static __always_inline void fill_from_sock(struct hc_event *e, const struct sock *sk)
+static __always_inline void fill_from_sock(struct hc_event *e, const struct sock *sk_in)
 {
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	const struct sock *sk = bpf_core_cast(sk_in, struct sock);
+	const struct inet_sock *inet = bpf_core_cast(sk_in, struct inet_sock);
+	__u16 family = sk->__sk_common.skc_family;
 	e->family = family;
-	e->sport = __builtin_bswap16(BPF_CORE_READ(inet, inet_sport));
-	e->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->sport = __builtin_bswap16(inet->inet_sport);
+	e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
 	if (family == AF_INET6) {
+		// The kernel's in6_addr is a union: read whole, with the helper.
 		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr);
 	} else {
-		__be32 s = BPF_CORE_READ(inet, inet_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 s = inet->inet_saddr;
+		__be32 d = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(e->saddr, &s, 4);
 		__builtin_memcpy(e->daddr, &d, 4);
 	}
@@ -278,16 +284,16 @@ static __always_inline void fill_from_skb_reversed(struct hc_event *e, const str
 
 static __always_inline __u32 skb_netns(const struct sk_buff *skb)
 {
-	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	struct net_device *dev = bpf_core_cast(skb, struct sk_buff)->dev;
 	if (!dev)
 		return 0;
-	return net_inum(BPF_CORE_READ(dev, nd_net.net));
+	return net_inum(bpf_core_cast(dev, struct net_device)->nd_net.net);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(hc_state, const struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (bpf_core_cast(sk, struct sock)->sk_protocol != IPPROTO_TCP)
 		return 0;
 	__u32 ns = sk_netns(sk);
 	if (!wanted(ns))
@@ -309,7 +315,7 @@ int BPF_PROG(hc_send_reset, const struct sock *sk, const struct sk_buff *skb, in
 	int full = 0;
 	int state = 0;
 	if (sk) {
-		state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		state = bpf_core_cast(sk, struct sock)->__sk_common.skc_state;
 		ns = sk_netns(sk);
 		full = state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 	} else if (skb) {
@@ -343,7 +349,7 @@ static __always_inline int sock_event(__u32 kind, const struct sock *sk)
 	if (!e)
 		return 0;
 	fill_from_sock(e, sk);
-	e->old_state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->old_state = bpf_core_cast(sk, struct sock)->__sk_common.skc_state;
 	submit(e);
 	return 0;
 }
@@ -477,85 +483,89 @@ struct {
 	__type(value, __u8);
 } pids SEC(".maps");
 
+// By system call number: how the call names its socket (0: not watched).
+// An array: its lookup is one bounds check and a load.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 512);
 	__type(key, __u32);
 	__type(value, __u8);
 } watched SEC(".maps");
 
+// The call in progress, per thread: task-local storage (no hashing, no
+// delete; the kernel frees it with the task). `kind` is 0 between calls.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hc_call);
 } inflight SEC(".maps");
 
-// A zeroed record to start from (too large for the BPF stack).
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hc_call);
-} scratch SEC(".maps");
-
+// The socket behind descriptor `fd` of task `t`, when it is a TCP socket
+// of IPv4 or IPv6. Read with direct loads: the task is BTF-typed, and each
+// pointer taken from the descriptor table is cast to its kernel type
+// (bpf_core_cast: a read-only, fault-checked BTF pointer), so a field costs
+// one load instead of a bpf_probe_read_kernel call. Only the table slot
+// itself, an index into an array, is read with the helper.
 static __always_inline struct sock *sock_of_fd(struct task_struct *t, long fd, __u64 *ino)
 {
 	if (fd < 0)
 		return 0;
-	struct files_struct *files = BPF_CORE_READ(t, files);
+	struct files_struct *files = t->files;
 	if (!files)
 		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	struct file **arr = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
-	if (!f)
+	struct file **arr = fdt->fd;
+	struct file *slot = 0;
+	if (bpf_probe_read_kernel(&slot, sizeof(slot), &arr[fd]) || !slot)
 		return 0;
-	struct inode *in = BPF_CORE_READ(f, f_inode);
-	if (!in || (BPF_CORE_READ(in, i_mode) & 0170000) != 0140000)
+	struct file *f = bpf_core_cast(slot, struct file);
+	struct inode *in = f->f_inode;
+	if (!in || (in->i_mode & 0170000) != 0140000)
 		return 0;
-	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct socket *so = bpf_core_cast(f->private_data, struct socket);
 	if (!so)
 		return 0;
-	struct sock *sk = BPF_CORE_READ(so, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	struct sock *sk = so->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = sk->__sk_common.skc_family;
 	if (fam != AF_INET && fam != AF_INET6)
 		return 0;
-	*ino = BPF_CORE_READ(in, i_ino);
+	*ino = in->i_ino;
 	return sk;
 }
 
-static __always_inline void read_sock(struct hc_sockinfo *s, struct sock *sk, __u64 ino)
+static __always_inline void read_sock(struct hc_sockinfo *s, struct sock *sk_in, __u64 ino)
 {
-	const struct inet_sock *inet = (const struct inet_sock *)sk;
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	s->sk = (__u64)sk;
+	const struct sock *sk = bpf_core_cast(sk_in, struct sock);
+	const struct inet_sock *inet = bpf_core_cast(sk_in, struct inet_sock);
+	const struct tcp_sock *tp = bpf_core_cast(sk_in, struct tcp_sock);
+	s->sk = (__u64)sk_in;
 	s->ino = ino;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	s->family = family;
-	s->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	s->sport = __builtin_bswap16(BPF_CORE_READ(inet, inet_sport));
-	s->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	s->state = sk->__sk_common.skc_state;
+	s->sport = __builtin_bswap16(inet->inet_sport);
+	s->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
 	if (family == AF_INET6) {
+		// The kernel's in6_addr is a union: read whole, with the helper.
 		BPF_CORE_READ_INTO(&s->saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&s->daddr, sk, __sk_common.skc_v6_daddr);
 	} else {
-		__be32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 a = sk->__sk_common.skc_rcv_saddr;
 		if (!a)
-			a = BPF_CORE_READ(inet, inet_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+			a = inet->inet_saddr;
+		__be32 d = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(s->saddr, &a, 4);
 		__builtin_memcpy(s->daddr, &d, 4);
 	}
-	__u32 wseq = BPF_CORE_READ(tp, write_seq);
-	__u32 nxt = BPF_CORE_READ(tp, snd_nxt);
-	__u64 sent = BPF_CORE_READ(tp, bytes_sent);
-	__u64 re = BPF_CORE_READ(tp, bytes_retrans);
+	__u32 wseq = tp->write_seq;
+	__u32 nxt = tp->snd_nxt;
+	__u64 sent = tp->bytes_sent;
+	__u64 re = tp->bytes_retrans;
 	__s32 notsent = (__s32)(wseq - nxt);
 	s->handed = sent - re + (notsent > 0 ? notsent : 0);
 }
@@ -573,23 +583,22 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	__u32 nr = id;
 	__u8 *how = bpf_map_lookup_elem(&watched, &nr);
-	if (!how)
+	if (!how || !*how)
 		return 0;
-	__u32 zero = 0;
-	struct hc_call *c = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct hc_call *c = bpf_task_storage_get(&inflight, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!c)
 		return 0;
 	__builtin_memset(c, 0, sizeof(*c));
 	// Timed before the socket is read, as ptrace times a call before asking
 	// TCP_INFO: a state change after this moment may not be in `before`.
 	c->start = bpf_ktime_get_ns();
-	c->args[0] = BPF_CORE_READ(regs, di);
-	c->args[1] = BPF_CORE_READ(regs, si);
-	c->args[2] = BPF_CORE_READ(regs, dx);
-	c->args[3] = BPF_CORE_READ(regs, r10);
-	c->args[4] = BPF_CORE_READ(regs, r8);
-	c->args[5] = BPF_CORE_READ(regs, r9);
-	struct task_struct *t = bpf_get_current_task_btf();
+	c->args[0] = regs->di;
+	c->args[1] = regs->si;
+	c->args[2] = regs->dx;
+	c->args[3] = regs->r10;
+	c->args[4] = regs->r8;
+	c->args[5] = regs->r9;
 	__u64 ino = 0;
 	struct sock *sk = 0;
 	long fd = (long)(int)c->args[0];
@@ -634,34 +643,31 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		}
 	}
 	__u64 idt = bpf_get_current_pid_tgid();
-	c->kind = HC_CALL;
 	c->tid = (__u32)idt;
 	c->tgid = idt >> 32;
 	c->nr = nr;
-	c->files = (__u64)BPF_CORE_READ(t, files);
-	__u32 tid = c->tid;
-	bpf_map_update_elem(&inflight, &tid, c, 0);
+	c->files = (__u64)t->files;
+	c->kind = HC_CALL; // last: the record is whole
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct hc_call *p = bpf_map_lookup_elem(&inflight, &tid);
-	if (!p)
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct hc_call *p = bpf_task_storage_get(&inflight, t, 0, 0);
+	if (!p || p->kind != HC_CALL)
 		return 0;
+	p->kind = 0;
 	struct hc_call *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
 	if (!c) {
 		count_drop();
-		bpf_map_delete_elem(&inflight, &tid);
 		return 0;
 	}
 	__builtin_memcpy(c, p, sizeof(*c));
-	bpf_map_delete_elem(&inflight, &tid);
+	c->kind = HC_CALL;
 	c->ret = ret;
 	c->ts = bpf_ktime_get_ns();
-	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 ino = 0;
 	struct sock *sk = 0;
 	__u8 *how = bpf_map_lookup_elem(&watched, (__u32 *)&c->nr);
@@ -714,7 +720,6 @@ int BPF_PROG(hc_exit, struct task_struct *p)
 	if (!bpf_map_lookup_elem(&pids, &tgid))
 		return 0;
 	__u32 tid = BPF_CORE_READ(p, pid);
-	bpf_map_delete_elem(&inflight, &tid);
 	struct hc_call *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
 	if (!c) {
 		count_drop();

@@ -209,6 +209,11 @@ const EVENT_SIZE: usize = 88;
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn keep_log(_level: libbpf_rs::PrintLevel, msg: String) {
+    // A debugging aid for whoever changes hc.bpf.c: libbpf's whole log
+    // (the verifier's, when a program is refused) on stderr.
+    if std::env::var_os("HC_TRACE_BPF_LOG").is_some() {
+        eprintln!("libbpf: {}", msg.trim_end());
+    }
     if let Ok(mut l) = LIBBPF_LOG.lock() {
         if l.len() > 200 {
             l.remove(0);
@@ -472,7 +477,12 @@ fn run(
         let _ = ready.send(Err(e));
         Stats::default()
     };
-    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, keep_log)));
+    let level = if std::env::var_os("HC_TRACE_BPF_LOG").is_some() {
+        libbpf_rs::PrintLevel::Debug
+    } else {
+        libbpf_rs::PrintLevel::Warn
+    };
+    libbpf_rs::set_print(Some((level, keep_log)));
     let load_err = |e: libbpf_rs::Error| {
         if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
             return BpfError::Load(
