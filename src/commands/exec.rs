@@ -399,8 +399,15 @@ impl Assembly {
                 } else {
                     live.clock()
                 };
-                for r in live.ready(now, &mut state) {
-                    emit(r, &mut self.sink, &mut n)?;
+                // One report at a time: built, written, dropped.
+                let mut failed = None;
+                live.ready_each(now, &mut state, &mut |r| {
+                    if failed.is_none() {
+                        failed = emit(r, &mut self.sink, &mut n).err();
+                    }
+                });
+                if let Some(e) = failed {
+                    return Err(e);
                 }
             }
         }
@@ -413,9 +420,14 @@ impl Assembly {
             .as_ref()
             .map(|s| hc_core::exec::stop_words(s, run.timeout));
         live.set_interrupted(interrupted);
-        let (rest, unattached, (seen, kept)) = live.finish(&mut state);
-        for r in rest {
-            emit(r, &mut self.sink, &mut n)?;
+        let mut failed = None;
+        let (unattached, (seen, kept)) = live.finish_each(&mut state, &mut |r| {
+            if failed.is_none() {
+                failed = emit(r, &mut self.sink, &mut n).err();
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         run.unattached = unattached;
         run.packets = seen;

@@ -430,6 +430,20 @@ impl Live {
         now: Nanos,
         state: &mut dyn FnMut(&Sock) -> Option<StateObs>,
     ) -> Vec<Report> {
+        let mut out = Vec::new();
+        self.ready_each(now, state, &mut |r| out.push(r));
+        out
+    }
+
+    /// [`Live::ready`], each report handed to `emit` as soon as it is built
+    /// and dropped by it: one report is held at a time, however many
+    /// connections ended since the last call (a slow writer's backlog).
+    pub fn ready_each(
+        &mut self,
+        now: Nanos,
+        state: &mut dyn FnMut(&Sock) -> Option<StateObs>,
+        emit: &mut dyn FnMut(Report),
+    ) {
         let quiet = self.quiet;
         let mut done: Vec<(Nanos, Key)> = self
             .groups
@@ -449,10 +463,9 @@ impl Live {
             .map(|(k, g)| (g.first, *k))
             .collect();
         done.sort_unstable();
-        let mut out = Vec::new();
         for (_, k) in done {
             if let Some(g) = self.groups.remove(&k) {
-                out.extend(self.build(k, g, state));
+                self.build(k, g, state).into_iter().for_each(&mut *emit);
             }
         }
         // Kernel events nobody claimed in time belong to someone else.
@@ -461,22 +474,33 @@ impl Live {
         let oldest = self.groups.values().map(|g| g.first).min().unwrap_or(now);
         self.portless
             .retain(|e| e.ts() >= old.min(oldest.saturating_sub(quiet)));
-        out
     }
 
     /// Everything left, once the program and the capture have ended: the
     /// remaining connections, then the calls on no connection.
     pub fn finish(
-        mut self,
+        self,
         state: &mut dyn FnMut(&Sock) -> Option<StateObs>,
     ) -> (Vec<Report>, Option<Report>, (usize, usize)) {
+        let mut out = Vec::new();
+        let (unattached, packets) = self.finish_each(state, &mut |r| out.push(r));
+        (out, unattached, packets)
+    }
+
+    /// [`Live::finish`], each remaining connection's report handed to
+    /// `emit` as soon as it is built (one held at a time); returns the
+    /// calls on no connection and the packet counts.
+    pub fn finish_each(
+        mut self,
+        state: &mut dyn FnMut(&Sock) -> Option<StateObs>,
+        emit: &mut dyn FnMut(Report),
+    ) -> (Option<Report>, (usize, usize)) {
         self.place(Nanos::MAX);
         let mut rest: Vec<(Nanos, Key)> = self.groups.iter().map(|(k, g)| (g.first, *k)).collect();
         rest.sort_unstable();
-        let mut out = Vec::new();
         for (_, k) in rest {
             if let Some(g) = self.groups.remove(&k) {
-                out.extend(self.build(k, g, state));
+                self.build(k, g, state).into_iter().for_each(&mut *emit);
             }
         }
         let mut loose = std::mem::take(&mut self.loose);
@@ -497,7 +521,7 @@ impl Live {
             sections::prepare(obs, || Kernel::Off(String::new()), &self.ctx).unattached
         });
         let packets = (self.frames, self.kept);
-        (out, unattached.flatten(), packets)
+        (unattached.flatten(), packets)
     }
 
     /// The calls with their sockets renumbered into a small table of their own.
