@@ -243,6 +243,44 @@ impl Script {
     }
 }
 
+/// An Ethernet+IPv4+TCP frame as `lo` carries it.
+pub fn lo_frame(
+    ts: Nanos,
+    src: &str,
+    dst: &str,
+    seq: u32,
+    ack: Option<u32>,
+    flags: &str,
+) -> crate::model::RawPacket {
+    let (s, d) = (addr(src), addr(dst));
+    let ip = |x: SocketAddr| match x.ip() {
+        std::net::IpAddr::V4(v) => v.octets(),
+        std::net::IpAddr::V6(_) => unreachable!("IPv4 frames only"),
+    };
+    let mut b = etherparse::PacketBuilder::ethernet2([0; 6], [0; 6])
+        .ipv4(ip(s), ip(d), 64)
+        .tcp(s.port(), d.port(), seq, 65535);
+    if let Some(n) = ack {
+        b = b.ack(n);
+    }
+    for f in flags.chars() {
+        b = match f {
+            'S' => b.syn(),
+            'F' => b.fin(),
+            'R' => b.rst(),
+            _ => b,
+        };
+    }
+    let mut data = Vec::new();
+    b.write(&mut data, &[])
+        .expect("writing to a Vec cannot fail");
+    crate::model::RawPacket {
+        ts,
+        orig_len: data.len() as u32,
+        data,
+    }
+}
+
 /// The half-close of `shut-wr`, as the kernel does it.
 pub fn shut_wr() -> Report {
     use Side::*;

@@ -776,36 +776,11 @@ pub fn replay(rec: super::ExecRecording) -> (Vec<Report>, Option<Report>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etherparse::PacketBuilder;
+    use crate::testkit::lo_frame;
 
-    /// A captured segment from `src` to `dst` (IPv4 on Ethernet, as `lo`).
+    /// A captured segment from `src` to `dst`.
     fn seg(src: &str, dst: &str, seq: u32, ack: Option<u32>, flags: &str) -> crate::model::Segment {
-        let (s, d): (SocketAddr, SocketAddr) =
-            (src.parse().expect("addr"), dst.parse().expect("addr"));
-        let v4 = |x: SocketAddr| match x.ip() {
-            std::net::IpAddr::V4(v) => v.octets(),
-            std::net::IpAddr::V6(_) => unreachable!("IPv4 only"),
-        };
-        let mut b = PacketBuilder::ethernet2([0; 6], [0; 6])
-            .ipv4(v4(s), v4(d), 64)
-            .tcp(s.port(), d.port(), seq, 65535);
-        if let Some(n) = ack {
-            b = b.ack(n);
-        }
-        for f in flags.chars() {
-            b = match f {
-                'F' => b.fin(),
-                'R' => b.rst(),
-                _ => b,
-            };
-        }
-        let mut data = Vec::new();
-        b.write(&mut data, &[]).expect("a Vec takes it");
-        let p = RawPacket {
-            ts: 0,
-            orig_len: data.len() as u32,
-            data,
-        };
+        let p = lo_frame(0, src, dst, seq, ack, flags);
         wire::parse_frame(1, 0, &p)
             .expect("parses")
             .expect("a TCP segment")

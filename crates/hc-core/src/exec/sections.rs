@@ -741,50 +741,12 @@ mod tests {
     use super::*;
     use crate::correlate::{Origin, Part};
     use crate::model::{Call, TcpState};
-    use etherparse::PacketBuilder;
+    use crate::testkit::lo_frame as frame;
 
     const MS: Nanos = 1_000_000;
 
     fn a(s: &str) -> SocketAddr {
         s.parse().expect("test address")
-    }
-
-    /// An Ethernet+IPv4+TCP frame as `lo` carries it.
-    fn frame(
-        ts: Nanos,
-        src: &str,
-        dst: &str,
-        seq: u32,
-        ack: Option<u32>,
-        flags: &str,
-    ) -> RawPacket {
-        let (s, d) = (a(src), a(dst));
-        let ip = |x: SocketAddr| match x.ip() {
-            std::net::IpAddr::V4(v) => v.octets(),
-            std::net::IpAddr::V6(_) => unreachable!("IPv4 frames only"),
-        };
-        let mut b = PacketBuilder::ethernet2([0; 6], [0; 6])
-            .ipv4(ip(s), ip(d), 64)
-            .tcp(s.port(), d.port(), seq, 65535);
-        if let Some(n) = ack {
-            b = b.ack(n);
-        }
-        for f in flags.chars() {
-            b = match f {
-                'S' => b.syn(),
-                'F' => b.fin(),
-                'R' => b.rst(),
-                _ => b,
-            };
-        }
-        let mut data = Vec::new();
-        b.write(&mut data, &[])
-            .expect("writing to a Vec cannot fail");
-        RawPacket {
-            ts,
-            orig_len: data.len() as u32,
-            data,
-        }
     }
 
     fn call(kind: CallKind, text: &str, start: Nanos, end: Nanos, sock: usize) -> Traced {
