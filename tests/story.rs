@@ -122,11 +122,13 @@ fn the_self_check_holds_on_every_scenario_and_probe() {
 /// tshark's out-of-order flag: asked for, never compared (see its use).
 const OUT_OF_ORDER: &str = "tcp.analysis.out_of_order";
 
-fn tshark_flags(pcap: &PathBuf, fields: &[&str]) -> Vec<BTreeSet<String>> {
+/// One row per frame: the asked fields' values (first occurrence; "" when
+/// absent), as tshark dissects the capture.
+fn tshark_rows(pcap: &PathBuf, fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r")
         .arg(pcap)
-        .args(["-T", "fields", "-e", "frame.number"]);
+        .args(["-T", "fields", "-E", "occurrence=f"]);
     for f in fields {
         cmd.args(["-e", f]);
     }
@@ -139,10 +141,20 @@ fn tshark_flags(pcap: &PathBuf, fields: &[&str]) -> Vec<BTreeSet<String>> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
-            let cols: Vec<&str> = l.split('\t').collect();
+            let mut cols: Vec<String> = l.split('\t').map(str::to_string).collect();
+            cols.resize(fields.len(), String::new());
+            cols
+        })
+        .collect()
+}
+
+fn tshark_flags(pcap: &PathBuf, fields: &[&str]) -> Vec<BTreeSet<String>> {
+    tshark_rows(pcap, fields)
+        .into_iter()
+        .map(|cols| {
             fields
                 .iter()
-                .zip(cols.iter().skip(1))
+                .zip(&cols)
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(f, _)| f.to_string())
                 .collect()
@@ -171,33 +183,22 @@ fn field_of(name: &str) -> &'static str {
 /// (the capture starts before the SYN and drops nothing: the runs check
 /// it), whatever tshark's timing heuristic calls it.
 fn repeats_earlier_bytes(pcap: &PathBuf) -> Vec<bool> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-T", "fields", "-E", "occurrence=f"])
-        .args(["-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport"])
-        .args(["-e", "tcp.seq", "-e", "tcp.len"])
-        .args(["-e", "tcp.flags.syn", "-e", "tcp.flags.fin"])
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let fields = [
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "tcp.seq",
+        "tcp.len",
+        "tcp.flags.syn",
+        "tcp.flags.fin",
+    ];
     let mut carried: std::collections::HashMap<String, Vec<(u64, u64)>> = Default::default();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let c: Vec<&str> = l.split('\t').collect();
-            let num = |i: usize| c.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            let flag = |i: usize| matches!(c.get(i), Some(&"1") | Some(&"True"));
-            let from = format!(
-                "{}{}:{}",
-                c[0],
-                c.get(1).unwrap_or(&""),
-                c.get(2).unwrap_or(&"")
-            );
+    tshark_rows(pcap, &fields)
+        .into_iter()
+        .map(|c| {
+            let num = |i: usize| c[i].parse::<u64>().unwrap_or(0);
+            let flag = |i: usize| matches!(c[i].as_str(), "1" | "True");
+            let from = format!("{}{}:{}", c[0], c[1], c[2]);
             let start = num(3);
             let end = start + num(4) + u64::from(flag(5)) + u64::from(flag(6));
             if end == start {
