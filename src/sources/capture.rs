@@ -72,13 +72,16 @@ impl Default for CaptureConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {
     /// libpcap's `ps_recv`. Not "packets captured": on `lo` it counts both
-    /// the outgoing and the incoming copy of each packet, while libpcap
-    /// delivers only one of them. Use `packets.len()` for what was captured.
+    /// the outgoing and the incoming copy of each packet (unless
+    /// `outgoing_skipped`), while libpcap delivers only one of them. Use
+    /// `packets.len()` for what was captured.
     pub received: u32,
     /// Dropped because the ring buffer was full: the capture is incomplete.
     pub dropped: u32,
     /// Dropped by the interface or its driver (0 on `lo`).
     pub if_dropped: u32,
+    /// The kernel accepted PACKET_IGNORE_OUTGOING (on `lo` only).
+    pub outgoing_skipped: bool,
 }
 
 /// Everything a finished capture produced.
@@ -183,6 +186,12 @@ impl LiveCapture {
                 filter: cfg.filter.clone(),
                 source,
             })?;
+        // libpcap keeps only the incoming copy of a packet on the device
+        // named "lo" (it drops the outgoing one in userspace): have the
+        // kernel skip the outgoing copy instead. Older kernels refuse the
+        // option and nothing changes.
+        let skipped = cfg.iface == "lo"
+            && hc_sys::system::ignore_outgoing(std::os::fd::AsFd::as_fd(&cap)).is_ok();
         let raw_linktype = cap.get_datalink().0;
         let linktype = LinkType::try_from(raw_linktype)
             .map_err(|_| CaptureError::BadLinkType(raw_linktype))?;
@@ -197,7 +206,7 @@ impl LiveCapture {
             .name("hc-trace-capture".into())
             .spawn(move || {
                 hc_sys::signals::block_in_this_thread();
-                collect(cap, &thread_shared, ts_scale)
+                collect(cap, &thread_shared, ts_scale, skipped)
             })
             .map_err(CaptureError::Thread)?;
         Ok(LiveCapture {
@@ -266,6 +275,7 @@ fn collect(
     mut cap: Capture<Active>,
     shared: &Shared,
     ts_scale: Nanos,
+    outgoing_skipped: bool,
 ) -> Result<CaptureStats, CaptureError> {
     let fd = cap.as_raw_fd();
     let mut stop_seen: Option<Instant> = None;
@@ -289,6 +299,7 @@ fn collect(
         received: s.received,
         dropped: s.dropped,
         if_dropped: s.if_dropped,
+        outgoing_skipped,
     })
 }
 

@@ -13,11 +13,17 @@ use std::path::PathBuf;
 /// libpcap's own counters, shown as they are, beside our own packet count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PcapCounters {
-    /// libpcap's `received`: on `lo` it counts both copies of each packet, so
-    /// it is shown as libpcap's figure, never as "packets captured".
+    /// libpcap's `received`: on `lo` it counts both copies of each packet
+    /// unless `outgoing_skipped`, so it is shown as libpcap's figure, never
+    /// as "packets captured".
     pub received: u32,
     pub dropped: u32,
     pub if_dropped: u32,
+    /// The kernel was told not to hand the capture the outgoing copy of a
+    /// packet (`PACKET_IGNORE_OUTGOING`, on `lo` only, where the incoming
+    /// copy is the same packet): it accepted. False in older recordings.
+    #[serde(default)]
+    pub outgoing_skipped: bool,
 }
 
 /// What was captured and where it went.

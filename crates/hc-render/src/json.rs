@@ -102,7 +102,7 @@ pub struct CaptureDoc {
     pub unparsed: usize,
     /// Packets the kernel or the interface dropped (non-zero: the timeline is incomplete).
     pub dropped: u32,
-    /// libpcap's own counters (`received` counts both copies on `lo`).
+    /// libpcap's own counters (`received` counts both copies on `lo` unless `outgoing_skipped`).
     pub libpcap: Option<LibpcapDoc>,
     /// The saved pcapng.
     pub file: Option<String>,
@@ -116,6 +116,10 @@ pub struct LibpcapDoc {
     pub received: u32,
     pub dropped: u32,
     pub if_dropped: u32,
+    /// The kernel skipped the outgoing copy of each packet on `lo`, so
+    /// `received` counts each packet once (false: twice on `lo`).
+    #[serde(default)]
+    pub outgoing_skipped: bool,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
@@ -484,6 +488,7 @@ pub fn typed(r: &Report) -> Document {
                 received: c.received,
                 dropped: c.dropped,
                 if_dropped: c.if_dropped,
+                outgoing_skipped: c.outgoing_skipped,
             }),
             file: r.capture.file.as_ref().map(|p| p.display().to_string()),
             file_error: r.capture.file_error.clone(),

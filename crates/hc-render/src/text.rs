@@ -710,10 +710,19 @@ fn footer(out: &mut String, r: &Report, pen: Pen) {
             );
         }
         Some(k) => {
+            // On lo each packet passes the capture twice (going out, coming
+            // in) unless the kernel was told to skip the outgoing copy: say
+            // so only when the count shows it.
+            let both = c.iface == "lo" && !k.outgoing_skipped;
             let _ = write!(
                 cap,
-                " · 0 dropped (libpcap: {} received, counting both copies on lo)",
-                k.received
+                " · 0 dropped (libpcap: {} received{})",
+                k.received,
+                if both {
+                    ", counting both copies on lo"
+                } else {
+                    ""
+                }
             );
         }
         None => {}
@@ -890,6 +899,37 @@ mod tests {
             via: KernelVia::Tracefs { ebpf: None },
         };
         assert_eq!(line(&r).len(), 1);
+    }
+
+    #[test]
+    fn the_footer_says_both_copies_only_when_the_kernel_handed_both() {
+        use hc_core::report::PcapCounters;
+        let mut r = hc_core::testkit::shut_wr();
+        r.capture.iface = "lo".into();
+        r.capture.packets = 11;
+        let capture = |r: &Report| {
+            footer_text(r, &Style::default())
+                .lines()
+                .find(|l| l.starts_with("capture"))
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
+        r.capture.counters = Some(PcapCounters {
+            received: 22,
+            ..PcapCounters::default()
+        });
+        assert!(capture(&r).contains("22 received, counting both copies on lo"));
+        // The kernel skipped the outgoing copies: one per packet.
+        r.capture.counters = Some(PcapCounters {
+            received: 11,
+            outgoing_skipped: true,
+            ..PcapCounters::default()
+        });
+        let l = capture(&r);
+        assert!(
+            l.contains("(libpcap: 11 received)") && !l.contains("both"),
+            "{l}"
+        );
     }
 
     #[test]

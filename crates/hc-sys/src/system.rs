@@ -62,6 +62,35 @@ pub fn pcap_precision_and_snaplen(cap: &pcap::Capture<pcap::Active>) -> (bool, i
     (precision == PCAP_TSTAMP_PRECISION_NANO, snaplen)
 }
 
+/// Asks the kernel not to hand this packet socket the copies of packets
+/// the host sends (`PACKET_IGNORE_OUTGOING`, Linux >= 4.20).
+///
+/// On `lo` every packet passes the taps twice, once going out and once
+/// coming in, and libpcap throws the outgoing copy away in userspace. With
+/// this option the kernel neither clones nor copies it, which is work done
+/// in the traced program's own system calls.
+pub fn ignore_outgoing(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+    let one: libc::c_int = 1;
+    // SAFETY: `fd` is a live descriptor for the borrow; the option value is
+    // a c_int on our stack, its size given exactly.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            (&raw const one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// This thread's user and system CPU time in µs (getrusage RUSAGE_THREAD).
 pub fn thread_cpu_us() -> Option<(i64, i64)> {
     // SAFETY: rusage is plain data; all zeroes is a valid value.
