@@ -143,15 +143,20 @@ struct {
 	__type(value, __u8);
 } netns_filter SEC(".maps");
 
-// Wake the reader only once a batch has piled up: one wakeup per record
-// would cost the traced program more than the recording itself. The reader
-// also polls every 20 ms, so nothing waits longer than that.
+// Wake the reader once per WAKE_AT bytes written, not once per record:
+// a wakeup is an irq_work, an interrupt the traced program's own CPU takes
+// (in a VM, a trap to the hypervisor), and it cost the program more than
+// the recording itself. Asking for one on every record past a threshold
+// (until the reader has caught up) was as bad. The reader also polls every
+// 20 ms, so a wakeup lost to two CPUs submitting at once only delays it.
 #define BPF_RB_NO_WAKEUP 1
 #define BPF_RB_FORCE_WAKEUP 2
 #define BPF_RB_AVAIL_DATA 0
-#define WAKE_AT (256 << 10)
+#define WAKE_SHIFT 18 // 256 KiB
+// A record's room in the ring: an 8-byte header, rounded up to 8 bytes.
+#define ROOM(size) ((((size) + 8) + 7) & ~7ULL)
 
-static __always_inline void submit(void *e)
+static __always_inline void submit_sized(void *e, __u64 size)
 {
 	// A socket event's time is taken last: the kernel stores the new state
 	// right after the tracepoint returns, so the event is timed as close to
@@ -160,9 +165,15 @@ static __always_inline void submit(void *e)
 	struct hc_event *ev = e;
 	if (ev->kind < 10)
 		ev->ts = bpf_ktime_get_ns();
+	// The data not yet read, this record included: wake the reader when
+	// this record took it past a multiple of 256 KiB.
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, avail >= WAKE_AT ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	__u64 room = ROOM(size);
+	int cross = avail >= room && (avail >> WAKE_SHIFT) != ((avail - room) >> WAKE_SHIFT);
+	bpf_ringbuf_submit(e, cross ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
+
+#define submit(e) submit_sized((e), sizeof(*(e)))
 
 static __always_inline void count_drop(void)
 {
@@ -200,7 +211,7 @@ static __always_inline struct hc_event *reserve(__u32 kind, const void *sk, __u3
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	__u64 id = bpf_get_current_pid_tgid();
-	e->ts = bpf_ktime_get_ns();
+	// e->ts is taken in submit(), last.
 	e->sk = (__u64)sk;
 	e->kind = kind;
 	e->tid = (__u32)id;
