@@ -7,8 +7,8 @@
 use crate::correlate::{AckCause, Event, Origin, Part, Timeline};
 use crate::model::{CallKind, Nanos, Side};
 use crate::report::{KernelSource, Report};
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Which promise of the story was broken.
@@ -121,8 +121,8 @@ impl Ix {
     fn new(tl: &Timeline) -> Ix {
         let mut ix = Ix {
             segs: Vec::new(),
-            states: HashMap::new(),
-            kinds: HashMap::new(),
+            states: HashMap::default(),
+            kinds: HashMap::default(),
         };
         for (i, e) in tl.events.iter().enumerate() {
             match e {

@@ -10,7 +10,7 @@
 use super::{Correlator, Event, Pending, StateEvent};
 use crate::model::kernel::KernelEvent;
 use crate::model::{addr_match, Call, CallKind, Nanos, Side, StateObs, TcpState};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 
 /// How far from a call's start and end a kernel event may be and still
@@ -26,7 +26,7 @@ pub(super) fn keep_ours(
     kernel: Vec<KernelEvent>,
     events: &[(Nanos, u8, usize, Pending)],
 ) -> (Vec<(KernelEvent, Option<Side>)>, Vec<KernelEvent>) {
-    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::new();
+    let mut spans: HashMap<(SocketAddr, SocketAddr), (Nanos, Nanos)> = HashMap::default();
     for (_, _, _, p) in events {
         if let Pending::Seg(s) = p {
             for key in [(s.src, s.dst), (s.dst, s.src)] {
@@ -186,7 +186,7 @@ impl Correlator {
         // The latest word, and whether a reading of the table would be the
         // evidence for it (the kernel said the connection lives on).
         let mut latest: HashMap<(Side, SocketAddr, SocketAddr), (Option<TcpState>, bool)> =
-            HashMap::new();
+            HashMap::default();
         let mut keep = vec![true; self.out.len()];
         for (i, e) in self.out.iter_mut().enumerate() {
             match e {

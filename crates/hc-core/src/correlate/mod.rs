@@ -38,8 +38,8 @@ use crate::model::fault::Tampered;
 use crate::model::kernel::KernelEvent;
 use crate::model::{Call, CallKind, Nanos, Note, Segment, Side, TableObs, TcpState};
 pub use ack::{AckCause, Acked, Flow};
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 pub use story::{Eof, Sent};
 
@@ -477,11 +477,11 @@ pub fn correlate_with(
     let mut c = Correlator {
         server,
         conns: Vec::new(),
-        conn_index: HashMap::new(),
-        dirs: HashMap::new(),
+        conn_index: HashMap::default(),
+        dirs: HashMap::default(),
         out: Vec::with_capacity(events.len()),
         tamper: tamper::Tamperer::new(held, drops),
-        table_last: HashMap::new(),
+        table_last: HashMap::default(),
     };
     for (_, _, _, p) in events {
         match p {

@@ -25,7 +25,7 @@
 
 use super::{AckCause, CallEvent, Cause, EntryEvent, Event, Origin, SegEvent, Timeline};
 use crate::model::{Call, CallKind, Nanos, Side};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 
 /// A segment that left while a call ran, and why.
@@ -89,7 +89,7 @@ pub(super) fn tell(tl: &mut Timeline) {
     // During which call of its sender did each segment leave? The calls of
     // each side on each connection, by start; the latest started that spans
     // the segment (found by binary search: this runs for every segment).
-    let mut by_conn: HashMap<(Side, usize), Vec<&Span>> = HashMap::new();
+    let mut by_conn: HashMap<(Side, usize), Vec<&Span>> = HashMap::default();
     let mut connless: Vec<&Span> = Vec::new();
     for sp in &spans {
         match sp.conn {
@@ -244,7 +244,7 @@ impl Index {
             by_ts: Vec::new(),
             starts: Vec::new(),
             ends: Vec::new(),
-            states: HashMap::new(),
+            states: HashMap::default(),
         };
         for (i, e) in tl.events.iter().enumerate() {
             match e {

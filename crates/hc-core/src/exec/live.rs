@@ -24,7 +24,7 @@ use crate::model::exec::{Role, Sock, SockId, Traced, Untraced};
 use crate::model::kernel::KernelEvent;
 use crate::model::{addr_match, on_the_wire, CallKind, LinkType, Nanos, RawPacket, StateObs};
 use crate::report::Report;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 
 type Key = (SocketAddr, SocketAddr);
@@ -180,8 +180,8 @@ impl Live {
             seen: Vec::new(),
             closed: Vec::new(),
             key_of: Vec::new(),
-            groups: HashMap::new(),
-            unkeyed: HashMap::new(),
+            groups: HashMap::default(),
+            unkeyed: HashMap::default(),
             listener_calls: Vec::new(),
             listeners: Vec::new(),
             listener_ids: Vec::new(),
@@ -725,8 +725,8 @@ pub fn replay(rec: super::ExecRecording) -> (Vec<Report>, Option<Report>) {
     }
     // (arrival, order, observation)
     let mut obs: Vec<(Nanos, usize, Obs)> = Vec::new();
-    let mut last_of: HashMap<SockId, Nanos> = HashMap::new();
-    let mut first_of: HashMap<SockId, Nanos> = HashMap::new();
+    let mut last_of: HashMap<SockId, Nanos> = HashMap::default();
+    let mut first_of: HashMap<SockId, Nanos> = HashMap::default();
     for t in &rec.calls {
         if let Some(s) = t.sock {
             let l = last_of.entry(s).or_insert(t.call.end);

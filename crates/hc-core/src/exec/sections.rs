@@ -26,7 +26,7 @@ use crate::model::{
     addr_match, on_the_wire, Call, CallKind, LinkType, Nanos, RawPacket, Segment, Side, StateObs,
 };
 use crate::report::{CaptureSummary, KernelSource, PcapCounters, Report};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::SocketAddr;
 
 /// What every section shares.
@@ -226,7 +226,7 @@ pub(crate) fn prepare_part(
         }
     }
 
-    let mut keys: HashMap<Key, usize> = HashMap::new();
+    let mut keys: HashMap<Key, usize> = HashMap::default();
     let mut order: Vec<Key> = Vec::new();
     for s in &socks {
         if let Some(k) = s.conn() {
@@ -236,7 +236,7 @@ pub(crate) fn prepare_part(
             });
         }
     }
-    let mut by_key: HashMap<Key, Vec<Segment>> = HashMap::new();
+    let mut by_key: HashMap<Key, Vec<Segment>> = HashMap::default();
     for s in segs {
         let k = seg_key(&s, &keys, &listeners);
         keys.entry(k).or_insert_with(|| {
@@ -248,7 +248,7 @@ pub(crate) fn prepare_part(
     // Each call keeps its place in the order the tracer made them: calls at
     // the same instant (a process's exit closes its descriptors in order)
     // stay in that order whichever list they went through.
-    let mut calls_by: HashMap<Key, Vec<(usize, Traced)>> = HashMap::new();
+    let mut calls_by: HashMap<Key, Vec<(usize, Traced)>> = HashMap::default();
     let mut loose: Vec<(usize, Traced)> = Vec::new();
     for (i, t) in calls.into_iter().enumerate() {
         match t.sock.and_then(|s| socks.get(s)).and_then(Sock::conn) {
@@ -543,7 +543,7 @@ fn failed_connects(
     segs: &[Segment],
     known: &HashSet<Key>,
 ) -> HashMap<usize, Key> {
-    let mut out: HashMap<usize, Key> = HashMap::new();
+    let mut out: HashMap<usize, Key> = HashMap::default();
     let mut taken: HashSet<Key> = known.clone();
     for t in calls {
         let Some(id) = t.sock else { continue };
@@ -599,7 +599,7 @@ pub(crate) fn runs_portless(k: CallKind) -> bool {
 
 fn distribute(events: Vec<KernelEvent>, units: &[Unit]) -> Vec<Vec<KernelEvent>> {
     let mut out: Vec<Vec<KernelEvent>> = vec![Vec::new(); units.len()];
-    let mut by_key: HashMap<Key, Vec<(Nanos, usize)>> = HashMap::new();
+    let mut by_key: HashMap<Key, Vec<(Nanos, usize)>> = HashMap::default();
     for (i, u) in units.iter().enumerate() {
         by_key.entry(u.key).or_default().push((u.first_time(), i));
     }
@@ -715,7 +715,7 @@ fn split(k: Key, calls: Vec<(usize, Traced)>, segs: Vec<Segment>) -> Vec<Unit> {
     for s in segs {
         units[at(s.ts)].segs.push(s);
     }
-    let mut which: HashMap<usize, usize> = HashMap::new();
+    let mut which: HashMap<usize, usize> = HashMap::default();
     for (_, t) in &calls {
         let Some(id) = t.sock else { continue };
         match t.call.kind {
