@@ -123,11 +123,12 @@ const RESET: &str = "\x1b[0m";
 
 impl Pen {
     /// `text` in `ink` (text that is already painted keeps its colours).
-    pub fn ink(self, text: impl AsRef<str>, ink: Ink) -> String {
-        let text = text.as_ref();
+    pub fn ink<S: AsRef<str> + Into<String>>(self, text: S, ink: Ink) -> String {
         if !self.on || ink.is_plain() {
-            return text.to_string();
+            // A String passed in is handed back as it is (no copy).
+            return text.into();
         }
+        let text = text.as_ref();
         let start = ink.start();
         // An inner reset would end the outer ink too early: start it again.
         let inner = text.replace(RESET, &format!("{RESET}{start}"));

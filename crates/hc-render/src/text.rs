@@ -219,7 +219,7 @@ fn header(out: &mut String, r: &Report, p: Pen) {
 }
 
 fn time(ts: i64, t0: i64) -> String {
-    format!("{:>9.3}", (ts - t0) as f64 / 1e6)
+    format!("{:>9}", hc_core::time::ms_fixed(ts - t0, 3))
 }
 
 pub(crate) fn side_name(side: Side, p: Pen) -> String {
