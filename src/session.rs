@@ -181,6 +181,7 @@ pub fn run_live<S: Source>(
         std::thread::Builder::new()
             .name("hc-trace-packets".into())
             .spawn(move || {
+                hc_sys::system::lower_this_thread(crate::sources::exec::BACKGROUND_NICE);
                 for p in rx {
                     sink.send(Obs::Packet(p));
                 }

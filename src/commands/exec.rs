@@ -339,6 +339,7 @@ impl Assembly {
         head: &mpsc::Receiver<Head>,
     ) -> Result<Done, AppError> {
         hc_sys::signals::block_in_this_thread();
+        hc_sys::system::lower_this_thread(exec::BACKGROUND_NICE);
         let quiet = QUIET.as_nanos() as i64;
         let mut live = Live::new(self.ctx.clone(), 1, quiet, self.kernel.clone());
         let mut comments = self.keep_packets.then(|| ExecComments::new(0));

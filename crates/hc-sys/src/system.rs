@@ -172,3 +172,15 @@ pub fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
 }
+
+/// Lowers the calling thread's scheduling priority to `nice` (0 to 19):
+/// work that can wait, so that the program being traced keeps its CPU.
+/// Errors are ignored: at worst the thread keeps its priority.
+pub fn lower_this_thread(nice: i32) {
+    // SAFETY: gettid and setpriority take and return plain integers; the
+    // target is the calling thread itself.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice.clamp(0, 19));
+    }
+}

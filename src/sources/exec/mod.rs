@@ -29,11 +29,22 @@ pub use tracer::{resolve, TraceOutcome};
 /// connections while the collector thread sleeps between blocks. Blocks
 /// (not immediate mode) pack packets by size, so this holds tens of
 /// thousands of small segments; the kernel zeroes the whole ring when the
-/// capture starts, so a larger one costs time on every run. Every block is
-/// used in turn, so over a run the whole ring becomes resident memory: it
-/// is most of what exec holds (scripts/bench-exec: 10,000 connections with
-/// 0 drops with 8 MiB; 32 MiB leaves four times that for bursts).
-pub const CAPTURE_BUFFER: i32 = 32 << 20;
+/// capture starts, so the whole ring is resident memory from the start, and
+/// a larger one costs time on every run. On lo each packet is stored once
+/// (the kernel skips the outgoing copy, see `capture.rs`): 16 MiB holds as
+/// many packets as 32 MiB did with both copies (scripts/bench-exec:
+/// 10,000 connections with 0 drops in 8 MiB with both copies).
+pub const CAPTURE_BUFFER: i32 = 16 << 20;
+
+/// The niceness of the threads that only turn observations into reports
+/// (the assembler) or pass them on (the packet forwarder): they work from
+/// queues that wait for them, so when the CPUs are all busy the traced
+/// program goes first. Not 19: a program that keeps every CPU busy for
+/// long must still leave them about a tenth of one, or their queues
+/// would grow for as long as it runs. The threads that empty the kernel's
+/// rings (capture, eBPF, tracefs) keep the normal priority: a ring that
+/// fills loses what it was given.
+pub const BACKGROUND_NICE: i32 = 10;
 pub const SNAPLEN: i32 = 65_600;
 /// Tracefs ring per CPU for exec: ~100,000 state changes of 10,000
 /// connections fit without overwriting the first.
