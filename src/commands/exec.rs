@@ -464,7 +464,7 @@ struct Recorded {
 impl Recorded {
     fn add(&mut self, o: &Obs) {
         match o {
-            Obs::Call(t) => self.calls.push(t.clone()),
+            Obs::Call(t) => self.calls.push((**t).clone()),
             Obs::Sock(id, s) => {
                 if self.socks.len() <= *id {
                     self.socks.resize(*id + 1, None);

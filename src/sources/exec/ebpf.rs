@@ -267,7 +267,7 @@ impl Assembler {
         if let Some((s, k)) = t.sock.and_then(|s| self.fds.socks.get(s).map(|k| (s, k))) {
             self.sink.send(Obs::Sock(s, k.clone()));
         }
-        self.sink.send(Obs::Call(t));
+        self.sink.send(Obs::Call(Box::new(t)));
         self.calls += 1;
         self.flush_dead();
     }

@@ -415,7 +415,7 @@ impl Tracer {
         if let Some(s) = t.sock.and_then(|s| self.fds.socks.get(s).map(|k| (s, k))) {
             self.sink.send(Obs::Sock(s.0, s.1.clone()));
         }
-        self.sink.send(Obs::Call(t));
+        self.sink.send(Obs::Call(Box::new(t)));
         self.flush_dead();
         self.sink.wait_below(crate::commands::exec::MAX_QUEUED);
     }

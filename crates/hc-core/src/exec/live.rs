@@ -36,8 +36,11 @@ type Seq = (u64, Traced);
 /// One observation, as a tracer backend and the capture deliver them.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Obs {
-    /// A call, once it returned (or ended unfinished).
-    Call(Traced),
+    /// A call, once it returned (or ended unfinished). Boxed: a call is the
+    /// largest observation by far, and every observation queued for the
+    /// assembler takes the size of the largest (packets and kernel events
+    /// are most of them).
+    Call(Box<Traced>),
     /// A socket's addresses and role, whenever they are learnt or change.
     Sock(SockId, Sock),
     /// The socket's last descriptor is gone (a close, an exit, an execve).
@@ -239,7 +242,7 @@ impl Live {
         match o {
             Obs::Sock(id, s) => self.sock(id, s),
             Obs::Closed(id) => self.closed(id),
-            Obs::Call(t) => self.call(t),
+            Obs::Call(t) => self.call(*t),
             Obs::Untraced(u) => self.untraced.push(u),
             Obs::Packet(p) => self.packet(p),
             Obs::Kernel(e) => self.kernel(e),
@@ -743,7 +746,7 @@ pub fn replay(rec: super::ExecRecording) -> (Vec<Report>, Option<Report>) {
         }
     }
     for t in rec.calls {
-        obs.push((t.call.end, 1, Obs::Call(t)));
+        obs.push((t.call.end, 1, Obs::Call(Box::new(t))));
     }
     for p in rec.packets {
         obs.push((p.ts, 1, Obs::Packet(p)));
