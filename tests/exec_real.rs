@@ -594,6 +594,80 @@ fn an_io_uring_close_sends_its_fin_at_once_and_is_named() {
     );
 }
 
+#[test]
+#[cfg_attr(
+    not(feature = "privileged"),
+    ignore = "needs root and the tools of scripts/test: run scripts/test, or cargo test --features privileged"
+)]
+fn sendmmsg_bytes_are_each_calls_under_both_backends() {
+    require_tool("cc");
+    let dir = temp_path("sendmmsg");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bin = dir.join("sendmmsg");
+    let out = Command::new("cc")
+        .arg("-O1")
+        .arg("-o")
+        .arg(&bin)
+        .arg(programs().join("sendmmsg.c"))
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for backend in ["ebpf", "ptrace"] {
+        let p = port().to_string();
+        let t = exec(
+            &["--backend", backend, "--timeout", "10"],
+            &[bin.to_str().expect("path"), &p],
+        );
+        assert_eq!(
+            t.code, 0,
+            "{backend}: the reader got 1000 bytes: {}",
+            t.stdout
+        );
+        let r = t.only();
+        let calls: Vec<Value> = r
+            .calls("client", "write")
+            .into_iter()
+            .filter(|c| c["text"].as_str().unwrap_or("").starts_with("sendmmsg("))
+            .cloned()
+            .collect();
+        // 3 messages (added up in the kernel under eBPF), then 40 (more
+        // than it adds up: the socket's own count before and after).
+        assert_eq!(
+            calls.len(),
+            2,
+            "{backend}: both calls are traced: {:#}",
+            r.doc
+        );
+        let mut bytes = [0u64; 2];
+        for s in r.segments() {
+            if s["from"] != "client" || s["len"].as_u64().unwrap_or(0) == 0 {
+                continue;
+            }
+            // The data part's cause (a data+FIN segment has two).
+            let data = s["causes"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["part"] == "data"))
+                .and_then(|c| c["event"].as_u64())
+                .unwrap_or_else(|| panic!("{backend}: client data without a call: {s}"));
+            let by = r.event(data);
+            let i = calls
+                .iter()
+                .position(|c| c["text"] == by["text"])
+                .unwrap_or_else(|| panic!("{backend}: data not from a sendmmsg: {s}"));
+            bytes[i] += s["len"].as_u64().unwrap_or(0);
+        }
+        assert_eq!(
+            bytes,
+            [600, 400],
+            "{backend}: each call's bytes are its own"
+        );
+    }
+}
+
 /// Starts `hc-trace exec -- PROGRAM`, waits for the program's first line
 /// on stdout, sends `sig` to hc-trace (not the program) and waits for its
 /// end: (exit code, the rest of its stdout, seconds from the signal).

@@ -9,10 +9,11 @@
 //! the same correlator tells the same story.
 //!
 //! Differences from the ptrace backend, all from not stopping the program:
-//! sendmmsg's byte count is not read (its data segments are placed by the
-//! kernel's own count); which descriptors an execve's close-on-exec closed
-//! is read in the kernel for descriptors 0..63 (from /proc after the fact
-//! above); an execve's path is cut at 31 bytes.
+//! sendmmsg's byte count is added up in the kernel for up to 32 messages
+//! (more: the socket's own count of bytes handed, before and after); which
+//! descriptors an execve's close-on-exec closed is read in the kernel for
+//! descriptors 0..63 (from /proc after the fact above); an execve's path is
+//! cut at 31 bytes.
 
 use super::fdmap::{FdMap, Role, Slot, SockId, TableId};
 use super::tracer::{self, Pending, Shared, TraceConfig, TraceError, TraceOutcome, Tracer};
@@ -41,6 +42,7 @@ fn watched(dec: &Decoder) -> Vec<(u32, FdArg)> {
                 Sys::CloseRange | Sys::IoUringSetup => FdArg::Any,
                 Sys::Execve => FdArg::Exec,
                 Sys::Execveat => FdArg::ExecAt,
+                Sys::Sendmmsg => FdArg::Mmsg,
                 _ => FdArg::First,
             };
             Some((nr, how))
@@ -707,10 +709,18 @@ impl Assembler {
         }
         let kind = p.kind();
         if kind == CallKind::Write && !matches!(sys, Sys::Close) {
-            let bytes = if ret > 0 && sys != Sys::Sendmmsg {
-                ret as u64
-            } else {
-                0
+            let bytes = match sys {
+                _ if ret <= 0 => 0,
+                // What the kernel wrote back in each message's msg_len, or
+                // (more than 32 messages) what TCP says the call handed it.
+                Sys::Sendmmsg => {
+                    c.mmsg_bytes
+                        .unwrap_or_else(|| match (c.before.as_ref(), c.after.as_ref()) {
+                            (Some(b), Some(a)) => a.handed.saturating_sub(b.handed),
+                            _ => 0,
+                        })
+                }
+                _ => ret as u64,
             };
             let handed = c.after.map(|a| a.handed);
             if let Some(k) = sock.and_then(|s| self.fds.socks.get_mut(s)) {

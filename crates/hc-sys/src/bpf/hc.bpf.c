@@ -453,7 +453,16 @@ enum {
 	FD_ANY = 7,    // close_range, io_uring_setup: recorded whatever the descriptors
 	FD_EXEC = 8,   // execve: recorded, with (the start of) its path
 	FD_EXECAT = 9, // execveat: the same, the path in the second argument
+	FD_MMSG = 10,  // sendmmsg: the first; at exit, the bytes of each message sent
 };
+
+// struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; } on the
+// 64-bit ABIs this runs on: 64 bytes, msg_len at 56 (uapi, not kernel
+// internals: no CO-RE needed). At most MMSG_MAX entries are added up in
+// the kernel; a call that sent more is left to userspace.
+#define MMSGHDR_SIZE 64
+#define MMSG_LEN_AT 56
+#define MMSG_MAX 32
 
 struct hc_sockinfo {
 	__u64 sk;
@@ -482,8 +491,9 @@ struct hc_call {
 	struct hc_sockinfo after;  // at exit (socket/accept/dup: the new descriptor)
 	__u8 addr[32];  // bind/connect: the sockaddr; setsockopt: the value
 	__u64 files;    // the descriptor table (fork: the parent's)
-	__u64 files2;   // fork: the child's table; execve: the close-on-exec bitmap
-	__u32 child;    // fork: the child's tid; execve: 1 when files2 is known
+	__u64 files2;   // fork: the child's table; execve: the close-on-exec bitmap;
+	                // sendmmsg: the bytes its messages sent (msg_len added up)
+	__u32 child;    // fork: the child's tid; execve, sendmmsg: 1 when files2 is known
 	__u32 child_tgid;
 };
 
@@ -619,7 +629,7 @@ int BPF_PROG(hc_sys_enter, struct pt_regs *regs, long id)
 		if (sk)
 			fd = out;
 	}
-	int any = *how == FD_NONE || *how >= FD_ANY;
+	int any = *how == FD_NONE || *how == FD_ANY || *how == FD_EXEC || *how == FD_EXECAT;
 	if (!sk && !any)
 		sk = sock_of_fd(t, fd, &ino);
 	if (!sk && !any)
@@ -693,6 +703,27 @@ int BPF_PROG(hc_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (sk)
 		read_sock(&c->after, sk, ino);
+	if (how && *how == FD_MMSG && ret > 0 && ret <= MMSG_MAX) {
+		// The kernel wrote each message's byte count into the caller's
+		// array before returning: read them as it left them.
+		__u64 sum = 0;
+		int ok = 1;
+		for (int i = 0; i < MMSG_MAX; i++) {
+			if (i >= ret)
+				break;
+			__u32 len = 0;
+			if (bpf_probe_read_user(&len, sizeof(len),
+						(void *)(c->args[1] + i * MMSGHDR_SIZE + MMSG_LEN_AT))) {
+				ok = 0;
+				break;
+			}
+			sum += len;
+		}
+		if (ok) {
+			c->files2 = sum;
+			c->child = 1;
+		}
+	}
 	submit(c);
 	return 0;
 }

@@ -102,6 +102,9 @@ pub enum FdArg {
     Exec = 8,
     /// execveat: the same, the path being its second argument.
     ExecAt = 9,
+    /// sendmmsg: the first; at exit the kernel side adds up the `msg_len`
+    /// of each message sent (up to 32 messages).
+    Mmsg = 10,
 }
 
 /// A socket as the kernel had it at a call's entry or exit.
@@ -144,6 +147,9 @@ pub struct CallRecord {
     /// execve/execveat: which of descriptors 0..63 were open and marked
     /// close-on-exec at entry (bit N: descriptor N), read in the kernel.
     pub cloexec: Option<u64>,
+    /// sendmmsg: the bytes its messages sent, the sum of the `msg_len` the
+    /// kernel wrote back (None: more than 32 messages, or unreadable).
+    pub mmsg_bytes: Option<u64>,
 }
 
 /// What the ring buffer delivers. Decoded one at a time and consumed at
@@ -316,6 +322,7 @@ fn decode_record(b: &[u8], reasons: &HashMap<i64, String>) -> Option<Record> {
             }
             let mut data = [0u8; 32];
             data.copy_from_slice(&b[224..256]);
+            let mmsg = i64::from(u32_at(28)) == libc::SYS_sendmmsg;
             Some(Record::Call(CallRecord {
                 end_ns: u64_at(0),
                 start_ns: u64_at(8),
@@ -329,7 +336,9 @@ fn decode_record(b: &[u8], reasons: &HashMap<i64, String>) -> Option<Record> {
                 after: sockinfo(&b[160..224]),
                 data,
                 files: u64_at(256),
-                cloexec: (u32_at(272) == 1).then(|| u64_at(264)),
+                // One field, two meanings (hc.bpf.c, struct hc_call).
+                cloexec: (u32_at(272) == 1 && !mmsg).then(|| u64_at(264)),
+                mmsg_bytes: (u32_at(272) == 1 && mmsg).then(|| u64_at(264)),
             }))
         }
         11 => Some(Record::Fork {
