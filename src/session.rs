@@ -140,7 +140,10 @@ pub fn run<S: Source>(plan: &Plan, mut source: S) -> Result<Captured<S::Output>,
     let kernel = match ktrace {
         Err(why) => KernelRecord::Off(why.clone()),
         Ok(Err(e)) => KernelRecord::Off(e.to_string()),
-        Ok(Ok(kt)) => match kt.events_by(|tid| source.ours(&out, tid)) {
+        Ok(Ok(kt)) => match kt.events_by(|r| match r {
+            crate::sources::ktrace::Ran::Thread(tid) => source.ours(&out, tid),
+            crate::sources::ktrace::Ran::Socket(_) => false,
+        }) {
             Ok((ev, via)) => KernelRecord::from_via(&via, ev),
             Err(e) => KernelRecord::Off(e.to_string()),
         },
@@ -169,7 +172,7 @@ pub fn run_live<S: Source>(
     plan: &Plan,
     mut source: S,
     sink: crate::sources::exec::Feed,
-    ours: impl Fn(i32) -> bool + Send + Sync + 'static,
+    ours: impl Fn(crate::sources::ktrace::Ran) -> bool + Send + Sync + 'static,
 ) -> Result<Captured<S::Output>, AppError> {
     use hc_core::exec::live::Obs;
     let (tx, rx) = std::sync::mpsc::channel::<RawPacket>();

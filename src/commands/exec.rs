@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::session::{self, KernelPlan, Plan};
 use crate::sources::capture::CaptureConfig;
 use crate::sources::exec::{self, ExecSource, CAPTURE_BUFFER, KTRACE_BUFFER_KB, SNAPLEN};
+use crate::sources::ktrace::Ran;
 use crate::sources::sockstate::Diag;
 use hc_core::capfile::pcapng::PcapngMeta;
 use hc_core::exec::live::{Live, Obs};
@@ -170,6 +171,7 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
 
     let t0 = Instant::now();
     let tids = Arc::new(Mutex::new(HashSet::new()));
+    let socks = Arc::new(Mutex::new(HashSet::new()));
     let feed = exec::Feed::new(tx, queued);
     let used = Arc::new(Mutex::new(None));
     let source = ExecSource {
@@ -184,11 +186,20 @@ pub fn run(a: &ExecArgs, color: bool) -> Result<ExitCode, AppError> {
         timeout,
         sink: Some(feed.clone()),
         tids: tids.clone(),
+        socks: socks.clone(),
     };
-    let ours = move |tid| {
-        tids.lock()
+    // A kernel event is the program's by its socket when a traced call
+    // used that socket (eBPF knows sockets by kernel address), else by the
+    // thread it ran in.
+    let ours = move |r| match r {
+        Ran::Thread(tid) => tids
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&tid)
+            .contains(&tid),
+        Ran::Socket(sk) => socks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&sk),
     };
     let captured = session::run_live(&plan, source, feed, ours).map_err(|e| {
         if a.host && e.kind == crate::error::Kind::Environment {

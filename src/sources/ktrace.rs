@@ -312,14 +312,26 @@ fn wanted() -> Wanted {
     }
 }
 
+/// What makes a kernel event the traced program's own (`by_us`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// The thread it ran in: all tracefs tells (ftrace's `comm-tid`), and
+    /// in softirq context whichever thread happened to be running.
+    Thread(i32),
+    /// Its socket, by kernel address (eBPF): one the program's calls used.
+    Socket(u64),
+}
+
 /// One eBPF event as the correlator's kernel event: on CLOCK_REALTIME,
-/// `by_us` from the thread it ran in (as ftrace's `comm-tid`). Events the
-/// model has no place for (received resets, retransmissions, destroyed
-/// sockets) are None.
+/// `by_us` when its socket is one the program's calls used, or, for a
+/// socket no call has shown yet (its first events can come before the
+/// call that made it), when it ran in one of the program's threads. Events
+/// the model has no place for (received resets, retransmissions,
+/// destroyed sockets) are None.
 pub fn kernel_event(
     e: &SockEvent,
     offset: Nanos,
-    ours: &dyn Fn(i32) -> bool,
+    ours: &dyn Fn(Ran) -> bool,
 ) -> Option<KernelEvent> {
     let ts = i64::try_from(e.mono_ns).ok()? + offset;
     let state = |n: i32| {
@@ -335,7 +347,8 @@ pub fn kernel_event(
             remote: e.remote,
             old: state(e.old)?,
             new: state(e.new)?,
-            by_us: ours(i32::try_from(e.tid).ok()?),
+            by_us: (e.sk != 0 && ours(Ran::Socket(e.sk)))
+                || ours(Ran::Thread(i32::try_from(e.tid).ok()?)),
         }),
         Kind::SendReset => Some(KernelEvent::SendReset {
             ts,
@@ -423,12 +436,13 @@ impl Kernel {
     /// Every event of the run, and how they were read. Stops an eBPF trace.
     pub fn events_by(
         self,
-        ours: impl Fn(i32) -> bool,
+        ours: impl Fn(Ran) -> bool,
     ) -> Result<(Vec<KernelEvent>, KernelVia), KtraceError> {
         match self {
-            Kernel::Tracefs { trace, ebpf } => {
-                Ok((trace.events_by(ours)?, KernelVia::Tracefs { ebpf }))
-            }
+            Kernel::Tracefs { trace, ebpf } => Ok((
+                trace.events_by(|t| ours(Ran::Thread(t)))?,
+                KernelVia::Tracefs { ebpf },
+            )),
             Kernel::Bpf {
                 trace,
                 got,
@@ -464,11 +478,11 @@ pub enum KernelLive {
 
 impl KernelLive {
     /// Starts the trace, sending each event (on CLOCK_REALTIME; `ours` says
-    /// which threads are the program's) to `send` as it comes.
+    /// which threads and sockets are the program's) to `send` as it comes.
     pub fn start(
         port: Option<u16>,
         buffer_kb: u32,
-        ours: impl Fn(i32) -> bool + Send + Sync + 'static,
+        ours: impl Fn(Ran) -> bool + Send + Sync + 'static,
         send: impl Fn(KernelEvent) + Send + Sync + 'static,
     ) -> Result<(KernelLive, KernelVia), KtraceError> {
         let w = wanted();
@@ -501,7 +515,7 @@ impl KernelLive {
             }
         }
         let stream = KernelTrace::start_with(port, buffer_kb)
-            .and_then(|kt| kt.stream(move |t| ours(t), move |e| send(e)))
+            .and_then(|kt| kt.stream(move |t| ours(Ran::Thread(t)), move |e| send(e)))
             .map_err(|e| both(ebpf.clone(), e))?;
         Ok((KernelLive::Tracefs(stream), KernelVia::Tracefs { ebpf }))
     }
@@ -515,5 +529,51 @@ impl KernelLive {
                 0
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_change(sk: u64, tid: u32) -> SockEvent {
+        SockEvent {
+            kind: Kind::State,
+            mono_ns: 1_000,
+            sk,
+            tid,
+            tgid: tid,
+            netns: 1,
+            local: "127.0.0.1:5555".parse().expect("addr"),
+            remote: "127.0.0.1:40000".parse().expect("addr"),
+            old: 1,
+            new: 8,
+            reason: None,
+        }
+    }
+
+    fn by_us(e: &SockEvent, ours: &dyn Fn(Ran) -> bool) -> bool {
+        match kernel_event(e, 0, ours) {
+            Some(KernelEvent::State { by_us, .. }) => by_us,
+            other => panic!("a state change: {other:?}"),
+        }
+    }
+
+    /// The program's socket 0xabc, its thread 7: an event is the
+    /// program's by its socket, whatever thread it ran in.
+    #[test]
+    fn an_event_is_the_programs_by_its_socket_not_the_running_thread() {
+        let ours = |r: Ran| matches!(r, Ran::Socket(0xabc) | Ran::Thread(7));
+        // Softirq work on the program's socket while another task ran.
+        assert!(by_us(&state_change(0xabc, 99), &ours));
+        // Another socket, in another task: not the program's.
+        assert!(!by_us(&state_change(0xdef, 99), &ours));
+        // A socket no call has shown yet, in the program's own thread (its
+        // first state change comes before the call that made it returns).
+        assert!(by_us(&state_change(0xdef, 7), &ours));
+        // Negative control: a rule that asked only the thread would miss
+        // the first case.
+        let threads_only = |r: Ran| matches!(r, Ran::Thread(7));
+        assert!(!by_us(&state_change(0xabc, 99), &threads_only));
     }
 }

@@ -78,6 +78,9 @@ struct Assembler {
     diag: Diag,
     sink: super::Feed,
     tids: Arc<Mutex<HashSet<i32>>>,
+    /// The sockets the program's calls used (kernel addresses), for the
+    /// kernel trace's reader: its events are the program's by socket.
+    socks: Arc<Mutex<HashSet<u64>>>,
     shared: Arc<Shared>,
     timeout: Option<Duration>,
     calls: u64,
@@ -186,7 +189,17 @@ impl Assembler {
                 }
                 self.flush_dead();
             }
-            Record::Call(c) => self.call(c),
+            Record::Call(c) => {
+                let known = [c.before.as_ref(), c.after.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.sk)
+                    .filter(|&sk| sk != 0);
+                let mut socks = self.socks.lock().unwrap_or_else(PoisonError::into_inner);
+                socks.extend(known);
+                drop(socks);
+                self.call(c)
+            }
         }
     }
 
@@ -816,6 +829,7 @@ fn start(cfg: &TraceConfig, attached: Option<u32>) -> Result<Started, EbpfError>
         diag: Diag::open(),
         sink: cfg.sink.clone(),
         tids: cfg.tids.clone(),
+        socks: cfg.socks.clone(),
         shared: shared.clone(),
         timeout: cfg.timeout,
         calls: 0,

@@ -107,6 +107,9 @@ pub struct ExecSource {
     pub sink: Option<Feed>,
     /// The program's thread ids, shared with a live kernel trace's reader.
     pub tids: Arc<Mutex<HashSet<i32>>>,
+    /// The sockets the program's calls used, by kernel address (eBPF only),
+    /// shared with a live kernel trace's reader.
+    pub socks: Arc<Mutex<HashSet<u64>>>,
 }
 
 impl Source for ExecSource {
@@ -122,6 +125,7 @@ impl Source for ExecSource {
             timeout: self.timeout,
             sink,
             tids: self.tids.clone(),
+            socks: self.socks.clone(),
         };
         let set = |b: Backend, why: Option<String>| {
             *self

@@ -79,6 +79,9 @@ pub struct TraceConfig {
     pub sink: super::Feed,
     /// The program's thread ids, kept up to date for the kernel trace's reader.
     pub tids: Arc<Mutex<HashSet<i32>>>,
+    /// The sockets its calls used, by kernel address: the eBPF backend
+    /// fills it (ptrace does not see kernel addresses).
+    pub socks: Arc<Mutex<HashSet<u64>>>,
 }
 
 pub use hc_core::model::exec::{ExitStatus, Traced};
