@@ -354,7 +354,7 @@ pub fn kernel_event(
             ts,
             src: e.local,
             dst: e.remote,
-            state: state(e.old).map_or_else(|| "UNKNOWN".to_string(), |s| s.name()),
+            state: state(e.old).map_or_else(|| "UNKNOWN".to_string(), |s| s.name().into_owned()),
             reason: e.reason.clone().unwrap_or_default(),
         }),
         Kind::ReceiveReset | Kind::Retransmit | Kind::Destroy => None,

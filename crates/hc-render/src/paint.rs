@@ -122,6 +122,15 @@ pub struct Pen {
 const RESET: &str = "\x1b[0m";
 
 impl Pen {
+    /// [`Pen::ink`] onto the end of `out`: nothing is allocated without colour.
+    pub fn ink_into(self, out: &mut String, text: &str, ink: Ink) {
+        if !self.on || ink.is_plain() {
+            out.push_str(text);
+        } else {
+            out.push_str(&self.ink(text, ink));
+        }
+    }
+
     /// `text` in `ink` (text that is already painted keeps its colours).
     pub fn ink<S: AsRef<str> + Into<String>>(self, text: S, ink: Ink) -> String {
         if !self.on || ink.is_plain() {

@@ -465,7 +465,7 @@ fn all_rows(r: &Report) -> Vec<Row> {
             }
             // The kernel's own report of a change, as it happened.
             Event::State(st) => {
-                let now = st.new.name();
+                let now = st.new.name().into_owned();
                 seen.insert((st.side, Some(st.local), Some(st.remote)), now.clone());
                 let state = match st.continues_as {
                     Some(t) => format!("{now} (then {} in the kernel table)", t.name()),
@@ -489,8 +489,10 @@ fn all_rows(r: &Report) -> Vec<Row> {
             }
             // What became of a closed connection, from the kernel's table.
             Event::Table(t) => {
-                let state =
-                    t.state.map_or_else(|| "gone".to_string(), |s| s.name()) + " (kernel table)";
+                let state = t
+                    .state
+                    .map_or_else(|| "gone".to_string(), |s| s.name().into_owned())
+                    + " (kernel table)";
                 seen.insert((t.side, Some(t.local), Some(t.peer)), state.clone());
                 out.push(Row::State(StateRow {
                     side: t.side,
@@ -613,8 +615,10 @@ fn call_row(i: usize, c: &CallEvent) -> CallRow {
 /// Linux has handed it to a TIME_WAIT socket, CLOSED once nothing is left.
 pub fn short_state(s: &StateObs) -> Option<String> {
     match s {
-        StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(state.name()),
-        StateObs::Handed { table, .. } => Some(table.name()),
+        StateObs::TcpInfo { state } | StateObs::ProcNet { state } => {
+            Some(state.name().into_owned())
+        }
+        StateObs::Handed { table, .. } => Some(table.name().into_owned()),
         StateObs::Gone => Some("CLOSED".into()),
         StateObs::Unknown => None,
     }

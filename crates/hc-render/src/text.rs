@@ -219,13 +219,39 @@ fn header(out: &mut String, r: &Report, p: Pen) {
 }
 
 fn time(ts: i64, t0: i64) -> String {
-    format!("{:>9}", hc_core::time::ms_fixed(ts - t0, 3))
+    let mut s = String::with_capacity(10);
+    push_time(&mut s, ts, t0);
+    s
+}
+
+/// The time column, milliseconds from `t0` right-aligned in 9 columns.
+fn push_time(out: &mut String, ts: i64, t0: i64) {
+    let t = hc_core::time::ms_fixed(ts - t0, 3);
+    for _ in t.len()..9 {
+        out.push(' ');
+    }
+    out.push_str(&t);
+}
+
+/// The start of an event's line: `#`, time and who, as `"{i:>4} {time}  {who}  "`.
+fn push_head(out: &mut String, i: usize, ts: i64, t0: i64, who: Side, p: Pen) {
+    let _ = write!(out, "{i:>4} ");
+    push_time(out, ts, t0);
+    out.push_str("  ");
+    push_side(out, who, p);
+    out.push_str("  ");
 }
 
 pub(crate) fn side_name(side: Side, p: Pen) -> String {
+    let mut s = String::new();
+    push_side(&mut s, side, p);
+    s
+}
+
+fn push_side(out: &mut String, side: Side, p: Pen) {
     match side {
-        Side::Client => p.ink("client", Ink::CYAN),
-        Side::Server => p.ink("server", Ink::MAGENTA),
+        Side::Client => p.ink_into(out, "client", Ink::CYAN),
+        Side::Server => p.ink_into(out, "server", Ink::MAGENTA),
     }
 }
 
@@ -282,11 +308,8 @@ fn table_line(i: usize, t: &TableEvent, t0: i64, p: Pen, tl: &Timeline) -> Strin
 
 fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
     let call = &c.call;
-    let mut s = format!(
-        "{i:>4} {}  {}  ",
-        time(c.shown_at(), t0),
-        side_name(call.side, p)
-    );
+    let mut s = String::with_capacity(192);
+    push_head(&mut s, i, c.shown_at(), t0, call.side, p);
     let ret = match (&call.errno, call.ret) {
         (Some(e), _) => p.ink(format!("= -1 {e}"), Ink::RED.bold()),
         (None, Some(r)) if call.kind == CallKind::Accept || call.text.contains(" = ") => {
@@ -297,13 +320,16 @@ fn call_line(i: usize, c: &CallEvent, t0: i64, r: &Report, p: Pen) -> String {
         (None, Some(r)) => format!("= {r}"),
         (None, None) => String::new(),
     };
-    let mut text = p.ink(&call.text, Ink::BOLD);
+    let text_at = s.len();
+    p.ink_into(&mut s, &call.text, Ink::BOLD);
     if !ret.is_empty() {
-        text = format!("{text} {ret}");
+        s.push(' ');
+        s.push_str(&ret);
     }
-    let visible = strip_len(&text);
-    s.push_str(&text);
-    s.push_str(&" ".repeat(40usize.saturating_sub(visible).max(2)));
+    let visible = strip_len(&s[text_at..]);
+    for _ in 0..40usize.saturating_sub(visible).max(2) {
+        s.push(' ');
+    }
 
     let mut tail = Vec::new();
     // A call shown as a span: how long it took and what it waited for.
@@ -422,29 +448,39 @@ pub(crate) fn colour_label(label: &str, p: Pen) -> String {
     p.ink(label, label_ink(label))
 }
 
-/// `client ───── SYN ─────▶ server` with the label centred.
+#[cfg(test)]
 fn arrow(from: Side, label: &str, p: Pen) -> String {
+    let mut s = String::new();
+    push_arrow(&mut s, from, label, p);
+    s
+}
+
+/// `client ───── SYN ─────▶ server` with the label centred.
+fn push_arrow(out: &mut String, from: Side, label: &str, p: Pen) {
     const W: usize = 21;
     let n = label.chars().count() + 2;
     let left = W.saturating_sub(n) / 2;
     let right = W.saturating_sub(n) - left;
-    let lbl = colour_label(label, p);
-    match from {
-        Side::Client => format!(
-            "{} {} {lbl} {}▶ {}",
-            side_name(Side::Client, p),
-            "─".repeat(left),
-            "─".repeat(right),
-            side_name(Side::Server, p)
-        ),
-        Side::Server => format!(
-            "{} ◀{} {lbl} {} {}",
-            side_name(Side::Client, p),
-            "─".repeat(left),
-            "─".repeat(right),
-            side_name(Side::Server, p)
-        ),
+    let line = |out: &mut String, k: usize| {
+        for _ in 0..k {
+            out.push('─');
+        }
+    };
+    push_side(out, Side::Client, p);
+    out.push(' ');
+    if from == Side::Server {
+        out.push('◀');
     }
+    line(out, left);
+    out.push(' ');
+    p.ink_into(out, label, label_ink(label));
+    out.push(' ');
+    line(out, right);
+    if from == Side::Client {
+        out.push('▶');
+    }
+    out.push(' ');
+    push_side(out, Side::Server, p);
 }
 
 fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, t0: i64, style: &Style) -> String {
@@ -486,13 +522,15 @@ fn seg_line(i: usize, s: &SegEvent, tl: &Timeline, t0: i64, style: &Style) -> St
         };
         let _ = write!(nums, " [{}{more}]", opts.join(", "));
     }
-    let mut line = format!(
-        "{i:>4} {}  {}  {}  {}",
-        time(s.seg.ts, t0),
-        p.ink("wire  ", Ink::DIM),
-        arrow(s.from, &seg_label(s), p),
-        p.ink(&nums, Ink::DIM)
-    );
+    let mut line = String::with_capacity(192);
+    let _ = write!(line, "{i:>4} ");
+    push_time(&mut line, s.seg.ts, t0);
+    line.push_str("  ");
+    p.ink_into(&mut line, "wire  ", Ink::DIM);
+    line.push_str("  ");
+    push_arrow(&mut line, s.from, &seg_label(s), p);
+    line.push_str("  ");
+    p.ink_into(&mut line, &nums, Ink::DIM);
     if s.retransmission_of.is_some() {
         let _ = write!(line, " {}", p.ink("RETRANSMISSION", Ink::RED));
     }
@@ -556,15 +594,14 @@ fn recorded_line(r: &Report, s: &SegEvent, p: Pen) -> String {
 
 /// A state change the kernel reported, on the side whose socket changed.
 fn state_line(i: usize, st: &StateEvent, t0: i64, p: Pen) -> String {
-    let mut line = format!(
-        "{i:>4} {}  {}  {} {}",
-        time(st.ts, t0),
-        side_name(st.side, p),
-        p.ink("kernel: state", Ink::DIM),
-        p.ink(
-            format!("{} → {}", st.old.name(), st.new.name()),
-            Ink::YELLOW
-        ),
+    let mut line = String::with_capacity(128);
+    push_head(&mut line, i, st.ts, t0, st.side, p);
+    p.ink_into(&mut line, "kernel: state", Ink::DIM);
+    line.push(' ');
+    p.ink_into(
+        &mut line,
+        &format!("{} → {}", st.old.name(), st.new.name()),
+        Ink::YELLOW,
     );
     if let Some(t) = st.continues_as {
         let _ = write!(

@@ -243,7 +243,7 @@ pub struct TcpState(pub u8);
 
 impl From<TcpState> for String {
     fn from(s: TcpState) -> String {
-        s.name()
+        s.name().into_owned()
     }
 }
 
@@ -277,7 +277,10 @@ impl TcpState {
     pub const CLOSING: TcpState = TcpState(11);
     pub const NEW_SYN_RECV: TcpState = TcpState(12);
 
-    pub fn name(self) -> String {
+    /// The kernel's name of the state (`FIN_WAIT1`); `STATE_N` for a number
+    /// the kernel may add later. Borrowed for the known ones: the timeline
+    /// writes a few per line.
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
         let n = match self.0 {
             1 => "ESTABLISHED",
             2 => "SYN_SENT",
@@ -292,9 +295,9 @@ impl TcpState {
             11 => "CLOSING",
             12 => "NEW_SYN_RECV",
             13 => "BOUND_INACTIVE",
-            other => return format!("STATE_{other}"),
+            other => return format!("STATE_{other}").into(),
         };
-        n.to_string()
+        n.into()
     }
 }
 
@@ -325,7 +328,7 @@ impl StateObs {
     /// The short name shown in timelines: the kernel's state name, or what we know instead.
     pub fn label(&self) -> String {
         match self {
-            StateObs::TcpInfo { state } | StateObs::ProcNet { state } => state.name(),
+            StateObs::TcpInfo { state } | StateObs::ProcNet { state } => state.name().into_owned(),
             StateObs::Handed { descriptor, table } => {
                 format!("{} (kernel table: {})", descriptor.name(), table.name())
             }
@@ -337,8 +340,10 @@ impl StateObs {
     /// `CLOSED` when no socket is left, null when unknown.
     pub fn token(&self) -> Option<String> {
         match self {
-            StateObs::TcpInfo { state } | StateObs::ProcNet { state } => Some(state.name()),
-            StateObs::Handed { descriptor, .. } => Some(descriptor.name()),
+            StateObs::TcpInfo { state } | StateObs::ProcNet { state } => {
+                Some(state.name().into_owned())
+            }
+            StateObs::Handed { descriptor, .. } => Some(descriptor.name().into_owned()),
             StateObs::Gone => Some("CLOSED".into()),
             StateObs::Unknown => None,
         }
